@@ -1,0 +1,99 @@
+"""The composition root: builds the store, key cache, pipeline and routes into one ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from thrad_events.auth.keys import KeyCache
+from thrad_events.config import Settings
+from thrad_events.enrich.ip import TrustedProxies
+from thrad_events.errors import Outcome
+from thrad_events.http import click, collect, conversion, health, openapi
+from thrad_events.http.common import EndpointDeps
+from thrad_events.http.errors import error_response
+from thrad_events.ingest.pipeline import Ingestor
+from thrad_events.logs import configure_logging
+from thrad_events.metrics import Metrics
+from thrad_events.store import open_store
+from thrad_events.store.base import Store
+
+CLICK_SECRET_SETTING = "click_secret"  # noqa: S105 (a setting name, not a secret)
+
+
+def click_secret(settings: Settings, store: Store) -> str:
+    """THRAD_CLICK_SECRET, else the one generated and stored on first start."""
+    return settings.click_secret or store.setting(CLICK_SECRET_SETTING, secrets.token_urlsafe(32))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response(Outcome.METHOD_NOT_ALLOWED, "method not allowed on this path")
+    return error_response(Outcome.NOT_FOUND, f"no such endpoint: {request.url.path}")
+
+
+def build_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+    store = open_store(
+        settings.database_url,
+        write_batch_max_rows=settings.write_batch_max_rows,
+        write_queue_max_rows=settings.write_queue_max_rows,
+        on_batch=metrics.observe_batch,
+    )
+    store.migrate()
+    ingestor = Ingestor(
+        store,
+        proxies=TrustedProxies(settings.trusted_proxies),
+        click_secret=click_secret(settings, store),
+        click_ttl_s=settings.click_ttl_s,
+    )
+    deps = EndpointDeps(
+        keys=KeyCache(store, ttl_s=settings.key_cache_ttl_s),
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    collect_ep = collect.collect_endpoint(ingestor, deps)
+    conversion_ep = conversion.conversion_endpoint(ingestor, deps)
+    routes = [
+        Route("/v1/api/collect", collect_ep, methods=["POST"]),
+        Route("/api/collect", collect_ep, methods=["POST"]),
+        Route("/v1/api/conversion", conversion_ep, methods=["POST"]),
+        Route("/api/conversion", conversion_ep, methods=["POST"]),
+        Route("/v1/click", click.click_endpoint(ingestor, metrics), methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz_endpoint(store), methods=["GET"]),
+        Route("/metrics", health.metrics_endpoint(metrics, store), methods=["GET"]),
+        Route("/openapi.json", openapi.openapi_endpoint(), methods=["GET"]),
+        Route("/docs", openapi.docs, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.start()
+        try:
+            yield
+        finally:
+            # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
+            # commits whatever is still queued before the process exits.
+            await store.close()
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+def create_app() -> Starlette:
+    """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
+    configure_logging(os.environ.get("THRAD_LOG_LEVEL", "INFO"))
+    return build_app(Settings.from_env(os.environ))

@@ -1,0 +1,111 @@
+"""API keys: generation, hashing, and the short-lived cache every request authenticates through.
+
+A key is `thr_` followed by 43 URL-safe characters (32 random bytes). Only its SHA-256 is stored:
+with 256 bits of entropy a slow hash adds nothing. Lookups are cached for `ttl_s` seconds, which
+bounds how long a revoked key keeps working on a process; expiry is checked on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from thrad_events.errors import Unauthorized
+from thrad_events.store.base import ApiKeyRecord, Store, format_time, utcnow
+
+KEY_PREFIX = "thr_"
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key_id: str
+    api_key: str
+    partner_id: str
+    label: str
+    expires_at: datetime | None
+    rate_limit: int | None
+
+
+def generate_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(
+    store: Store,
+    *,
+    partner: str,
+    label: str,
+    expires_at: datetime | None = None,
+    rate_limit: int | None = None,
+) -> NewKey:
+    """Create the partner if new and a key for it; the clear key exists only in the result."""
+    partner_id = store.ensure_partner(partner)
+    api_key = generate_api_key()
+    key_id = "key_" + secrets.token_hex(8)
+    store.add_key(
+        key_id=key_id,
+        partner_id=partner_id,
+        label=label,
+        key_hash=hash_api_key(api_key),
+        key_prefix=api_key[: len(KEY_PREFIX) + 4],
+        created_at=utcnow(),
+        expires_at=expires_at,
+        rate_limit=rate_limit,
+    )
+    return NewKey(key_id, api_key, partner_id, label, expires_at, rate_limit)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or Unauthorized."""
+    if not authorization:
+        raise Unauthorized("Authorization header is missing")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise Unauthorized("Authorization must be 'Bearer <api key>'")
+    return token
+
+
+class KeyCache:
+    """Authenticates bearer tokens against the store, remembering answers for a few seconds."""
+
+    def __init__(self, store: Store, *, ttl_s: float, max_entries: int = 10_000) -> None:
+        self._store = store
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, ApiKeyRecord | None]] = OrderedDict()
+
+    async def authenticate(self, token: str) -> ApiKeyRecord:
+        digest = hash_api_key(token)
+        now = time.monotonic()
+        cached = self._entries.get(digest)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            record = cached[1]
+        else:
+            record = await self._store.find_key(digest)
+            self._remember(digest, now, record)
+            if record is not None:
+                self._store.touch_key(record.key_id, utcnow())
+        if record is None or not hmac.compare_digest(record.key_hash, digest):
+            raise Unauthorized("API key is not valid")
+        if record.revoked_at is not None:
+            raise Unauthorized("API key has been revoked")
+        if record.expires_at is not None and record.expires_at <= format_time(utcnow()):
+            raise Unauthorized("API key has expired")
+        return record
+
+    def _remember(self, digest: str, now: float, record: ApiKeyRecord | None) -> None:
+        self._entries[digest] = (now, record)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

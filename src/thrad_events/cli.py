@@ -1,0 +1,259 @@
+"""The `thrad-events` command: serve, migrate, keys, clicks and export. Thin over the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from thrad_events.auth.keys import create_key
+from thrad_events.config import ConfigError, Settings
+from thrad_events.store import open_store
+from thrad_events.store.base import Store, utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+def database_option(func: F) -> F:
+    return click.option(
+        "--database-url",
+        envvar="THRAD_DATABASE_URL",
+        default=None,
+        help="sqlite:///path or postgresql://... [env THRAD_DATABASE_URL]",
+    )(func)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(os.environ, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _store(database_url: str | None) -> Store:
+    settings = _settings(database_url=database_url)
+    try:
+        store = open_store(settings.database_url)
+        store.migrate()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return store
+
+
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO-8601 time: {value!r}", param_hint=option) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@click.group()
+def main() -> None:
+    """Thrad's server-to-server Events API."""
+
+
+@main.command()
+@database_option
+@click.option("--host", default=None, help="Interface to listen on [default 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port to listen on [default 8080]")
+@click.option("--workers", type=int, default=None, help="Worker processes [default 1]")
+def serve(
+    database_url: str | None, host: str | None, port: int | None, workers: int | None
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn
+
+    from thrad_events.app import click_secret
+    from thrad_events.logs import configure_logging
+
+    settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
+    configure_logging(os.environ.get("THRAD_LOG_LEVEL", "INFO"))
+    store = _store(settings.database_url)
+    click_secret(settings, store)
+    if store.count_keys() == 0:
+        key = create_key(store, partner="dev", label="dev")
+        click.echo(
+            "First start: created partner 'dev' and this API key. It is shown only once:\n"
+            f"  {key.api_key}"
+        )
+    store.close_sync()
+    # Workers build their own app from the environment, so the flags travel through it.
+    os.environ["THRAD_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "thrad_events.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.command()
+@database_option
+def migrate(database_url: str | None) -> None:
+    """Apply pending schema migrations."""
+    store = open_store(_settings(database_url=database_url).database_url)
+    applied = store.migrate()
+    click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@database_option
+@click.option("--partner", required=True, help="Partner name; created if new")
+@click.option("--label", required=True, help="Label stamped into params.api_key_label")
+@click.option("--expires-at", default=None, help="ISO-8601 time after which the key is refused")
+@click.option("--rate-limit", type=click.IntRange(min=1), default=None, help="Requests per second")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+def keys_create(
+    database_url: str | None,
+    partner: str,
+    label: str,
+    expires_at: str | None,
+    rate_limit: int | None,
+    as_json: bool,
+) -> None:
+    """Create an API key; the secret is printed here once and never stored in clear."""
+    expires = _parse_time(expires_at, "--expires-at")
+    key = create_key(
+        _store(database_url),
+        partner=partner,
+        label=label,
+        expires_at=expires,
+        rate_limit=rate_limit,
+    )
+    expires_text = expires.isoformat().replace("+00:00", "Z") if expires else None
+    if as_json:
+        click.echo(
+            _json.encode(
+                {
+                    "key_id": key.key_id,
+                    "api_key": key.api_key,
+                    "partner_id": key.partner_id,
+                    "label": key.label,
+                    "expires_at": expires_text,
+                }
+            )
+        )
+        return
+    click.echo(f"key_id:     {key.key_id}")
+    click.echo(f"partner_id: {key.partner_id}")
+    click.echo(f"label:      {key.label}")
+    click.echo(f"expires_at: {expires_text or 'never'}")
+    click.echo(f"api_key:    {key.api_key}   (shown only now)")
+
+
+@keys.command("list")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line")
+def keys_list(database_url: str | None, as_json: bool) -> None:
+    """List API keys (never their secrets)."""
+    records = _store(database_url).list_keys()
+    for record in records:
+        entry = {
+            "key_id": record.key_id,
+            "partner_id": record.partner_id,
+            "partner": record.partner_name,
+            "label": record.label,
+            "key_prefix": record.key_prefix,
+            "created_at": record.created_at,
+            "expires_at": record.expires_at,
+            "revoked_at": record.revoked_at,
+            "last_used_at": record.last_used_at,
+            "rate_limit": record.rate_limit,
+        }
+        if as_json:
+            click.echo(_json.encode(entry))
+        else:
+            state = "revoked" if record.revoked_at else "active"
+            click.echo(
+                f"{record.key_id}  {record.partner_name:<16} {record.label:<16} "
+                f"{record.key_prefix}…  {state:<8} last used {record.last_used_at or 'never'}"
+            )
+
+
+@keys.command("revoke")
+@database_option
+@click.argument("key_id")
+def keys_revoke(database_url: str | None, key_id: str) -> None:
+    """Revoke a key; every server process refuses it within 5 seconds."""
+    if not _store(database_url).revoke_key(key_id, utcnow()):
+        raise click.ClickException(f"no key {key_id!r}")
+    click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def clicks() -> None:
+    """Signed click links."""
+
+
+@clicks.command("link")
+@database_option
+@click.option("--landing-url", required=True, help="Advertiser landing page (http or https)")
+@click.option("--tag-id", default=None)
+@click.option("--campaign-id", default=None)
+@click.option("--ad-id", default=None)
+@click.option("--bid-id", default=None)
+@click.option("--impression-id", default=None)
+@click.option("--base-url", default="http://127.0.0.1:8080", help="Where this service is reached")
+def clicks_link(
+    database_url: str | None,
+    landing_url: str,
+    tag_id: str | None,
+    campaign_id: str | None,
+    ad_id: str | None,
+    bid_id: str | None,
+    impression_id: str | None,
+    base_url: str,
+) -> None:
+    """Print a click link signed with the server's click secret."""
+    from thrad_events.app import click_secret
+    from thrad_events.errors import BadClickLink
+    from thrad_events.ingest.clicklinks import ClickLink, sign_link
+
+    settings = _settings(database_url=database_url)
+    secret = click_secret(settings, _store(settings.database_url))
+    link = ClickLink(landing_url, tag_id, campaign_id, ad_id, bid_id, impression_id)
+    try:
+        click.echo(sign_link(link, secret, base_url))
+    except BadClickLink as exc:
+        raise click.BadParameter(exc.message, param_hint="--landing-url") from None
+
+
+@main.command()
+@database_option
+@click.argument("table", type=click.Choice(["events", "conversions", "clicks"]))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--since", default=None, help="Only rows received at or after this ISO-8601 time")
+def export(database_url: str | None, table: str, fmt: str, since: str | None) -> None:
+    """Write stored rows to stdout."""
+    from thrad_events.reports.export import write_csv, write_jsonl
+
+    rows: Iterator[dict[str, Any]] = _store(database_url).export_rows(
+        table, _parse_time(since, "--since")
+    )
+    writer = write_jsonl if fmt == "jsonl" else write_csv
+    writer(table, rows, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""One frozen Settings object, read once from the environment and CLI flags, handed down."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/thrad.db"
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message names the variable."""
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    geoip_db: str | None = None
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    click_secret: str | None = None
+    admin_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 1024 * 1024
+    # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
+    write_batch_max_rows: int = 512
+    write_queue_max_rows: int = 20_000
+    # How long an API key lookup is trusted before it is read again (revocation latency bound).
+    key_cache_ttl_s: float = 2.0
+    # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
+    click_ttl_s: int = 30 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from THRAD_* variables; explicit overrides (CLI flags) win."""
+        values: dict[str, Any] = {}
+        if url := env.get("THRAD_DATABASE_URL"):
+            values["database_url"] = url
+        if url := env.get("THRAD_REDIS_URL"):
+            values["redis_url"] = url
+        if path := env.get("THRAD_GEOIP_DB"):
+            values["geoip_db"] = path
+        if proxies := env.get("THRAD_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = parse_networks(proxies, "THRAD_TRUSTED_PROXIES")
+        if secret := env.get("THRAD_CLICK_SECRET"):
+            if len(secret) < 16:
+                raise ConfigError("THRAD_CLICK_SECRET must be at least 16 characters")
+            values["click_secret"] = secret
+        if token := env.get("THRAD_ADMIN_TOKEN"):
+            values["admin_token"] = token
+        for name, key in (
+            ("THRAD_MAX_BODY_BYTES", "max_body_bytes"),
+            ("THRAD_WRITE_QUEUE_MAX_ROWS", "write_queue_max_rows"),
+        ):
+            if raw := env.get(name):
+                values[key] = parse_positive_int(raw, name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not (
+            self.database_url.startswith("sqlite:///")
+            or self.database_url.startswith(("postgresql://", "postgres://"))
+        ):
+            raise ConfigError(
+                "THRAD_DATABASE_URL must start with sqlite:/// or postgresql:// "
+                f"(got {self.database_url!r})"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535 (got {self.port})")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1 (got {self.workers})")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def parse_networks(raw: str, name: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {part!r} is not a CIDR ({exc})") from None
+    return tuple(networks)
+
+
+def parse_positive_int(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive (got {value})")
+    return value

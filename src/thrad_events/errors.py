@@ -1,0 +1,103 @@
+"""Request outcomes and the one error hierarchy raised deep and mapped to HTTP in http/errors.py.
+
+IngestError                 every reason a request is not stored
+├── InvalidJson             body is not JSON, not an object, or not UTF-8
+├── MissingField            a required field is missing or null
+├── ValidationFailed        a field has the wrong type or format
+├── PayloadTooLarge         body over the size limit
+├── Unauthorized            Authorization missing, malformed, unknown, revoked, expired
+├── ClickNotFound           conversion click_id unknown
+├── BadClickLink            click link unsigned, tampered or malformed
+├── RateLimited             key over its rate limit
+└── Unavailable             storage unreachable or saturated
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.StrEnum):
+    """How a request ended; the names are reused in error codes, logs and metric labels."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    INVALID_JSON = "invalid_json"
+    MISSING_FIELD = "missing_field"
+    VALIDATION_ERROR = "validation_error"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNAUTHORIZED = "unauthorized"
+    CLICK_NOT_FOUND = "click_not_found"
+    BAD_CLICK_LINK = "bad_click_link"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+class IngestError(Exception):
+    """Base of every rejection; `outcome` is also the JSON error code."""
+
+    outcome: Outcome = Outcome.INTERNAL
+
+    def __init__(self, message: str, details: tuple[FieldProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidJson(IngestError):
+    outcome = Outcome.INVALID_JSON
+
+
+class MissingField(IngestError):
+    outcome = Outcome.MISSING_FIELD
+
+
+class ValidationFailed(IngestError):
+    outcome = Outcome.VALIDATION_ERROR
+
+
+class PayloadTooLarge(IngestError):
+    outcome = Outcome.PAYLOAD_TOO_LARGE
+
+
+class Unauthorized(IngestError):
+    outcome = Outcome.UNAUTHORIZED
+
+
+class ClickNotFound(IngestError):
+    outcome = Outcome.CLICK_NOT_FOUND
+
+
+class BadClickLink(IngestError):
+    outcome = Outcome.BAD_CLICK_LINK
+
+
+class RateLimited(IngestError):
+    outcome = Outcome.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(IngestError):
+    outcome = Outcome.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def field_error(cls: type[IngestError], field: str, message: str) -> IngestError:
+    """An error about one field, with the field named in both message and details."""
+    return cls(f"{field}: {message}", (FieldProblem(field, message),))

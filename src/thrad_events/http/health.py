@@ -1,0 +1,34 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from thrad_events.http.common import Endpoint
+from thrad_events.metrics import Metrics
+from thrad_events.store.base import Store
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def readyz_endpoint(store: Store) -> Endpoint:
+    async def readyz(request: Request) -> Response:
+        if await store.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "unavailable"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    return readyz
+
+
+def metrics_endpoint(metrics: Metrics, store: Store) -> Endpoint:
+    async def serve_metrics(request: Request) -> Response:
+        metrics.queue_depth.set(store.queue_depth())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return serve_metrics

@@ -1,0 +1,183 @@
+"""The ingest pipeline: a validated request becomes an enriched row, deduplicated and stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from thrad_events.enrich.ip import TrustedProxies
+from thrad_events.errors import ClickNotFound, Outcome, Unavailable
+from thrad_events.ingest import clicklinks, validate
+from thrad_events.ingest.dedupe import conversion_dedupe_key
+from thrad_events.ingest.normalize import (
+    DEFAULT_EVENT_TYPE,
+    SERVER_CHANNEL,
+    derive_tag_id,
+    sanitize_extra,
+    stamp_params,
+)
+from thrad_events.schemas import CONVERSION_FIELDS
+from thrad_events.store.base import ApiKeyRecord, InsertResult, Row, StorageError, Store
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What the HTTP layer knows of a request besides its body; no HTTP types beyond here."""
+
+    peer_ip: str | None
+    forwarded_for: str | None = None
+    origin: str | None = None
+    referer: str | None = None
+    user_agent: str | None = None
+    idempotency_key: str | None = None
+    received_at: datetime | None = None
+
+
+class Enricher(Protocol):
+    """Columns derived from an IP address and a user agent (geo_*, ua_*)."""
+
+    def __call__(self, ip_address: str | None, user_agent: str | None) -> dict[str, Any]: ...
+
+
+def no_enrichment(ip_address: str | None, user_agent: str | None) -> dict[str, Any]:
+    return {}
+
+
+def format_instant(moment: datetime) -> str:
+    """UTC ISO-8601 with a Z, seconds precision unless the client sent a fraction."""
+    text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        proxies: TrustedProxies,
+        click_secret: str,
+        click_ttl_s: int,
+        enricher: Enricher = no_enrichment,
+    ) -> None:
+        self._store = store
+        self._proxies = proxies
+        self._click_secret = click_secret
+        self._click_ttl_s = click_ttl_s
+        self._enrich = enricher
+
+    def _addresses(self, ctx: RequestContext, client_ip: str | None) -> dict[str, Any]:
+        sender = self._proxies.sender_ip(ctx.peer_ip, ctx.forwarded_for)
+        ip_address = client_ip or sender
+        return {"ip_address": ip_address, "sender_ip": sender}
+
+    async def collect(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+        request = validate.decode_collect(body)
+        received_at = ctx.received_at or datetime.now(UTC)
+        client_ip = validate.check_client_ip(request.client_ip)
+        row: dict[str, Any] = {
+            "received_at": received_at,
+            "partner_id": key.partner_id,
+            "event_name": request.event_name,
+            "tag_id": derive_tag_id(request.tag_id, request.page_url, ctx.origin, ctx.referer),
+            "event_id": request.event_id,
+            "timestamp": validate.truncate_timestamp(
+                request.timestamp, int(received_at.timestamp())
+            ),
+            "page_url": request.page_url,
+            "referrer": request.referrer,
+            "user_agent": request.user_agent,
+            "channel": SERVER_CHANNEL,
+            "session_id": request.session_id,
+            "client_id": request.client_id,
+            "attribution_type": request.attribution_type,
+            "impression_id": request.impression_id,
+            "click_id": request.click_id,
+            "bid_id": request.bid_id,
+            "impression_state": request.impression_state,
+            "view_time_ms": request.view_time_ms,
+            "consent": request.consent,
+            "params": stamp_params(request.params, key.partner_id, key.label),
+        }
+        row.update(self._addresses(ctx, client_ip))
+        row.update(self._enrich(row["ip_address"], request.user_agent))
+        return _outcome(await _stored(self._store.insert_event, row))
+
+    async def conversion(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+        raw = validate.decode_object(body)
+        request = validate.convert_conversion(raw)
+        received_at = ctx.received_at or datetime.now(UTC)
+        client_ip = validate.check_client_ip(request.client_ip)
+        conversion_time = validate.parse_conversion_time(request.conversion_time)
+        currency = validate.normalize_currency(request.currency)
+        dedupe_key = conversion_dedupe_key(ctx.idempotency_key, request.event_id)
+        params = stamp_params(request.params, key.partner_id, key.label)
+        extra = {k: v for k, v in raw.items() if k not in CONVERSION_FIELDS}
+        if extra:
+            params["extra"] = sanitize_extra(extra)
+        row: dict[str, Any] = {
+            "received_at": received_at,
+            "partner_id": key.partner_id,
+            "click_id": request.click_id,
+            "conversion_time": format_instant(conversion_time),
+            "conversion_value": request.conversion_value,
+            "currency": currency,
+            "event_type": request.event_type or DEFAULT_EVENT_TYPE,
+            "order_id": request.order_id,
+            "event_id": request.event_id,
+            "idempotency_key": ctx.idempotency_key.strip() if ctx.idempotency_key else None,
+            "dedupe_key": dedupe_key,
+            "page_url": request.page_url,
+            "referrer": request.referrer,
+            "user_agent": request.user_agent,
+            "channel": request.channel or SERVER_CHANNEL,
+            "session_id": request.session_id,
+            "client_id": request.client_id,
+            "tag_id": request.tag_id,
+            "consent": request.consent,
+            "params": params,
+        }
+        row.update(self._addresses(ctx, client_ip))
+        row.update(self._enrich(row["ip_address"], request.user_agent))
+        result = await _stored(self._store.insert_conversion, row)
+        if result is InsertResult.CLICK_NOT_FOUND:
+            raise ClickNotFound(f"click_id {request.click_id!r} is not a known click")
+        return _outcome(result)
+
+    async def click(self, query_string: str, ctx: RequestContext) -> str:
+        """Verify a click link, store the click, and return the landing redirect."""
+        link = clicklinks.verify_link(query_string, self._click_secret)
+        received_at = ctx.received_at or datetime.now(UTC)
+        click_id = str(uuid.uuid4())
+        expires_at = int(received_at.timestamp()) + self._click_ttl_s
+        row: dict[str, Any] = {
+            "click_id": click_id,
+            "received_at": received_at,
+            "expires_at": expires_at,
+            "landing_url": link.url,
+            "tag_id": link.tag_id,
+            "campaign_id": link.campaign_id,
+            "ad_id": link.ad_id,
+            "bid_id": link.bid_id,
+            "impression_id": link.impression_id,
+            "referrer": ctx.referer,
+            "user_agent": ctx.user_agent,
+        }
+        row.update(self._addresses(ctx, None))
+        row.update(self._enrich(row["ip_address"], ctx.user_agent))
+        await _stored(self._store.insert_click, row)
+        signature = clicklinks.click_signature(self._click_secret, click_id, expires_at)
+        return clicklinks.landing_redirect(link.url, click_id, expires_at, signature, link.bid_id)
+
+
+async def _stored(insert: Callable[[Row], Awaitable[InsertResult]], row: Row) -> InsertResult:
+    try:
+        return await insert(row)
+    except StorageError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def _outcome(result: InsertResult) -> Outcome:
+    return Outcome.STORED if result is InsertResult.INSERTED else Outcome.DUPLICATE

@@ -1,0 +1,95 @@
+"""msgspec Structs for every request and response body; the OpenAPI document is built from them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+# Bounds keep one request from holding megabytes of a single string in memory or in a row.
+Id = Annotated[str, Meta(min_length=1, max_length=256)]
+Name = Annotated[str, Meta(min_length=1, max_length=256, description="Event name")]
+Url = Annotated[str, Meta(max_length=8192)]
+UserAgent = Annotated[str, Meta(max_length=2048)]
+ShortText = Annotated[str, Meta(max_length=256)]
+IpText = Annotated[str, Meta(max_length=64, description="IPv4 or IPv6 address of the end user")]
+_TS = Meta(ge=0, le=253402300799, description="Unix seconds")
+Timestamp = Annotated[int, _TS] | Annotated[float, _TS]
+ViewTime = Annotated[int, Meta(ge=0, le=2**53, description="View time in milliseconds")]
+JsonObject = dict[str, Any]
+
+
+class CollectRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Body of POST /v1/api/collect. Only event_name is required."""
+
+    event_name: Name
+    tag_id: ShortText | None = None
+    event_id: Id | None = None
+    timestamp: Timestamp | None = None
+    page_url: Url | None = None
+    referrer: Url | None = None
+    user_agent: UserAgent | None = None
+    channel: ShortText | None = None
+    session_id: Id | None = None
+    client_id: Id | None = None
+    attribution_type: ShortText | None = None
+    impression_id: Id | None = None
+    click_id: Id | None = None
+    bid_id: Id | None = None
+    impression_state: ShortText | None = None
+    view_time_ms: ViewTime | None = None
+    consent: JsonObject | None = None
+    params: JsonObject | None = None
+    client_ip: IpText | None = None
+
+
+class ConversionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Body of POST /v1/api/conversion. Unknown top-level fields are kept under params.extra."""
+
+    click_id: Id
+    conversion_time: Annotated[
+        str, Meta(max_length=64, description="ISO-8601 date and time; UTC when no offset")
+    ]
+    conversion_value: Annotated[Decimal, Meta(description="Conversion amount, a JSON number")]
+    currency: Annotated[str, Meta(min_length=3, max_length=3, description="ISO 4217 code")]
+    event_type: ShortText | None = None
+    order_id: Id | None = None
+    event_id: Id | None = None
+    page_url: Url | None = None
+    referrer: Url | None = None
+    user_agent: UserAgent | None = None
+    channel: ShortText | None = None
+    session_id: Id | None = None
+    client_id: Id | None = None
+    tag_id: ShortText | None = None
+    consent: JsonObject | None = None
+    params: JsonObject | None = None
+    client_ip: IpText | None = None
+
+
+CONVERSION_FIELDS = frozenset(ConversionRequest.__struct_fields__)
+
+
+class ConversionResponse(msgspec.Struct):
+    status: Literal["ok", "duplicate"]
+
+
+class ErrorDetail(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorBody
+
+
+class HealthResponse(msgspec.Struct):
+    status: str

@@ -1,0 +1,27 @@
+"""Storage backends behind one interface (store.base.Store), chosen by the database URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from thrad_events.config import ConfigError
+from thrad_events.store.base import Store
+
+
+def open_store(
+    database_url: str,
+    *,
+    write_batch_max_rows: int = 512,
+    write_queue_max_rows: int = 20_000,
+    on_batch: Callable[[int, float], None] | None = None,
+) -> Store:
+    if database_url.startswith("sqlite:///"):
+        from thrad_events.store.sqlite import SqliteStore
+
+        return SqliteStore(
+            database_url,
+            write_batch_max_rows=write_batch_max_rows,
+            write_queue_max_rows=write_queue_max_rows,
+            on_batch=on_batch,
+        )
+    raise ConfigError(f"THRAD_DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")

@@ -1,0 +1,179 @@
+"""The storage interface every backend implements, and the row shapes it stores."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+ENRICHMENT_COLUMNS = (
+    "ip_address",
+    "sender_ip",
+    "geo_country",
+    "geo_region",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    "ua_browser",
+    "ua_os",
+    "ua_device",
+)
+
+EVENT_COLUMNS = (
+    "received_at",
+    "partner_id",
+    "event_name",
+    "tag_id",
+    "event_id",
+    "timestamp",
+    "page_url",
+    "referrer",
+    "user_agent",
+    "channel",
+    "session_id",
+    "client_id",
+    "attribution_type",
+    "impression_id",
+    "click_id",
+    "bid_id",
+    "impression_state",
+    "view_time_ms",
+    "consent",
+    "params",
+    *ENRICHMENT_COLUMNS,
+)
+
+CONVERSION_COLUMNS = (
+    "received_at",
+    "partner_id",
+    "click_id",
+    "conversion_time",
+    "conversion_value",
+    "currency",
+    "event_type",
+    "order_id",
+    "event_id",
+    "idempotency_key",
+    "dedupe_key",
+    "page_url",
+    "referrer",
+    "user_agent",
+    "channel",
+    "session_id",
+    "client_id",
+    "tag_id",
+    "consent",
+    "params",
+    *ENRICHMENT_COLUMNS,
+)
+
+CLICK_COLUMNS = (
+    "click_id",
+    "received_at",
+    "expires_at",
+    "landing_url",
+    "tag_id",
+    "campaign_id",
+    "ad_id",
+    "bid_id",
+    "impression_id",
+    "referrer",
+    "user_agent",
+    *ENRICHMENT_COLUMNS,
+)
+
+# Columns holding JSON objects, and the one holding an exact decimal.
+JSON_COLUMNS = frozenset({"consent", "params"})
+TABLES = {"events": EVENT_COLUMNS, "conversions": CONVERSION_COLUMNS, "clicks": CLICK_COLUMNS}
+
+Row = Mapping[str, Any]
+
+
+class InsertResult(enum.Enum):
+    INSERTED = "inserted"
+    DUPLICATE = "duplicate"
+    CLICK_NOT_FOUND = "click_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    key_id: str
+    partner_id: str
+    partner_name: str
+    label: str
+    key_hash: str
+    key_prefix: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    last_used_at: str | None
+    rate_limit: int | None
+
+
+class StorageError(Exception):
+    """The store could not answer (unreachable, locked beyond its timeout, saturated)."""
+
+
+class Store(Protocol):
+    """What the service needs from a database. Async methods serve requests; the rest the CLI."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def insert_event(self, row: Row) -> InsertResult: ...
+
+    async def insert_conversion(self, row: Row) -> InsertResult: ...
+
+    async def insert_click(self, row: Row) -> InsertResult: ...
+
+    async def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+    def touch_key(self, key_id: str, when: datetime) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    def queue_depth(self) -> int: ...
+
+    # Administration: called by the CLI and at start-up, never on the request path.
+    def migrate(self) -> list[int]: ...
+
+    def ensure_partner(self, name: str) -> str: ...
+
+    def add_key(
+        self,
+        *,
+        key_id: str,
+        partner_id: str,
+        label: str,
+        key_hash: str,
+        key_prefix: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        rate_limit: int | None,
+    ) -> None: ...
+
+    def list_keys(self) -> list[ApiKeyRecord]: ...
+
+    def revoke_key(self, key_id: str, when: datetime) -> bool: ...
+
+    def count_keys(self) -> int: ...
+
+    def setting(self, name: str, default: str) -> str:
+        """The stored value of a setting, storing `default` first if there is none."""
+        ...
+
+    def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]: ...
+
+    def close_sync(self) -> None: ...
+
+
+def format_time(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601, so stored times sort as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

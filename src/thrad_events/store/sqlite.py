@@ -1,0 +1,357 @@
+"""The embedded store: one SQLite file in WAL mode, synchronous=FULL, written by group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from thrad_events.store.base import (
+    CLICK_COLUMNS,
+    CONVERSION_COLUMNS,
+    EVENT_COLUMNS,
+    JSON_COLUMNS,
+    TABLES,
+    ApiKeyRecord,
+    InsertResult,
+    Row,
+    StorageError,
+    format_time,
+    utcnow,
+)
+from thrad_events.store.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+_json = msgspec.json.Encoder(decimal_format="number")
+_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+BUSY_TIMEOUT_MS = 5000
+
+
+def sqlite_path(database_url: str) -> Path:
+    """sqlite:///relative/path or sqlite:////absolute/path."""
+    return Path(database_url.removeprefix("sqlite:///"))
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
+def _to_db(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in JSON_COLUMNS:
+        return _json.encode(value).decode()
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(_to_db(column, row.get(column)) for column in columns)
+
+
+_EVENT_SQL = _insert_sql("events", EVENT_COLUMNS)
+_CONVERSION_SQL = _insert_sql("conversions", CONVERSION_COLUMNS)
+_CLICK_SQL = _insert_sql("clicks", CLICK_COLUMNS)
+_CLICK_EXISTS_SQL = "SELECT 1 FROM clicks WHERE click_id = ?"
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        write_batch_max_rows: int = 512,
+        write_queue_max_rows: int = 20_000,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.path = sqlite_path(database_url)
+        self._local = threading.local()
+        self._writer = GroupCommitWriter(
+            self._connect,
+            max_batch_rows=write_batch_max_rows,
+            max_queue_rows=write_queue_max_rows,
+            on_batch=on_batch,
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the writer answers, so a 204 survives a power cut.
+        connection.execute("PRAGMA synchronous = FULL")
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        """One connection per reading thread (asyncio's default executor threads, or the CLI)."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.row_factory = sqlite3.Row
+            self._local.connection = connection
+        return connection
+
+    # -- serving -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._writer.start()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.stop)
+
+    def queue_depth(self) -> int:
+        return self._writer.depth()
+
+    async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self._writer.submit(op)
+
+    async def insert_event(self, row: Row) -> InsertResult:
+        values = _values(row, EVENT_COLUMNS)
+
+        def op(connection: sqlite3.Connection) -> InsertResult:
+            inserted = connection.execute(_EVENT_SQL, values).rowcount
+            return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+        result: InsertResult = await self._write(op)
+        return result
+
+    async def insert_conversion(self, row: Row) -> InsertResult:
+        values = _values(row, CONVERSION_COLUMNS)
+        click_id = row["click_id"]
+
+        def op(connection: sqlite3.Connection) -> InsertResult:
+            # Checked inside the writer's transaction, so a click and its conversion are ordered.
+            if connection.execute(_CLICK_EXISTS_SQL, (click_id,)).fetchone() is None:
+                return InsertResult.CLICK_NOT_FOUND
+            inserted = connection.execute(_CONVERSION_SQL, values).rowcount
+            return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+        result: InsertResult = await self._write(op)
+        return result
+
+    async def insert_click(self, row: Row) -> InsertResult:
+        values = _values(row, CLICK_COLUMNS)
+
+        def op(connection: sqlite3.Connection) -> InsertResult:
+            inserted = connection.execute(_CLICK_SQL, values).rowcount
+            return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+        result: InsertResult = await self._write(op)
+        return result
+
+    async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
+        return await asyncio.to_thread(self._find_key, key_hash)
+
+    def _find_key(self, key_hash: str) -> ApiKeyRecord | None:
+        try:
+            found = (
+                self._reader()
+                .execute(_KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"key lookup failed: {exc}") from exc
+        return _key_record(found) if found is not None else None
+
+    def touch_key(self, key_id: str, when: datetime) -> None:
+        stamp = format_time(when)
+
+        def op(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (stamp, key_id)
+            )
+
+        self._writer.submit_nowait(op)
+
+    async def ping(self) -> bool:
+        def check() -> bool:
+            try:
+                self._reader().execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
+            except sqlite3.Error:
+                return False
+            return True
+
+        return await asyncio.to_thread(check)
+
+    # -- administration ----------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply the numbered SQL files not applied yet; returns the versions applied now."""
+        connection = self._connect()
+        try:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {v for (v,) in connection.execute("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, sql in _migrations("sqlite"):
+                if version in done:
+                    continue
+                stamp = format_time(utcnow())
+                try:
+                    connection.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\n"
+                        f"INSERT INTO schema_migrations VALUES ({version}, '{stamp}');\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    # Another process may have applied it at the same moment.
+                    row = connection.execute(
+                        "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                    ).fetchone()
+                    if row is None:
+                        raise
+                    continue
+                applied.append(version)
+            return applied
+        finally:
+            connection.close()
+
+    def ensure_partner(self, name: str) -> str:
+        connection = self._reader()
+        found = connection.execute(
+            "SELECT partner_id FROM partners WHERE name = ?", (name,)
+        ).fetchone()
+        if found is not None:
+            return str(found[0])
+        partner_id = "ptn_" + secrets.token_hex(8)
+        connection.execute(
+            "INSERT INTO partners (partner_id, name, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (partner_id, name, format_time(utcnow())),
+        )
+        found = connection.execute(
+            "SELECT partner_id FROM partners WHERE name = ?", (name,)
+        ).fetchone()
+        return str(found[0])
+
+    def add_key(
+        self,
+        *,
+        key_id: str,
+        partner_id: str,
+        label: str,
+        key_hash: str,
+        key_prefix: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        rate_limit: int | None,
+    ) -> None:
+        self._reader().execute(
+            "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, created_at, "
+            "expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key_id,
+                partner_id,
+                label,
+                key_hash,
+                key_prefix,
+                format_time(created_at),
+                format_time(expires_at) if expires_at else None,
+                rate_limit,
+            ),
+        )
+
+    def list_keys(self) -> list[ApiKeyRecord]:
+        rows = self._reader().execute(_KEY_SELECT + " ORDER BY k.created_at").fetchall()
+        return [_key_record(row) for row in rows]
+
+    def revoke_key(self, key_id: str, when: datetime) -> bool:
+        cursor = self._reader().execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (format_time(when), key_id),
+        )
+        if cursor.rowcount:
+            return True
+        exists = self._reader().execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
+        return exists.fetchone() is not None
+
+    def count_keys(self) -> int:
+        (count,) = self._reader().execute("SELECT count(*) FROM api_keys").fetchone()
+        return int(count)
+
+    def setting(self, name: str, default: str) -> str:
+        connection = self._reader()
+        connection.execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, default),
+        )
+        (value,) = connection.execute(
+            "SELECT value FROM settings WHERE name = ?", (name,)
+        ).fetchone()
+        return str(value)
+
+    def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]:
+        columns = TABLES[table]
+        sql = f"SELECT {', '.join(columns)} FROM {table}"
+        params: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE received_at >= ?"
+            params = (format_time(since),)
+        sql += " ORDER BY received_at, rowid"
+        for row in self._reader().execute(sql, params):
+            yield {column: _from_db(column, row[column]) for column in columns}
+
+    def close_sync(self) -> None:
+        self._writer.stop()
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+def _from_db(column: str, value: Any) -> Any:
+    if value is not None and column in JSON_COLUMNS:
+        return _json_decoder.decode(value)
+    return value
+
+
+_KEY_SELECT = (
+    "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
+    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
+)
+
+
+def _key_record(row: Mapping[str, Any] | sqlite3.Row) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=row["key_id"],
+        partner_id=row["partner_id"],
+        partner_name=row["partner_name"],
+        label=row["label"],
+        key_hash=row["key_hash"],
+        key_prefix=row["key_prefix"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+        rate_limit=row["rate_limit"],
+    )
+
+
+def _migrations(dialect: str) -> list[tuple[int, str]]:
+    folder = resources.files("thrad_events.store") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)

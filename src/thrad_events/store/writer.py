@@ -1,0 +1,157 @@
+"""Group commit: one writer thread turns many concurrent single-row writes into few commits.
+
+A request enqueues an operation and awaits a future. The thread takes everything queued (up to
+`max_batch_rows`), runs it in one transaction, commits, and only then answers each future with
+that row's own result, so an acknowledged row is always durable. Batches grow by themselves
+under load, because requests keep arriving while the previous commit is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from thrad_events.store.base import StorageError
+
+log = logging.getLogger(__name__)
+
+WriteOp = Callable[[sqlite3.Connection], Any]
+_Item = tuple[WriteOp, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
+_STOP = object()
+
+
+class QueueFull(StorageError):
+    """More rows are waiting than the writer may hold: shed load instead of growing memory."""
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        max_batch_rows: int,
+        max_queue_rows: int,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._max_batch = max_batch_rows
+        self._max_queue = max_queue_rows
+        self._on_batch = on_batch
+        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._failure: str | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        connection = self._connect()
+        self._thread = threading.Thread(
+            target=self._run, args=(connection,), name="group-commit-writer", daemon=True
+        )
+        self._thread.start()
+
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, op: WriteOp) -> asyncio.Future[Any]:
+        """Queue one operation; the future resolves after its transaction has committed."""
+        if self._thread is None:
+            raise StorageError("writer is not running")
+        if self._queue.qsize() >= self._max_queue:
+            raise QueueFull("write queue is full")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((op, future, loop))
+        return future
+
+    def submit_nowait(self, op: WriteOp) -> None:
+        """Queue an operation whose result nobody waits for (bookkeeping such as last-used)."""
+        if self._thread is not None and self._queue.qsize() < self._max_queue:
+            self._queue.put((op, None, None))
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Commit everything already queued, then end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        self._thread = None
+
+    def _run(self, connection: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch: list[_Item] = [first]  # type: ignore[list-item]
+                stop_after = False
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop_after = True
+                        break
+                    batch.append(item)  # type: ignore[arg-type]
+                self._commit(connection, batch)
+                if stop_after:
+                    return
+        finally:
+            connection.close()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[_Item]) -> None:
+        started = time.perf_counter()
+        results: list[Any] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for op, _, _ in batch:
+                try:
+                    results.append(op(connection))
+                except sqlite3.OperationalError:
+                    raise
+                except sqlite3.Error as exc:
+                    # One bad row fails alone; SQLite rolls back only that statement.
+                    log.error("write failed for one row: %s", exc)
+                    results.append(StorageError(str(exc)))
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if self._failure != str(exc):
+                log.error("batch of %d rows not committed: %s", len(batch), exc)
+            self._failure = str(exc)
+            results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
+        else:
+            self._failure = None
+        if self._on_batch is not None:
+            self._on_batch(len(batch), time.perf_counter() - started)
+        self._deliver(batch, results)
+
+    @staticmethod
+    def _deliver(batch: list[_Item], results: list[Any]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for (_, future, loop), result in zip(batch, results, strict=True):
+            if future is not None and loop is not None:
+                by_loop.setdefault(loop, []).append((future, result))
+        for loop, pairs in by_loop.items():
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _resolve(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in pairs:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
