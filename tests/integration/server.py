@@ -1,0 +1,146 @@
+"""Start the real `thrad-events serve` process on a free port and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The test process's environment without any THRAD_* of the developer's, plus ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THRAD_")}
+    env["THRAD_DATABASE_URL"] = database_url
+    env.update(extra or {})
+    return env
+
+
+def cli(database_url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Run a `thrad-events` subcommand against the database; return its stdout."""
+    done = subprocess.run(
+        [PYTHON, "-m", "thrad_events", *args],
+        env=clean_env(database_url, env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"thrad-events {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+def create_key(
+    database_url: str, partner: str = "acme", label: str = "test", *extra: str
+) -> dict[str, Any]:
+    out = cli(
+        database_url, "keys", "create", "--partner", partner, "--label", label, "--json", *extra
+    )
+    return dict(json.loads(out))
+
+
+def export(database_url: str, table: str, *extra: str) -> list[dict[str, Any]]:
+    out = cli(database_url, "export", table, *extra)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+class ServerProcess:
+    """One `thrad-events serve` process with its log captured to a file."""
+
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        *,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "thrad_events",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=clean_env(database_url, env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def error_lines(self) -> list[str]:
+        """Log lines at error level or above: a server error fails the test that caused it."""
+        found = []
+        for line in self.log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if "Traceback" in line:
+                    found.append(line)
+                continue
+            if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
+                found.append(line)
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown code runs."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        return self.process.returncode
