@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -86,7 +89,24 @@ class SqliteStore:
             max_batch_rows=write_batch_max_rows,
             max_queue_rows=write_queue_max_rows,
             on_batch=on_batch,
+            exclusive=self._write_lock,
         )
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Serialise writers of all processes with flock, which hands over at once.
+
+        Without it, two workers' writers meet in SQLite's busy handler, which sleeps up to 100 ms
+        between retries: that is where p99 latency went.
+        """
+        if self._lock_fd is None:
+            self._lock_fd = os.open(f"{self.path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,10 @@ class GroupCommitWriter:
         max_batch_rows: int,
         max_queue_rows: int,
         on_batch: Callable[[int, float], None] | None = None,
+        exclusive: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
     ) -> None:
         self._connect = connect
+        self._exclusive = exclusive or contextlib.nullcontext
         self._max_batch = max_batch_rows
         self._max_queue = max_queue_rows
         self._on_batch = on_batch
@@ -109,6 +111,22 @@ class GroupCommitWriter:
 
     def _commit(self, connection: sqlite3.Connection, batch: list[_Item]) -> None:
         started = time.perf_counter()
+        try:
+            with self._exclusive():
+                results = self._transaction(connection, batch)
+        except sqlite3.Error as exc:
+            if self._failure != str(exc):
+                log.error("batch of %d rows not committed: %s", len(batch), exc)
+            self._failure = str(exc)
+            results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
+        else:
+            self._failure = None
+        if self._on_batch is not None:
+            self._on_batch(len(batch), time.perf_counter() - started)
+        self._deliver(batch, results)
+
+    @staticmethod
+    def _transaction(connection: sqlite3.Connection, batch: list[_Item]) -> list[Any]:
         results: list[Any] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
@@ -122,18 +140,11 @@ class GroupCommitWriter:
                     log.error("write failed for one row: %s", exc)
                     results.append(StorageError(str(exc)))
             connection.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.Error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            if self._failure != str(exc):
-                log.error("batch of %d rows not committed: %s", len(batch), exc)
-            self._failure = str(exc)
-            results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
-        else:
-            self._failure = None
-        if self._on_batch is not None:
-            self._on_batch(len(batch), time.perf_counter() - started)
-        self._deliver(batch, results)
+            raise
+        return results
 
     @staticmethod
     def _deliver(batch: list[_Item], results: list[Any]) -> None:

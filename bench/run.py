@@ -1,0 +1,160 @@
+"""Load benchmark behind `make bench`: a real server, wrk on the same machine, one table out.
+
+For each scenario it starts `thrad-events serve --workers N` on a fresh store, drives it with wrk
+(bench/events.lua makes every event unique, so every request is a new durable row), then checks
+that every acknowledged request is a stored row, and reports req/s, p50/p99 and worker RSS.
+
+    python bench/run.py [--duration 15] [--connections 64] [--workers 2] [--store sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
+
+
+def worker_rss_mb(pid: int) -> list[float]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if not children.exists():
+        return []
+    out = []
+    for child in children.read_text().split():
+        try:
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(int(line.split()[1]) / 1024)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def run_wrk(
+    base_url: str, kind: str, key: str, click: str, duration: int, connections: int
+) -> dict[str, Any]:
+    env = dict(os.environ, BENCH_KIND=kind, BENCH_KEY=key, BENCH_CLICK=click)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "events.lua"),
+            base_url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+            return result
+    raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+
+
+def mint_click(database_url: str, base_url: str) -> str:
+    link = cli(
+        database_url,
+        "clicks",
+        "link",
+        "--landing-url",
+        "https://shop.example.com/landing",
+        "--base-url",
+        base_url,
+    ).strip()
+    location = httpx.get(link, follow_redirects=False).headers["location"]
+    return str(httpx.URL(location).params["thrad_click_id"])
+
+
+def count_rows(database_url: str, table: str) -> int:
+    out = cli(database_url, "export", table)
+    return sum(1 for line in out.splitlines() if line.strip())
+
+
+def scenario(
+    kind: str, database_url: str, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    server = ServerProcess(database_url, workdir / f"{kind}.log", workers=args.workers)
+    try:
+        key = create_key(database_url, "bench", kind)["api_key"]
+        click = mint_click(database_url, server.base_url) if kind == "conversion" else ""
+        # Warm up (key cache, page cache), then measure.
+        run_wrk(server.base_url, kind, key, click, 2, args.connections)
+        before = count_rows(database_url, "events" if kind == "collect" else "conversions")
+        result = run_wrk(server.base_url, kind, key, click, args.duration, args.connections)
+        rss = worker_rss_mb(server.process.pid)
+    finally:
+        server.stop()
+    stored = count_rows(database_url, "events" if kind == "collect" else "conversions") - before
+    acked = result["requests"] - result["non_2xx"]
+    result.update(
+        kind=kind,
+        rps=result["requests"] / (result["duration_us"] / 1e6),
+        acked=acked,
+        stored=stored,
+        durable=stored >= acked,
+        worker_rss_mb=max(rss) if rss else None,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--store", default="sqlite", help="sqlite or a postgresql:// URL")
+    parser.add_argument("--only", choices=["collect", "conversion"], default=None)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    workdir = Path(tempfile.mkdtemp(prefix="thrad-bench-"))
+    results = []
+    for kind in ("collect", "conversion"):
+        if args.only and kind != args.only:
+            continue
+        database_url = (
+            f"sqlite:///{workdir / f'{kind}.db'}" if args.store == "sqlite" else args.store
+        )
+        results.append(scenario(kind, database_url, workdir, args))
+        time.sleep(1)
+
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; store {args.store}; {args.workers} workers; "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s (same cores)\n"
+    )
+    header = f"{'scenario':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+    header += f"{'acked':>9}{'stored':>9}{'durable':>9}{'RSS MB':>9}"
+    print(header)
+    for r in results:
+        print(
+            f"{r['kind']:<12}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.2f}{r['p99_us'] / 1000:>9.2f}"
+            f"{r['non_2xx']:>9}{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>9}"
+            f"{r['worker_rss_mb'] or 0:>9.0f}"
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
