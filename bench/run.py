@@ -95,7 +95,7 @@ def scenario(
 ) -> dict[str, Any]:
     server = ServerProcess(database_url, workdir / f"{kind}.log", workers=args.workers)
     try:
-        key = create_key(database_url, "bench", kind)["api_key"]
+        key = create_key(database_url, "bench", kind, "--rate-limit", "100000000")["api_key"]
         click = mint_click(database_url, server.base_url) if kind == "conversion" else ""
         # Warm up (key cache, page cache), then measure.
         run_wrk(server.base_url, kind, key, click, 2, args.connections)

@@ -23,6 +23,7 @@ from thrad_events.http.errors import error_response
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import configure_logging
 from thrad_events.metrics import Metrics
+from thrad_events.ratelimits import KeyRateLimiter, limiter_storage
 from thrad_events.store import open_store
 from thrad_events.store.base import Store
 
@@ -58,6 +59,9 @@ def build_app(settings: Settings) -> Starlette:
     )
     deps = EndpointDeps(
         keys=KeyCache(store, ttl_s=settings.key_cache_ttl_s),
+        limiter=KeyRateLimiter(
+            limiter_storage(settings.redis_url), default_per_s=settings.rate_limit_per_s
+        ),
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
     )

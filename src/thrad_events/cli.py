@@ -56,6 +56,15 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _check_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise click.ClickException(f"THRAD_REDIS_URL: Redis is not reachable ({exc})") from None
+
+
 @click.group()
 def main() -> None:
     """Thrad's server-to-server Events API."""
@@ -77,6 +86,8 @@ def serve(
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
     configure_logging(os.environ.get("THRAD_LOG_LEVEL", "INFO"))
+    if settings.redis_url:
+        _check_redis(settings.redis_url)
     store = _store(settings.database_url)
     click_secret(settings, store)
     if store.count_keys() == 0:
@@ -199,6 +210,22 @@ def keys_revoke(database_url: str | None, key_id: str) -> None:
     if not _store(database_url).revoke_key(key_id, utcnow()):
         raise click.ClickException(f"no key {key_id!r}")
     click.echo(f"revoked {key_id}")
+
+
+@keys.command("update")
+@database_option
+@click.argument("key_id")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Requests per second; 0 = default",
+)
+def keys_update(database_url: str | None, key_id: str, rate_limit: int) -> None:
+    """Change a key's rate limit; every server process applies it within 5 seconds."""
+    if not _store(database_url).set_rate_limit(key_id, rate_limit or None):
+        raise click.ClickException(f"no key {key_id!r}")
+    click.echo(f"{key_id}: rate limit {rate_limit or 'server default'}")
 
 
 @main.group()

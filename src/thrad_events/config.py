@@ -32,6 +32,8 @@ class Settings:
     # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
     write_batch_max_rows: int = 512
     write_queue_max_rows: int = 20_000
+    # Requests per second per key when the key has no limit of its own.
+    rate_limit_per_s: int = 1000
     # How long an API key lookup is trusted before it is read again (revocation latency bound).
     key_cache_ttl_s: float = 2.0
     # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
@@ -58,6 +60,7 @@ class Settings:
         for name, key in (
             ("THRAD_MAX_BODY_BYTES", "max_body_bytes"),
             ("THRAD_WRITE_QUEUE_MAX_ROWS", "write_queue_max_rows"),
+            ("THRAD_RATE_LIMIT_PER_S", "rate_limit_per_s"),
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)

@@ -85,9 +85,11 @@ class BadClickLink(IngestError):
 class RateLimited(IngestError):
     outcome = Outcome.RATE_LIMITED
 
-    def __init__(self, message: str, retry_after_s: int) -> None:
+    def __init__(self, message: str, retry_after_s: int, limit: int, remaining: int = 0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.limit = limit
+        self.remaining = remaining
 
 
 class Unavailable(IngestError):

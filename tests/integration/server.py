@@ -100,6 +100,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:

@@ -1,6 +1,7 @@
 """What every authenticated ingest endpoint does around its own work.
 
-Cheap checks first: the declared body size, then the API key, then reading and parsing the body.
+Cheap checks first: the declared body size, then the API key and its rate limit, then reading
+and parsing the body.
 Every request ends in one Outcome, counted by route.
 """
 
@@ -20,6 +21,7 @@ from thrad_events.http.errors import error_response, response_for
 from thrad_events.http.request import context_of, read_body
 from thrad_events.ingest.pipeline import RequestContext
 from thrad_events.metrics import Metrics
+from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import ApiKeyRecord
 
 log = logging.getLogger("thrad_events.http")
@@ -31,6 +33,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 @dataclass(frozen=True, slots=True)
 class EndpointDeps:
     keys: KeyCache
+    limiter: KeyRateLimiter
     metrics: Metrics
     max_body_bytes: int
 
@@ -47,6 +50,7 @@ def ingest_endpoint(route: str, deps: EndpointDeps, handle: Handler) -> Endpoint
             if declared is not None and declared.isdigit() and int(declared) > deps.max_body_bytes:
                 raise PayloadTooLarge(f"body is larger than {deps.max_body_bytes} bytes")
             key = await deps.keys.authenticate(bearer_token(request.headers.get("authorization")))
+            await deps.limiter.check(key)
             body = await read_body(request, deps.max_body_bytes)
             outcome, response = await handle(body, key, context_of(request))
         except IngestError as error:

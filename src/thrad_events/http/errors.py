@@ -52,6 +52,10 @@ def response_for(error: IngestError) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="thrad-events"'
     if isinstance(error, RateLimited | Unavailable):
         headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, RateLimited):
+        headers["RateLimit-Limit"] = str(error.limit)
+        headers["RateLimit-Remaining"] = str(error.remaining)
+        headers["RateLimit-Reset"] = str(error.retry_after_s)
     status = STATUS[error.outcome]
     if status >= 500:
         log.error("request failed: %s: %s", error.outcome, error.message)

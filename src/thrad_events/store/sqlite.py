@@ -305,6 +305,12 @@ class SqliteStore:
         exists = self._reader().execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
         return exists.fetchone() is not None
 
+    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
+        cursor = self._reader().execute(
+            "UPDATE api_keys SET rate_limit = ? WHERE key_id = ?", (per_s, key_id)
+        )
+        return cursor.rowcount == 1
+
     def count_keys(self) -> int:
         (count,) = self._reader().execute("SELECT count(*) FROM api_keys").fetchone()
         return int(count)

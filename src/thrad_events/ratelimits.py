@@ -1,0 +1,75 @@
+"""Per-key rate limits: N requests per second sustained, shared through Redis when configured.
+
+Without THRAD_REDIS_URL each process counts on its own (so N workers admit up to N times the
+limit); with it every process and node shares one counter per key. When Redis stops answering
+we fail open on purpose: dropping a partner's events because a counter is unreachable is worse
+than briefly admitting too many. The failure is logged once and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from thrad_events.errors import RateLimited
+from thrad_events.store.base import ApiKeyRecord
+
+log = logging.getLogger(__name__)
+
+
+def limiter_storage(redis_url: str | None) -> Storage:
+    if not redis_url:
+        return MemoryStorage()
+    uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+    return RedisStorage(uri, implementation="redispy", key_prefix="thrad", wrap_exceptions=True)
+
+
+class KeyRateLimiter:
+    def __init__(self, storage: Storage, *, default_per_s: int) -> None:
+        self._storage = storage
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._default = default_per_s
+        self._items: dict[int, RateLimitItem] = {}
+        self._failing = False
+        self.failures = 0
+
+    def _item(self, per_s: int) -> RateLimitItem:
+        item = self._items.get(per_s)
+        if item is None:
+            item = self._items[per_s] = RateLimitItemPerSecond(per_s)
+        return item
+
+    async def check(self, key: ApiKeyRecord) -> None:
+        """Count one request of `key`; RateLimited when it is over its limit."""
+        per_s = key.rate_limit or self._default
+        item = self._item(per_s)
+        try:
+            allowed = await self._limiter.hit(item, key.key_id)
+            if allowed:
+                self._failing = False
+                return
+            stats = await self._limiter.get_window_stats(item, key.key_id)
+        except Exception as exc:
+            self.failures += 1
+            if not self._failing:
+                log.warning("rate-limit storage unreachable, admitting requests: %s", exc)
+                self._failing = True
+            return
+        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(
+            f"rate limit of {per_s} requests per second exceeded",
+            retry_after_s=reset_s,
+            limit=per_s,
+            remaining=max(0, stats.remaining),
+        )
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._storage.check())
+        except Exception:
+            return False

@@ -1,0 +1,118 @@
+"""Per-key rate limits: 429 with Retry-After and RateLimit-* headers, checked before the body."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.server import ServerProcess, cli, create_key, export
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _event() -> dict[str, str]:
+    return {"event_name": "page_view", "event_id": str(uuid.uuid4()), "tag_id": "rl"}
+
+
+def test_key_over_its_rate_limit_gets_429_with_retry_after(
+    server: ServerProcess, database_url: str
+) -> None:
+    key = create_key(database_url, "acme", "limited", "--rate-limit", "5")
+    headers = {"Authorization": f"Bearer {key['api_key']}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+        statuses = [http.post("/v1/api/collect", json=_event()) for _ in range(20)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert 5 <= sum(r.status_code == 204 for r in statuses) <= 10
+    assert limited, "no request was limited"
+    answer = limited[0]
+    assert answer.json()["error"]["code"] == "rate_limited"
+    assert int(answer.headers["Retry-After"]) >= 1
+    assert answer.headers["RateLimit-Limit"] == "5"
+    assert answer.headers["RateLimit-Remaining"] == "0"
+    assert int(answer.headers["RateLimit-Reset"]) >= 1
+    # Only the admitted requests were stored.
+    stored = export(database_url, "events")
+    assert len(stored) == sum(r.status_code == 204 for r in statuses)
+
+
+def test_rate_limit_is_checked_before_the_body_is_parsed(
+    server: ServerProcess, database_url: str
+) -> None:
+    key = create_key(database_url, "acme", "limited", "--rate-limit", "1")
+    headers = {"Authorization": f"Bearer {key['api_key']}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+        answers = [http.post("/v1/api/collect", content=b"not json") for _ in range(5)]
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 400
+    assert 429 in codes
+
+
+def test_keys_update_changes_the_limit_of_a_running_server(
+    server: ServerProcess, database_url: str
+) -> None:
+    key = create_key(database_url, "acme", "limited", "--rate-limit", "2")
+    cli(database_url, "keys", "update", key["key_id"], "--rate-limit", "1000")
+    headers = {"Authorization": f"Bearer {key['api_key']}"}
+    deadline = time.monotonic() + 6
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+        while True:
+            time.sleep(1.1)  # a fresh window each round
+            codes = [http.post("/v1/api/collect", json=_event()).status_code for _ in range(10)]
+            if codes.count(204) == 10:
+                break
+            assert time.monotonic() < deadline, f"new limit not applied: {codes}"
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not _redis_up():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not running on 127.0.0.1:6379 (required in CI)")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+def test_redis_shares_one_limit_across_processes(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> None:
+    """Two server processes with THRAD_REDIS_URL admit one key's limit in total, not each."""
+    env = {"THRAD_REDIS_URL": redis_url}
+    first = ServerProcess(database_url, tmp_path / "a.log", env=env)
+    second = ServerProcess(database_url, tmp_path / "b.log", env=env)
+    try:
+        key = create_key(database_url, "acme", "shared", "--rate-limit", "10")
+        headers = {"Authorization": f"Bearer {key['api_key']}"}
+        codes = []
+        with httpx.Client(headers=headers, timeout=10) as http:
+            for i in range(30):
+                target = (first if i % 2 else second).base_url
+                codes.append(http.post(f"{target}/v1/api/collect", json=_event()).status_code)
+        # One shared sliding window: about 10 admitted in total, never 10 per process.
+        assert 10 <= codes.count(204) < 20, codes
+        assert codes.count(429) > 10
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_serve_refuses_to_start_when_redis_is_unreachable(
+    database_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(RuntimeError, match="THRAD_REDIS_URL"):
+        ServerProcess(
+            database_url, tmp_path / "s.log", env={"THRAD_REDIS_URL": "redis://127.0.0.1:1/0"}
+        )
