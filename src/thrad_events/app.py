@@ -17,7 +17,7 @@ from thrad_events.auth.keys import KeyCache
 from thrad_events.config import Settings
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import Outcome
-from thrad_events.http import click, collect, conversion, health, openapi
+from thrad_events.http import batch, click, collect, conversion, health, openapi
 from thrad_events.http.common import EndpointDeps
 from thrad_events.http.errors import error_response
 from thrad_events.ingest.pipeline import Ingestor
@@ -67,8 +67,14 @@ def build_app(settings: Settings) -> Starlette:
     )
     collect_ep = collect.collect_endpoint(ingestor, deps)
     conversion_ep = conversion.conversion_endpoint(ingestor, deps)
+    collect_batch_ep = batch.collect_batch_endpoint(ingestor, deps)
+    conversion_batch_ep = batch.conversion_batch_endpoint(ingestor, deps)
     routes = [
         Route("/v1/api/collect", collect_ep, methods=["POST"]),
+        Route("/v1/api/collect/batch", collect_batch_ep, methods=["POST"]),
+        Route("/api/collect/batch", collect_batch_ep, methods=["POST"]),
+        Route("/v1/api/conversion/batch", conversion_batch_ep, methods=["POST"]),
+        Route("/api/conversion/batch", conversion_batch_ep, methods=["POST"]),
         Route("/api/collect", collect_ep, methods=["POST"]),
         Route("/v1/api/conversion", conversion_ep, methods=["POST"]),
         Route("/api/conversion", conversion_ep, methods=["POST"]),

@@ -27,6 +27,7 @@ class Outcome(enum.StrEnum):
     MISSING_FIELD = "missing_field"
     VALIDATION_ERROR = "validation_error"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_ENCODING = "unsupported_encoding"
     UNAUTHORIZED = "unauthorized"
     CLICK_NOT_FOUND = "click_not_found"
     BAD_CLICK_LINK = "bad_click_link"
@@ -68,6 +69,10 @@ class ValidationFailed(IngestError):
 
 class PayloadTooLarge(IngestError):
     outcome = Outcome.PAYLOAD_TOO_LARGE
+
+
+class UnsupportedEncoding(IngestError):
+    outcome = Outcome.UNSUPPORTED_ENCODING
 
 
 class Unauthorized(IngestError):

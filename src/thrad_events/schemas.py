@@ -93,3 +93,35 @@ class ErrorResponse(msgspec.Struct):
 
 class HealthResponse(msgspec.Struct):
     status: str
+
+
+MAX_BATCH_ITEMS = 500
+
+
+class CollectBatchRequest(msgspec.Struct):
+    """Body of POST /v1/api/collect/batch: up to 500 events, each as for /v1/api/collect."""
+
+    events: Annotated[list[CollectRequest], Meta(max_length=MAX_BATCH_ITEMS)]
+
+
+class ConversionBatchRequest(msgspec.Struct):
+    """Body of POST /v1/api/conversion/batch: up to 500 conversions, each as for the single one."""
+
+    conversions: Annotated[list[ConversionRequest], Meta(max_length=MAX_BATCH_ITEMS)]
+
+
+class BatchItemResult(msgspec.Struct, omit_defaults=True):
+    index: int
+    status: Literal["ok", "duplicate", "error"]
+    error: ErrorBody | None = None
+
+
+class BatchTotals(msgspec.Struct):
+    ok: int
+    duplicate: int
+    error: int
+
+
+class BatchResponse(msgspec.Struct):
+    results: list[BatchItemResult]
+    totals: BatchTotals

@@ -38,8 +38,14 @@ class EndpointDeps:
     max_body_bytes: int
 
 
-def ingest_endpoint(route: str, deps: EndpointDeps, handle: Handler) -> Endpoint:
-    """Wrap `handle` with size check, authentication, body reading, error mapping and metrics."""
+def ingest_endpoint(
+    route: str, deps: EndpointDeps, handle: Handler, *, count_outcome: bool = True
+) -> Endpoint:
+    """Wrap `handle` with size check, authentication, body reading, error mapping and metrics.
+
+    A batch endpoint counts its items' outcomes itself (count_outcome=False) unless the whole
+    request is rejected.
+    """
     outcomes = deps.metrics.outcomes
     latency = deps.metrics.latency.labels(route)
 
@@ -55,11 +61,16 @@ def ingest_endpoint(route: str, deps: EndpointDeps, handle: Handler) -> Endpoint
             outcome, response = await handle(body, key, context_of(request))
         except IngestError as error:
             outcome, response = error.outcome, response_for(error)
+            counted = False
         except Exception:
             log.exception("unexpected error on %s", route)
             outcome = Outcome.INTERNAL
             response = error_response(outcome, "internal error; retry with backoff")
-        outcomes.labels(route, outcome).inc()
+            counted = False
+        else:
+            counted = not count_outcome
+        if not counted:
+            outcomes.labels(route, outcome).inc()
         deps.metrics.requests.labels(route, str(response.status_code)).inc()
         latency.observe(time.perf_counter() - started)
         return response

@@ -10,7 +10,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from thrad_events.schemas import (
+    BatchResponse,
+    CollectBatchRequest,
     CollectRequest,
+    ConversionBatchRequest,
     ConversionRequest,
     ConversionResponse,
     ErrorResponse,
@@ -50,7 +53,16 @@ def _json_body(name: str) -> dict[str, Any]:
 
 def build_openapi() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [CollectRequest, ConversionRequest, ConversionResponse, ErrorResponse, HealthResponse],
+        [
+            CollectRequest,
+            ConversionRequest,
+            ConversionResponse,
+            ErrorResponse,
+            HealthResponse,
+            CollectBatchRequest,
+            ConversionBatchRequest,
+            BatchResponse,
+        ],
         ref_template=_REF,
     )
     # The wire type of conversion_value is a JSON number, decoded exactly as a decimal.
@@ -93,6 +105,29 @@ def build_openapi() -> dict[str, Any]:
             },
         }
     }
+
+    def batch(summary: str, body: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "security": [{"bearer": []}],
+                "requestBody": _json_body(body),
+                "responses": {
+                    "200": {
+                        "description": "One result per item, in order, and the totals",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="BatchResponse")}
+                            }
+                        },
+                    },
+                    **_COMMON_ERRORS,
+                },
+            }
+        }
+
+    collect_batch = batch("Report up to 500 events at once", "CollectBatchRequest")
+    conversion_batch = batch("Report up to 500 conversions at once", "ConversionBatchRequest")
     health = {
         "description": "Status",
         "content": {"application/json": {"schema": {"$ref": _REF.format(name="HealthResponse")}}},
@@ -112,7 +147,11 @@ def build_openapi() -> dict[str, Any]:
         "paths": {
             "/v1/api/collect": collect,
             "/api/collect": collect,
+            "/v1/api/collect/batch": collect_batch,
+            "/api/collect/batch": collect_batch,
             "/v1/api/conversion": conversion,
+            "/v1/api/conversion/batch": conversion_batch,
+            "/api/conversion/batch": conversion_batch,
             "/api/conversion": conversion,
             "/v1/click": {
                 "get": {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from thrad_events.enrich.ip import TrustedProxies
-from thrad_events.errors import ClickNotFound, Outcome, Unavailable
+from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable
 from thrad_events.ingest import clicklinks, validate
 from thrad_events.ingest.dedupe import conversion_dedupe_key
 from thrad_events.ingest.normalize import (
@@ -74,6 +74,61 @@ class Ingestor:
         return {"ip_address": ip_address, "sender_ip": sender}
 
     async def collect(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+        row = self.event_row(body, key, ctx)
+        return _outcome(await _stored(self._store.insert_event, row))
+
+    async def collect_batch(
+        self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
+    ) -> list[Outcome | IngestError]:
+        """Each item validated and stored as the single endpoint would; one bad item fails alone."""
+        return await self._batch(items, key, ctx, self.event_row, self._store.insert_events)
+
+    async def conversion(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+        row = self.conversion_row(body, key, ctx)
+        return _outcome_of(await _stored(self._store.insert_conversion, row), row)
+
+    async def conversion_batch(
+        self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
+    ) -> list[Outcome | IngestError]:
+        return await self._batch(
+            items, key, ctx, self.conversion_row, self._store.insert_conversions
+        )
+
+    async def _batch(
+        self,
+        items: Sequence[bytes],
+        key: ApiKeyRecord,
+        ctx: RequestContext,
+        make_row: Callable[[bytes, ApiKeyRecord, RequestContext], dict[str, Any]],
+        insert_many: Callable[[Sequence[Row]], Awaitable[list[InsertResult | StorageError]]],
+    ) -> list[Outcome | IngestError]:
+        answers: list[Outcome | IngestError] = []
+        rows: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for item in items:
+            try:
+                rows.append(make_row(item, key, ctx))
+            except IngestError as error:
+                answers.append(error)
+                continue
+            positions.append(len(answers))
+            answers.append(Outcome.STORED)  # replaced below by the store's answer
+        if rows:
+            try:
+                results = await insert_many(rows)
+            except StorageError as exc:
+                raise Unavailable(str(exc)) from exc
+            for position, row, result in zip(positions, rows, results, strict=True):
+                try:
+                    if isinstance(result, StorageError):
+                        raise Unavailable(str(result))
+                    answers[position] = _outcome_of(result, row)
+                except IngestError as error:
+                    answers[position] = error
+        return answers
+
+    def event_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
+        """Validate one collect body and build its enriched row (no I/O)."""
         request = validate.decode_collect(body)
         received_at = ctx.received_at or datetime.now(UTC)
         client_ip = validate.check_client_ip(request.client_ip)
@@ -103,9 +158,10 @@ class Ingestor:
         }
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enrich(row["ip_address"], request.user_agent))
-        return _outcome(await _stored(self._store.insert_event, row))
+        return row
 
-    async def conversion(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+    def conversion_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
+        """Validate one conversion body and build its enriched row (no I/O)."""
         raw = validate.decode_object(body)
         request = validate.convert_conversion(raw)
         received_at = ctx.received_at or datetime.now(UTC)
@@ -141,10 +197,7 @@ class Ingestor:
         }
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enrich(row["ip_address"], request.user_agent))
-        result = await _stored(self._store.insert_conversion, row)
-        if result is InsertResult.CLICK_NOT_FOUND:
-            raise ClickNotFound(f"click_id {request.click_id!r} is not a known click")
-        return _outcome(result)
+        return row
 
     async def click(self, query_string: str, ctx: RequestContext) -> str:
         """Verify a click link, store the click, and return the landing redirect."""
@@ -177,6 +230,12 @@ async def _stored(insert: Callable[[Row], Awaitable[InsertResult]], row: Row) ->
         return await insert(row)
     except StorageError as exc:
         raise Unavailable(str(exc)) from exc
+
+
+def _outcome_of(result: InsertResult, row: Row) -> Outcome:
+    if result is InsertResult.CLICK_NOT_FOUND:
+        raise ClickNotFound(f"click_id {row['click_id']!r} is not a known click")
+    return _outcome(result)
 
 
 def _outcome(result: InsertResult) -> Outcome:

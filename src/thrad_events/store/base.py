@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -128,6 +128,14 @@ class Store(Protocol):
     async def insert_conversion(self, row: Row) -> InsertResult: ...
 
     async def insert_click(self, row: Row) -> InsertResult: ...
+
+    async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+        """Many rows in one commit, one answer per row in order (a failed row fails alone)."""
+        ...
+
+    async def insert_conversions(
+        self, rows: Sequence[Row]
+    ) -> list[InsertResult | StorageError]: ...
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
 

@@ -10,7 +10,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -144,27 +144,27 @@ class SqliteStore:
 
     async def insert_event(self, row: Row) -> InsertResult:
         values = _values(row, EVENT_COLUMNS)
-
-        def op(connection: sqlite3.Connection) -> InsertResult:
-            inserted = connection.execute(_EVENT_SQL, values).rowcount
-            return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
-
-        result: InsertResult = await self._write(op)
+        result: InsertResult = await self._write(lambda c: _insert_event(c, values))
         return result
+
+    async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+        batch = [_values(row, EVENT_COLUMNS) for row in rows]
+        results: list[InsertResult | StorageError] = await self._write(
+            lambda c: _each(c, _insert_event, batch)
+        )
+        return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
         values = _values(row, CONVERSION_COLUMNS)
-        click_id = row["click_id"]
-
-        def op(connection: sqlite3.Connection) -> InsertResult:
-            # Checked inside the writer's transaction, so a click and its conversion are ordered.
-            if connection.execute(_CLICK_EXISTS_SQL, (click_id,)).fetchone() is None:
-                return InsertResult.CLICK_NOT_FOUND
-            inserted = connection.execute(_CONVERSION_SQL, values).rowcount
-            return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
-
-        result: InsertResult = await self._write(op)
+        result: InsertResult = await self._write(lambda c: _insert_conversion(c, values))
         return result
+
+    async def insert_conversions(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+        batch = [_values(row, CONVERSION_COLUMNS) for row in rows]
+        results: list[InsertResult | StorageError] = await self._write(
+            lambda c: _each(c, _insert_conversion, batch)
+        )
+        return results
 
     async def insert_click(self, row: Row) -> InsertResult:
         values = _values(row, CLICK_COLUMNS)
@@ -343,6 +343,39 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _insert_event(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:
+    inserted = connection.execute(_EVENT_SQL, values).rowcount
+    return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+
+_CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
+
+
+def _insert_conversion(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:
+    # Checked inside the writer's transaction, so a click and its conversion are ordered.
+    if connection.execute(_CLICK_EXISTS_SQL, (values[_CONVERSION_CLICK],)).fetchone() is None:
+        return InsertResult.CLICK_NOT_FOUND
+    inserted = connection.execute(_CONVERSION_SQL, values).rowcount
+    return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+
+def _each(
+    connection: sqlite3.Connection,
+    insert: Callable[[sqlite3.Connection, tuple[Any, ...]], InsertResult],
+    batch: list[tuple[Any, ...]],
+) -> list[InsertResult | StorageError]:
+    """Several rows inside the writer's one transaction; a row that fails, fails alone."""
+    results: list[InsertResult | StorageError] = []
+    for values in batch:
+        try:
+            results.append(insert(connection, values))
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.Error as exc:
+            results.append(StorageError(str(exc)))
+    return results
 
 
 def _from_db(column: str, value: Any) -> Any:

@@ -1,0 +1,116 @@
+"""POST /v1/api/collect/batch and /v1/api/conversion/batch: many items, one answer per item.
+
+The items are kept as raw JSON and each goes through exactly the single endpoint's validation
+and pipeline; all valid items are stored in one commit. The answer is 200 with a result per item
+in order and the totals, so one bad item never rejects the rest. Only a problem with the whole
+request (auth, size, the envelope's shape, storage down) is an error status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import msgspec
+from starlette.responses import Response
+
+from thrad_events.errors import (
+    IngestError,
+    InvalidJson,
+    Outcome,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+    field_error,
+)
+from thrad_events.http.common import Endpoint, EndpointDeps, ingest_endpoint
+from thrad_events.ingest.pipeline import Ingestor, RequestContext
+from thrad_events.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchItemResult,
+    BatchResponse,
+    BatchTotals,
+    ErrorBody,
+    ErrorDetail,
+)
+from thrad_events.store.base import ApiKeyRecord
+
+
+class _RawEvents(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+class _RawConversions(msgspec.Struct):
+    conversions: list[msgspec.Raw]
+
+
+_events_decoder = msgspec.json.Decoder(_RawEvents)
+_conversions_decoder = msgspec.json.Decoder(_RawConversions)
+_encoder = msgspec.json.Encoder()
+
+BatchIngest = Callable[
+    [Sequence[bytes], ApiKeyRecord, RequestContext], Awaitable[list[Outcome | IngestError]]
+]
+
+
+def _items(body: bytes, field: str) -> list[msgspec.Raw]:
+    decoder = _events_decoder if field == "events" else _conversions_decoder
+    try:
+        envelope = decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if "missing required field" in text or "got `null`" in text:
+            raise field_error(
+                ValidationFailed, field, f"required: a JSON array of {field}"
+            ) from None
+        if "`$`" in text or "at `$" not in text:
+            raise InvalidJson(f"body must be a JSON object: {text}") from None
+        raise field_error(ValidationFailed, field, text.split(" - at ")[0]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    items: list[msgspec.Raw] = getattr(envelope, field)
+    if len(items) > MAX_BATCH_ITEMS:
+        raise field_error(PayloadTooLarge, field, f"at most {MAX_BATCH_ITEMS} items per batch")
+    return items
+
+
+def _result(index: int, answer: Outcome | IngestError) -> BatchItemResult:
+    if isinstance(answer, IngestError):
+        details = [ErrorDetail(d.field, d.message) for d in answer.details]
+        return BatchItemResult(
+            index, "error", ErrorBody(str(answer.outcome), answer.message, details)
+        )
+    return BatchItemResult(index, "ok" if answer is Outcome.STORED else "duplicate")
+
+
+def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDeps) -> Endpoint:
+    outcomes = deps.metrics.outcomes
+
+    async def handle(
+        body: bytes, key: ApiKeyRecord, ctx: RequestContext
+    ) -> tuple[Outcome, Response]:
+        items = _items(body, field)
+        answers = await ingest(items, key, ctx)
+        if answers and all(isinstance(a, Unavailable) for a in answers):
+            raise answers[0]  # type: ignore[misc]
+        results = [_result(i, answer) for i, answer in enumerate(answers)]
+        totals = BatchTotals(
+            ok=sum(r.status == "ok" for r in results),
+            duplicate=sum(r.status == "duplicate" for r in results),
+            error=sum(r.status == "error" for r in results),
+        )
+        for answer in answers:
+            outcomes.labels(
+                route, answer.outcome if isinstance(answer, IngestError) else answer
+            ).inc()
+        content = _encoder.encode(BatchResponse(results, totals))
+        return Outcome.STORED, Response(content, media_type="application/json")
+
+    return ingest_endpoint(route, deps, handle, count_outcome=False)
+
+
+def collect_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> Endpoint:
+    return batch_endpoint("collect_batch", "events", ingestor.collect_batch, deps)
+
+
+def conversion_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> Endpoint:
+    return batch_endpoint("conversion_batch", "conversions", ingestor.conversion_batch, deps)
