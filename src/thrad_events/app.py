@@ -49,6 +49,7 @@ def build_app(settings: Settings) -> Starlette:
         write_batch_max_rows=settings.write_batch_max_rows,
         write_queue_max_rows=settings.write_queue_max_rows,
         on_batch=metrics.observe_batch,
+        write_timeout_s=settings.write_timeout_s,
     )
     store.migrate()
     ingestor = Ingestor(

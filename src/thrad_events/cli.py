@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -99,6 +100,9 @@ def serve(
     store.close_sync()
     # Workers build their own app from the environment, so the flags travel through it.
     os.environ["THRAD_DATABASE_URL"] = settings.database_url
+    # uvicorn re-raises the signal that stopped it once it has drained; a drained SIGTERM is a
+    # clean stop, so it exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "thrad_events.app:create_app",
         factory=True,

@@ -32,6 +32,8 @@ class Settings:
     # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
     write_batch_max_rows: int = 512
     write_queue_max_rows: int = 20_000
+    # A request waits at most this long for its commit before it is answered 503.
+    write_timeout_s: float = 2.0
     # Requests per second per key when the key has no limit of its own.
     rate_limit_per_s: int = 1000
     # How long an API key lookup is trusted before it is read again (revocation latency bound).

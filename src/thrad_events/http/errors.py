@@ -59,7 +59,9 @@ def response_for(error: IngestError) -> Response:
         headers["RateLimit-Reset"] = str(error.retry_after_s)
     status = STATUS[error.outcome]
     if status >= 500:
-        log.error("request failed: %s: %s", error.outcome, error.message)
+        # The cause (storage down or slow) is logged once at error where it is detected; each
+        # request it turns away is only a warning, so an outage does not flood the log.
+        log.warning("request failed: %s: %s", error.outcome, error.message)
     else:
         log.debug("request rejected: %s: %s", error.outcome, error.message)
     details = [ErrorDetail(d.field, d.message) for d in error.details]

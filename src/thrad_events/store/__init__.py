@@ -14,6 +14,7 @@ def open_store(
     write_batch_max_rows: int = 512,
     write_queue_max_rows: int = 20_000,
     on_batch: Callable[[int, float], None] | None = None,
+    write_timeout_s: float = 2.0,
 ) -> Store:
     if database_url.startswith("sqlite:///"):
         from thrad_events.store.sqlite import SqliteStore
@@ -23,5 +24,6 @@ def open_store(
             write_batch_max_rows=write_batch_max_rows,
             write_queue_max_rows=write_queue_max_rows,
             on_batch=on_batch,
+            write_timeout_s=write_timeout_s,
         )
     raise ConfigError(f"THRAD_DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")

@@ -81,8 +81,10 @@ class SqliteStore:
         write_batch_max_rows: int = 512,
         write_queue_max_rows: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
+        write_timeout_s: float = 2.0,
     ) -> None:
         self.path = sqlite_path(database_url)
+        self._write_timeout_s = write_timeout_s
         self._local = threading.local()
         self._writer = GroupCommitWriter(
             self._connect,
@@ -140,7 +142,12 @@ class SqliteStore:
         return self._writer.depth()
 
     async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await self._writer.submit(op)
+        try:
+            return await asyncio.wait_for(self._writer.submit(op), self._write_timeout_s)
+        except TimeoutError:
+            # The row may still commit later; a retry with the same event_id or
+            # Idempotency-Key is then answered as a duplicate, so nothing is counted twice.
+            raise StorageError("storage did not commit in time") from None
 
     async def insert_event(self, row: Row) -> InsertResult:
         values = _values(row, EVENT_COLUMNS)
@@ -201,14 +208,14 @@ class SqliteStore:
         self._writer.submit_nowait(op)
 
     async def ping(self) -> bool:
-        def check() -> bool:
-            try:
-                self._reader().execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
-            except sqlite3.Error:
-                return False
-            return True
-
-        return await asyncio.to_thread(check)
+        """True when a (no-op) transaction goes through the writer promptly: the real path."""
+        if self._writer.stalled():
+            return False
+        try:
+            await asyncio.wait_for(self._writer.submit(_noop), 1.0)
+        except (TimeoutError, StorageError):
+            return False
+        return True
 
     # -- administration ----------------------------------------------------------------------
 
@@ -343,6 +350,10 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _noop(connection: sqlite3.Connection) -> None:
+    connection.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
 
 
 def _insert_event(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:

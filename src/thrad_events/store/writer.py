@@ -31,6 +31,10 @@ class QueueFull(StorageError):
     """More rows are waiting than the writer may hold: shed load instead of growing memory."""
 
 
+class WriterStalled(StorageError):
+    """The current commit has taken longer than the stall threshold: storage is slow or down."""
+
+
 class GroupCommitWriter:
     def __init__(
         self,
@@ -40,6 +44,7 @@ class GroupCommitWriter:
         max_queue_rows: int,
         on_batch: Callable[[int, float], None] | None = None,
         exclusive: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+        stall_after_s: float = 1.0,
     ) -> None:
         self._connect = connect
         self._exclusive = exclusive or contextlib.nullcontext
@@ -49,6 +54,9 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
+        self._stall_after_s = stall_after_s
+        # When the batch now being written started (monotonic), or None between batches.
+        self._busy_since: float | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -62,12 +70,18 @@ class GroupCommitWriter:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    def stalled(self) -> bool:
+        busy_since = self._busy_since
+        return busy_since is not None and time.monotonic() - busy_since > self._stall_after_s
+
     def submit(self, op: WriteOp) -> asyncio.Future[Any]:
         """Queue one operation; the future resolves after its transaction has committed."""
         if self._thread is None:
             raise StorageError("writer is not running")
         if self._queue.qsize() >= self._max_queue:
             raise QueueFull("write queue is full")
+        if self.stalled():
+            raise WriterStalled("storage is not keeping up; retry shortly")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put((op, future, loop))
@@ -111,6 +125,7 @@ class GroupCommitWriter:
 
     def _commit(self, connection: sqlite3.Connection, batch: list[_Item]) -> None:
         started = time.perf_counter()
+        self._busy_since = time.monotonic()
         try:
             with self._exclusive():
                 results = self._transaction(connection, batch)
@@ -121,6 +136,8 @@ class GroupCommitWriter:
             results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
         else:
             self._failure = None
+        finally:
+            self._busy_since = None
         if self._on_batch is not None:
             self._on_batch(len(batch), time.perf_counter() - started)
         self._deliver(batch, results)
