@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,6 +21,7 @@ from thrad_events.errors import Outcome
 from thrad_events.http import batch, click, collect, conversion, health, openapi
 from thrad_events.http.common import EndpointDeps
 from thrad_events.http.errors import error_response
+from thrad_events.http.request_id import RequestIdMiddleware
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import configure_logging
 from thrad_events.metrics import Metrics
@@ -43,7 +45,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(settings: Settings) -> Starlette:
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir)
     store = open_store(
         settings.database_url,
         write_batch_max_rows=settings.write_batch_max_rows,
@@ -100,6 +102,7 @@ def build_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},
     )
 

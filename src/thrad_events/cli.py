@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -103,6 +104,11 @@ def serve(
     # uvicorn re-raises the signal that stopped it once it has drained; a drained SIGTERM is a
     # clean stop, so it exits 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    metrics_dir = None
+    if settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Workers are fresh interpreters: they see this before importing prometheus_client.
+        metrics_dir = tempfile.TemporaryDirectory(prefix="thrad-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     uvicorn.run(
         "thrad_events.app:create_app",
         factory=True,
@@ -116,6 +122,8 @@ def serve(
         timeout_keep_alive=5,
         timeout_graceful_shutdown=30,
     )
+    if metrics_dir is not None:
+        metrics_dir.cleanup()
 
 
 @main.command()

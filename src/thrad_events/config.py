@@ -34,6 +34,8 @@ class Settings:
     write_queue_max_rows: int = 20_000
     # A request waits at most this long for its commit before it is answered 503.
     write_timeout_s: float = 2.0
+    # Set (by `serve --workers N`) when several worker processes share their metrics.
+    metrics_dir: str | None = None
     # Requests per second per key when the key has no limit of its own.
     rate_limit_per_s: int = 1000
     # How long an API key lookup is trusted before it is read again (revocation latency bound).
@@ -57,6 +59,8 @@ class Settings:
             if len(secret) < 16:
                 raise ConfigError("THRAD_CLICK_SECRET must be at least 16 characters")
             values["click_secret"] = secret
+        if path := env.get("PROMETHEUS_MULTIPROC_DIR"):
+            values["metrics_dir"] = path
         if token := env.get("THRAD_ADMIN_TOKEN"):
             values["admin_token"] = token
         for name, key in (

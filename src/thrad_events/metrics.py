@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+    """The service's metrics. With `multiprocess_dir` (several workers) every worker writes its
+    values there and a scrape of any worker sums them all."""
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.registry = CollectorRegistry()
+        if multiprocess_dir:
+            self.exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                self.exposition, path=multiprocess_dir
+            )
+        else:
+            self.exposition = self.registry
         self.requests = Counter(
             "thrad_requests",
             "HTTP requests by route and status",
@@ -40,7 +50,10 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge(
-            "thrad_write_queue_depth", "Rows waiting for the writer", registry=self.registry
+            "thrad_write_queue_depth",
+            "Rows waiting for the writer",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
 
     def observe_batch(self, rows: int, seconds: float) -> None:

@@ -29,6 +29,6 @@ def readyz_endpoint(store: Store) -> Endpoint:
 def metrics_endpoint(metrics: Metrics, store: Store) -> Endpoint:
     async def serve_metrics(request: Request) -> Response:
         metrics.queue_depth.set(store.queue_depth())
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.exposition), media_type=CONTENT_TYPE_LATEST)
 
     return serve_metrics

@@ -1,0 +1,71 @@
+"""Request ids, JSON logs and Prometheus metrics, as an operator sees them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.integration.server import ServerProcess, create_key
+
+
+def test_every_answer_carries_a_request_id_and_a_sane_client_id_is_kept(
+    client: httpx.Client,
+) -> None:
+    minted = client.post("/v1/api/collect", json={"event_name": "x"})
+    assert len(minted.headers["X-Request-ID"]) == 32
+    kept = client.post(
+        "/v1/api/collect", json={"event_name": 1}, headers={"X-Request-ID": "trace-42"}
+    )
+    assert kept.headers["X-Request-ID"] == "trace-42"
+    hostile = client.post(
+        "/v1/api/collect", json={"event_name": "x"}, headers={"X-Request-ID": "a b<script>"}
+    )
+    assert hostile.headers["X-Request-ID"] != "a b<script>"
+
+
+def test_logs_are_json_lines_and_never_hold_the_api_key(
+    server: ServerProcess, client: httpx.Client, key: dict[str, str]
+) -> None:
+    client.post("/v1/api/collect", content=b"{broken")
+    client.post("/v1/api/collect", json={"event_name": "ok"})
+    log = server.log()
+    assert key["api_key"] not in log
+    assert "Bearer" not in log
+    for line in log.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            assert {"ts", "level", "message"} <= set(entry)
+
+
+def test_metrics_count_outcomes_by_route(server: ServerProcess, client: httpx.Client) -> None:
+    client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
+    client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
+    client.post("/v1/api/collect", json={"event_name": 5})
+    text = httpx.get(f"{server.base_url}/metrics").text
+    assert 'thrad_outcomes_total{outcome="stored",route="collect"} 1.0' in text
+    assert 'thrad_outcomes_total{outcome="duplicate",route="collect"} 1.0' in text
+    assert 'thrad_outcomes_total{outcome="validation_error",route="collect"} 1.0' in text
+    assert "thrad_write_batch_rows_bucket" in text
+    assert "thrad_request_duration_seconds_bucket" in text
+
+
+def test_metrics_of_two_workers_are_summed(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'm.db'}"
+    server = ServerProcess(database_url, tmp_path / "m.log", workers=2)
+    try:
+        key = create_key(database_url)
+        # Fresh connections spread over both workers; whichever answers the scrape sees all.
+        for _ in range(40):
+            httpx.post(
+                f"{server.base_url}/v1/api/collect",
+                json={"event_name": "a", "event_id": uuid.uuid4().hex},
+                headers={"Authorization": f"Bearer {key['api_key']}"},
+            )
+        for _ in range(4):
+            text = httpx.get(f"{server.base_url}/metrics").text
+            assert 'thrad_outcomes_total{outcome="stored",route="collect"} 40.0' in text
+    finally:
+        server.stop()
