@@ -1,6 +1,6 @@
 -- wrk script: POSTs a ~400-byte event or conversion with a unique id per request, so every
 -- request is a new row (no dedupe shortcut), and prints a JSON summary at the end.
--- Environment: BENCH_KIND=collect|conversion, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
+-- Environment: BENCH_KIND=collect|conversion|collect_batch, BENCH_BATCH=<items per batch>, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
 local kind = os.getenv("BENCH_KIND") or "collect"
 local key = os.getenv("BENCH_KEY")
 local click = os.getenv("BENCH_CLICK") or ""
@@ -24,9 +24,26 @@ end
 local ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
   .. "(KHTML, like Gecko) Version/17.1 Safari/605.1.15"
 
+local batch_size = tonumber(os.getenv("BENCH_BATCH") or "500")
+
+local function event_json(id)
+  return string.format(
+    '{"tag_id":"adv_001","event_name":"page_view","event_id":"%s","timestamp":1771879200,'
+    .. '"page_url":"https://shop.example.com/checkout?utm_source=chat","user_agent":"%s",'
+    .. '"session_id":"sess_abc","params":{"step":"shipping","value":58.0}}', id, ua)
+end
+
 function request()
   counter = counter + 1
   local id = prefix .. "-" .. counter
+  if kind == "collect_batch" then
+    local items = {}
+    for i = 1, batch_size do
+      items[i] = event_json(id .. "-" .. i)
+    end
+    local body = '{"events":[' .. table.concat(items, ",") .. ']}'
+    return wrk.format("POST", "/v1/api/collect/batch", headers, body)
+  end
   if kind == "conversion" then
     local body = string.format(
       '{"click_id":"%s","conversion_time":"2026-02-19T18:00:00Z","conversion_value":49.99,'
@@ -35,11 +52,7 @@ function request()
     headers["Idempotency-Key"] = "idem-" .. id
     return wrk.format("POST", "/v1/api/conversion", headers, body)
   end
-  local body = string.format(
-    '{"tag_id":"adv_001","event_name":"page_view","event_id":"%s","timestamp":1771879200,'
-    .. '"page_url":"https://shop.example.com/checkout?utm_source=chat","user_agent":"%s",'
-    .. '"session_id":"sess_abc","params":{"step":"shipping","value":58.0}}', id, ua)
-  return wrk.format("POST", "/v1/api/collect", headers, body)
+  return wrk.format("POST", "/v1/api/collect", headers, event_json(id))
 end
 
 function done(summary, latency, requests)

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
+
+KINDS = ("collect", "conversion", "collect_batch")
 
 
 def worker_rss_mb(pid: int) -> list[float]:
@@ -45,9 +48,11 @@ def worker_rss_mb(pid: int) -> list[float]:
 
 
 def run_wrk(
-    base_url: str, kind: str, key: str, click: str, duration: int, connections: int
+    base_url: str, kind: str, key: str, click: str, duration: int, connections: int, batch: int
 ) -> dict[str, Any]:
-    env = dict(os.environ, BENCH_KIND=kind, BENCH_KEY=key, BENCH_CLICK=click)
+    env = dict(
+        os.environ, BENCH_KIND=kind, BENCH_KEY=key, BENCH_CLICK=click, BENCH_BATCH=str(batch)
+    )
     done = subprocess.run(
         [
             "wrk",
@@ -90,29 +95,57 @@ def count_rows(database_url: str, table: str) -> int:
     return sum(1 for line in out.splitlines() if line.strip())
 
 
+class RssSampler(threading.Thread):
+    """Samples the workers' RSS every few seconds while the load runs."""
+
+    def __init__(self, pid: int, every_s: float) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.every_s = every_s
+        self.samples: list[float] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every_s):
+            rss = worker_rss_mb(self.pid)
+            if rss:
+                self.samples.append(max(rss))
+
+
 def scenario(
     kind: str, database_url: str, workdir: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
+    table = "conversions" if kind == "conversion" else "events"
+    per_request = args.batch if kind == "collect_batch" else 1
+    connections = min(args.connections, 8) if kind == "collect_batch" else args.connections
     server = ServerProcess(database_url, workdir / f"{kind}.log", workers=args.workers)
     try:
         key = create_key(database_url, "bench", kind, "--rate-limit", "100000000")["api_key"]
         click = mint_click(database_url, server.base_url) if kind == "conversion" else ""
         # Warm up (key cache, page cache), then measure.
-        run_wrk(server.base_url, kind, key, click, 2, args.connections)
-        before = count_rows(database_url, "events" if kind == "collect" else "conversions")
-        result = run_wrk(server.base_url, kind, key, click, args.duration, args.connections)
+        run_wrk(server.base_url, kind, key, click, 2, connections, args.batch)
+        before = count_rows(database_url, table)
+        sampler = RssSampler(server.process.pid, max(1.0, args.duration / 10))
+        sampler.start()
+        result = run_wrk(server.base_url, kind, key, click, args.duration, connections, args.batch)
+        sampler.stopped.set()
+        sampler.join()
         rss = worker_rss_mb(server.process.pid)
     finally:
         server.stop()
-    stored = count_rows(database_url, "events" if kind == "collect" else "conversions") - before
-    acked = result["requests"] - result["non_2xx"]
+    stored = count_rows(database_url, table) - before
+    acked = (result["requests"] - result["non_2xx"]) * per_request
+    seconds = result["duration_us"] / 1e6
     result.update(
         kind=kind,
-        rps=result["requests"] / (result["duration_us"] / 1e6),
+        connections=connections,
+        rps=result["requests"] / seconds,
+        events_per_s=result["requests"] * per_request / seconds,
         acked=acked,
         stored=stored,
         durable=stored >= acked,
         worker_rss_mb=max(rss) if rss else None,
+        rss_samples=[round(x) for x in sampler.samples],
     )
     return result
 
@@ -123,14 +156,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--store", default="sqlite", help="sqlite or a postgresql:// URL")
-    parser.add_argument("--only", choices=["collect", "conversion"], default=None)
+    parser.add_argument("--batch", type=int, default=500, help="events per batch request")
+    parser.add_argument("--only", choices=KINDS, default=None)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="thrad-bench-"))
     results = []
-    for kind in ("collect", "conversion"):
+    for kind in KINDS:
         if args.only and kind != args.only:
             continue
         database_url = (
@@ -142,17 +176,20 @@ def main() -> None:
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; store {args.store}; {args.workers} workers; "
-        f"wrk -t1 -c{args.connections} -d{args.duration}s (same cores)\n"
+        f"wrk -t1 -d{args.duration}s on the same cores\n"
     )
-    header = f"{'scenario':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-    header += f"{'acked':>9}{'stored':>9}{'durable':>9}{'RSS MB':>9}"
+    header = f"{'scenario':<15}{'conns':>6}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+    header += f"{'non-2xx':>8}{'acked':>9}{'stored':>9}{'durable':>8}{'RSS MB':>7}"
     print(header)
     for r in results:
         print(
-            f"{r['kind']:<12}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.2f}{r['p99_us'] / 1000:>9.2f}"
-            f"{r['non_2xx']:>9}{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>9}"
-            f"{r['worker_rss_mb'] or 0:>9.0f}"
+            f"{r['kind']:<15}{r['connections']:>6}{r['rps']:>9.0f}{r['events_per_s']:>10.0f}"
+            f"{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}{r['non_2xx']:>8}"
+            f"{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>8}{r['worker_rss_mb'] or 0:>7.0f}"
         )
+    print("\nworker RSS samples (MB, max of the workers):")
+    for r in results:
+        print(f"  {r['kind']:<15}{r['rss_samples']}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import secrets
@@ -51,20 +52,39 @@ def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
+@functools.lru_cache(maxsize=64)
+def _format_time_cached(moment: datetime) -> str:
+    # The rows of one request (a batch) share one received_at: format it once.
+    return format_time(moment)
+
+
 def _to_db(column: str, value: Any) -> Any:
     if value is None:
         return None
     if column in JSON_COLUMNS:
         return _json.encode(value).decode()
     if isinstance(value, datetime):
-        return format_time(value)
+        return _format_time_cached(value)
     if isinstance(value, Decimal):
         return str(value)
     return value
 
 
+# Only these columns hold values that need converting; the rest bind as they are.
+_CONVERTED = frozenset({*JSON_COLUMNS, "received_at", "conversion_value"})
+
+
 def _values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(_to_db(column, row.get(column)) for column in columns)
+    """A row as a tuple in column order, each value in the type SQLite stores."""
+    values = [row.get(column) for column in columns]
+    for index in _converted_positions(columns):
+        values[index] = _to_db(columns[index], values[index])
+    return tuple(values)
+
+
+@functools.cache
+def _converted_positions(columns: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(i for i, column in enumerate(columns) if column in _CONVERTED)
 
 
 _EVENT_SQL = _insert_sql("events", EVENT_COLUMNS)
