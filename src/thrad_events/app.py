@@ -67,6 +67,7 @@ def build_app(settings: Settings) -> Starlette:
         ),
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
     )
     collect_ep = collect.collect_endpoint(ingestor, deps)
     conversion_ep = conversion.conversion_endpoint(ingestor, deps)

@@ -120,6 +120,8 @@ def serve(
         access_log=False,
         log_config=None,
         timeout_keep_alive=5,
+        # Past this many open connections per worker new ones get a 503 instead of queueing.
+        limit_concurrency=4096,
         timeout_graceful_shutdown=30,
     )
     if metrics_dir is not None:

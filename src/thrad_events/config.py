@@ -29,6 +29,8 @@ class Settings:
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 1024 * 1024
+    # A body must arrive within this time (slow-client protection).
+    body_timeout_s: float = 10.0
     # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
     write_batch_max_rows: int = 512
     write_queue_max_rows: int = 20_000
@@ -70,6 +72,8 @@ class Settings:
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)
+        if raw := env.get("THRAD_BODY_TIMEOUT_S"):
+            values["body_timeout_s"] = float(parse_positive_int(raw, "THRAD_BODY_TIMEOUT_S"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()

@@ -28,6 +28,7 @@ class Outcome(enum.StrEnum):
     VALIDATION_ERROR = "validation_error"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_ENCODING = "unsupported_encoding"
+    REQUEST_TIMEOUT = "request_timeout"
     UNAUTHORIZED = "unauthorized"
     CLICK_NOT_FOUND = "click_not_found"
     BAD_CLICK_LINK = "bad_click_link"
@@ -73,6 +74,10 @@ class PayloadTooLarge(IngestError):
 
 class UnsupportedEncoding(IngestError):
     outcome = Outcome.UNSUPPORTED_ENCODING
+
+
+class RequestTimeout(IngestError):
+    outcome = Outcome.REQUEST_TIMEOUT
 
 
 class Unauthorized(IngestError):

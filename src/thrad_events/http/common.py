@@ -36,6 +36,7 @@ class EndpointDeps:
     limiter: KeyRateLimiter
     metrics: Metrics
     max_body_bytes: int
+    body_timeout_s: float = 10.0
 
 
 def ingest_endpoint(
@@ -57,7 +58,7 @@ def ingest_endpoint(
                 raise PayloadTooLarge(f"body is larger than {deps.max_body_bytes} bytes")
             key = await deps.keys.authenticate(bearer_token(request.headers.get("authorization")))
             await deps.limiter.check(key)
-            body = await read_body(request, deps.max_body_bytes)
+            body = await read_body(request, deps.max_body_bytes, deps.body_timeout_s)
             outcome, response = await handle(body, key, context_of(request))
         except IngestError as error:
             outcome, response = error.outcome, response_for(error)

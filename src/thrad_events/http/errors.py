@@ -23,6 +23,7 @@ STATUS = {
     Outcome.METHOD_NOT_ALLOWED: 405,
     Outcome.PAYLOAD_TOO_LARGE: 413,
     Outcome.UNSUPPORTED_ENCODING: 415,
+    Outcome.REQUEST_TIMEOUT: 408,
     Outcome.RATE_LIMITED: 429,
     Outcome.UNAVAILABLE: 503,
     Outcome.INTERNAL: 500,

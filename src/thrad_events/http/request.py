@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from thrad_events.errors import InvalidJson, PayloadTooLarge, UnsupportedEncoding
+from thrad_events.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from thrad_events.ingest.pipeline import RequestContext
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -> bytes:
+    """The whole body within `timeout_s`, so a client trickling bytes cannot hold a worker."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(request, max_bytes)
+    except TimeoutError:
+        raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to be too large.
 
     A gzip body (Content-Encoding: gzip) is inflated as it arrives, and the cap applies to the
