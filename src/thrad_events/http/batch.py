@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
-from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from thrad_events.errors import (
     IngestError,
@@ -22,7 +22,8 @@ from thrad_events.errors import (
     ValidationFailed,
     field_error,
 )
-from thrad_events.http.common import Endpoint, EndpointDeps, ingest_endpoint
+from thrad_events.http.common import EndpointDeps, ingest_endpoint
+from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.schemas import (
     MAX_BATCH_ITEMS,
@@ -82,12 +83,10 @@ def _result(index: int, answer: Outcome | IngestError) -> BatchItemResult:
     return BatchItemResult(index, "ok" if answer is Outcome.STORED else "duplicate")
 
 
-def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDeps) -> Endpoint:
+def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDeps) -> ASGIApp:
     outcomes = deps.metrics.outcomes
 
-    async def handle(
-        body: bytes, key: ApiKeyRecord, ctx: RequestContext
-    ) -> tuple[Outcome, Response]:
+    async def handle(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> tuple[Outcome, Answer]:
         items = _items(body, field)
         answers = await ingest(items, key, ctx)
         if answers and all(isinstance(a, Unavailable) for a in answers):
@@ -103,14 +102,14 @@ def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDe
                 route, answer.outcome if isinstance(answer, IngestError) else answer
             ).inc()
         content = _encoder.encode(BatchResponse(results, totals))
-        return Outcome.STORED, Response(content, media_type="application/json")
+        return Outcome.STORED, Answer(200, content, [JSON_TYPE])
 
     return ingest_endpoint(route, deps, handle, count_outcome=False)
 
 
-def collect_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> Endpoint:
+def collect_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
     return batch_endpoint("collect_batch", "events", ingestor.collect_batch, deps)
 
 
-def conversion_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> Endpoint:
+def conversion_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
     return batch_endpoint("conversion_batch", "conversions", ingestor.conversion_batch, deps)

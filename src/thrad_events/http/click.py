@@ -25,7 +25,10 @@ def click_endpoint(ingestor: Ingestor, metrics: Metrics) -> Endpoint:
         started = time.perf_counter()
         response: Response
         try:
-            location = await ingestor.click(request.url.query, context_of(request))
+            location = await ingestor.click(
+                request.url.query,
+                context_of(request.headers, request.client.host if request.client else None),
+            )
             outcome = Outcome.STORED
             response = RedirectResponse(
                 location, status_code=302, headers={"Cache-Control": "no-store"}

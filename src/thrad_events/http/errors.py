@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import msgspec
 from starlette.responses import Response
@@ -30,6 +31,16 @@ STATUS = {
 }
 
 _encoder = msgspec.json.Encoder()
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole HTTP answer: status, body and headers (the body's Content-Type included)."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def error_response(
@@ -48,16 +59,26 @@ def error_response(
 
 
 def response_for(error: IngestError) -> Response:
+    """The Starlette form of error_answer, for the endpoints that are not bare ASGI."""
+    answer = error_answer(error)
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        headers={k.decode(): v.decode() for k, v in answer.headers},
+    )
+
+
+def error_answer(error: IngestError) -> Answer:
     """Map any ingest error to its status, headers and JSON body."""
-    headers: dict[str, str] = {}
+    headers = [JSON_TYPE]
     if error.outcome is Outcome.UNAUTHORIZED:
-        headers["WWW-Authenticate"] = 'Bearer realm="thrad-events"'
+        headers.append((b"www-authenticate", b'Bearer realm="thrad-events"'))
     if isinstance(error, RateLimited | Unavailable):
-        headers["Retry-After"] = str(error.retry_after_s)
+        headers.append((b"retry-after", str(error.retry_after_s).encode()))
     if isinstance(error, RateLimited):
-        headers["RateLimit-Limit"] = str(error.limit)
-        headers["RateLimit-Remaining"] = str(error.remaining)
-        headers["RateLimit-Reset"] = str(error.retry_after_s)
+        headers.append((b"ratelimit-limit", str(error.limit).encode()))
+        headers.append((b"ratelimit-remaining", str(error.remaining).encode()))
+        headers.append((b"ratelimit-reset", str(error.retry_after_s).encode()))
     status = STATUS[error.outcome]
     if status >= 500:
         # The cause (storage down or slow) is logged once at error where it is detected; each
@@ -66,4 +87,10 @@ def response_for(error: IngestError) -> Response:
     else:
         log.debug("request rejected: %s: %s", error.outcome, error.message)
     details = [ErrorDetail(d.field, d.message) for d in error.details]
-    return error_response(error.outcome, error.message, details, headers)
+    body = ErrorResponse(ErrorBody(str(error.outcome), error.message, details))
+    return Answer(status, _encoder.encode(body), headers)
+
+
+def internal_error_answer() -> Answer:
+    body = ErrorResponse(ErrorBody(str(Outcome.INTERNAL), "internal error; retry with backoff"))
+    return Answer(500, _encoder.encode(body), [JSON_TYPE])

@@ -1,55 +1,82 @@
-"""Reading what a request carries: its body under a size cap, its API key, its context."""
+"""Reading what a request carries, straight from ASGI: headers, a size-capped body, context."""
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from thrad_events.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from thrad_events.ingest.pipeline import RequestContext
 
 
-async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -> bytes:
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: there is nobody to answer."""
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Lower-case header names to values; repeated headers joined with a comma (RFC 9110)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def declared_too_large(headers: Mapping[str, str], max_bytes: int) -> bool:
+    declared = headers.get("content-length")
+    return declared is not None and declared.isdigit() and int(declared) > max_bytes
+
+
+async def read_body(
+    receive: Receive, headers: Mapping[str, str], max_bytes: int, timeout_s: float = 10.0
+) -> bytes:
     """The whole body within `timeout_s`, so a client trickling bytes cannot hold a worker."""
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read_body(request, max_bytes)
+            return await _read_body(receive, headers, max_bytes)
     except TimeoutError:
         raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
 
 
-async def _read_body(request: Request, max_bytes: int) -> bytes:
+async def _read_body(receive: Receive, headers: Mapping[str, str], max_bytes: int) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to be too large.
 
     A gzip body (Content-Encoding: gzip) is inflated as it arrives, and the cap applies to the
     inflated size too, so a small bomb cannot expand into memory.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared_too_large(headers, max_bytes):
         raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", ""):
         raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported (use gzip)")
     inflater = zlib.decompressobj(wbits=31) if encoding in ("gzip", "x-gzip") else None
     chunks: list[bytes] = []
     size = 0
     received = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
         received += len(chunk)
         if received > max_bytes:
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-        if inflater is not None:
+        if inflater is not None and chunk:
             chunk = _inflate(inflater, chunk, max_bytes - size)
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes once decompressed")
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     if inflater is not None and not inflater.eof:
         raise InvalidJson("gzip body is truncated")
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _inflate(inflater: zlib._Decompress, chunk: bytes, room: int) -> bytes:
@@ -62,10 +89,9 @@ def _inflate(inflater: zlib._Decompress, chunk: bytes, room: int) -> bytes:
     return out
 
 
-def context_of(request: Request) -> RequestContext:
-    headers = request.headers
+def context_of(headers: Mapping[str, str], peer_ip: str | None) -> RequestContext:
     return RequestContext(
-        peer_ip=request.client.host if request.client else None,
+        peer_ip=peer_ip,
         forwarded_for=headers.get("x-forwarded-for"),
         origin=headers.get("origin"),
         referer=headers.get("referer"),
