@@ -1,0 +1,168 @@
+"""Group commit: many operations, one transaction, one answer per operation after COMMIT."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from thrad_events.store.base import StorageError
+from thrad_events.store.writer import GroupCommitWriter, QueueFull, WriterStalled
+
+
+def _connector(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)")
+    return connection
+
+
+def _insert(key: str):  # type: ignore[no-untyped-def]
+    def op(connection: sqlite3.Connection) -> bool:
+        return (
+            connection.execute(
+                "INSERT INTO t (k) VALUES (?) ON CONFLICT DO NOTHING", (key,)
+            ).rowcount
+            == 1
+        )
+
+    return op
+
+
+def _count(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def test_concurrent_writes_share_commits_and_each_gets_its_own_answer(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    batches: list[int] = []
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=100,
+        max_queue_rows=10_000,
+        on_batch=lambda rows, seconds: batches.append(rows),
+    )
+    writer.start()
+
+    async def main() -> list[bool]:
+        return list(
+            await asyncio.gather(*(writer.submit(_insert(f"k{i % 150}")) for i in range(300)))
+        )
+
+    answers = asyncio.run(main())
+    writer.stop()
+    # Exactly one insert per distinct key, whatever the batching.
+    assert answers.count(True) == 150
+    assert _count(path) == 150
+    assert sum(batches) == 300
+    assert len(batches) < 300, "writes were not grouped into shared commits"
+    assert max(batches) <= 100
+
+
+def test_a_row_that_fails_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = GroupCommitWriter(lambda: _connector(path), max_batch_rows=10, max_queue_rows=100)
+    writer.start()
+
+    def bad(connection: sqlite3.Connection) -> None:
+        connection.execute("INSERT INTO t (k) VALUES (NULL), (NULL)")
+        connection.execute("INSERT INTO t (k) VALUES ('x'), ('x')")  # IntegrityError
+
+    async def main() -> list[object]:
+        return list(
+            await asyncio.gather(
+                writer.submit(_insert("a")),
+                writer.submit(bad),
+                writer.submit(_insert("b")),
+                return_exceptions=True,
+            )
+        )
+
+    first, second, third = asyncio.run(main())
+    writer.stop()
+    assert first is True
+    assert isinstance(second, StorageError)
+    assert third is True
+    assert _count(path) >= 2
+
+
+def test_stop_commits_everything_already_queued(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = GroupCommitWriter(lambda: _connector(path), max_batch_rows=5, max_queue_rows=1000)
+    writer.start()
+
+    async def main() -> None:
+        for i in range(200):
+            writer.submit_nowait(_insert(f"n{i}"))
+
+    asyncio.run(main())
+    writer.stop()
+    assert _count(path) == 200
+
+
+def test_full_queue_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=1,
+        max_queue_rows=3,
+        exclusive=lambda: _Gate(gate),
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
+        await asyncio.sleep(0.05)
+        pending = [writer.submit(_insert(f"q{i}")) for i in range(3)]
+        with pytest.raises(QueueFull):
+            writer.submit(_insert("over"))
+        gate.set()
+        await asyncio.gather(first, *pending)
+
+    asyncio.run(main())
+    writer.stop()
+    assert _count(path) == 4
+
+
+def test_a_stalled_commit_makes_new_writes_fail_fast(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=10,
+        max_queue_rows=100,
+        exclusive=lambda: _Gate(gate),
+        stall_after_s=0.1,
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))
+        await asyncio.sleep(0.3)
+        assert writer.stalled()
+        with pytest.raises(WriterStalled):
+            writer.submit(_insert("b"))
+        gate.set()
+        assert await first is True
+        assert not writer.stalled()
+
+    asyncio.run(main())
+    writer.stop()
+
+
+class _Gate:
+    """Holds the writer inside its exclusive section until the event is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __enter__(self) -> None:
+        self.event.wait(10)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
