@@ -296,5 +296,9 @@ def export(database_url: str | None, table: str, fmt: str, since: str | None) ->
     writer(table, rows, sys.stdout)
 
 
+from thrad_events.client.cli import send  # noqa: E402
+
+main.add_command(send)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,276 @@
+"""The Python SDK (thrad_events.client) and `thrad-events send` against the real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.server import PYTHON, ServerProcess, clean_env, cli, export
+from thrad_events.client import (
+    AsyncThrad,
+    AuthenticationError,
+    BackgroundSender,
+    ClickNotFoundError,
+    Thrad,
+    ValidationError,
+)
+
+
+class Proxy(httpx.BaseTransport):
+    """Sits between the SDK and the real server and misbehaves as planned, attempt by attempt.
+
+    503: answer 503 itself, the server never sees the request. drop: the connection dies before
+    the request is sent. lost: the server gets and stores the request, its answer is lost.
+    pass (and every attempt after the plan): through to the server.
+    """
+
+    def __init__(self, *plan: str) -> None:
+        self.plan = list(plan)
+        self.inner = httpx.HTTPTransport()
+        self.requests: list[httpx.Request] = []
+        self.responses: list[httpx.Response] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        step = self.plan[len(self.requests) - 1] if len(self.requests) <= len(self.plan) else "pass"
+        if step == "503":
+            body = {"error": {"code": "unavailable", "message": "proxy says no", "details": []}}
+            return httpx.Response(503, json=body, headers={"Retry-After": "0"})
+        if step == "drop":
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        response = self.inner.handle_request(request)
+        response.read()
+        if step == "lost":
+            response.close()
+            raise httpx.ReadError("connection reset by peer")
+        self.responses.append(response)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def keys(self) -> list[str | None]:
+        return [request.headers.get("idempotency-key") for request in self.requests]
+
+
+def _thrad(server: ServerProcess, key: dict[str, Any], **options: Any) -> Thrad:
+    options.setdefault("sleep", lambda seconds: None)  # retries here need no real waits
+    return Thrad(api_key=key["api_key"], base_url=server.base_url, **options)
+
+
+@pytest.fixture
+def thrad(server: ServerProcess, key: dict[str, Any]) -> Iterator[Thrad]:
+    with _thrad(server, key) as client:
+        yield client
+
+
+@pytest.fixture
+def click_id(server: ServerProcess) -> str:
+    """A real click: a signed link minted by the CLI, followed once, its id read from Location."""
+    link = cli(
+        server.database_url,
+        "clicks",
+        "link",
+        "--landing-url",
+        "https://shop.example.com/",
+        "--base-url",
+        server.base_url,
+    ).strip()
+    answer = httpx.get(link, follow_redirects=False)
+    assert answer.status_code == 302
+    return str(httpx.URL(answer.headers["location"]).params["thrad_click_id"])
+
+
+def test_a_conversion_on_a_real_click_is_stored_with_the_exact_digits(
+    server: ServerProcess, thrad: Thrad, click_id: str
+) -> None:
+    answer = thrad.conversion(
+        click_id,
+        datetime(2026, 2, 19, 18, 0),
+        Decimal("49.990"),
+        "usd",
+        order_id="order-123",
+        customer_tier="gold",
+    )
+    assert answer == "ok"
+    again = thrad.conversion(
+        click_id, "2026-02-19T18:00:00Z", Decimal("49.990"), "USD", order_id="order-123"
+    )
+    assert again == "duplicate"
+    [row] = export(server.database_url, "conversions")
+    assert row["click_id"] == click_id
+    assert row["conversion_value"] == "49.990"
+    assert row["currency"] == "USD"
+    assert row["conversion_time"] == "2026-02-19T18:00:00Z"
+    assert row["order_id"] == "order-123"
+    assert row["params"]["extra"] == {"customer_tier": "gold"}
+    assert row["idempotency_key"].startswith("order-")
+
+
+def test_a_flaky_path_is_retried_and_the_conversion_stored_once(
+    server: ServerProcess, key: dict[str, Any], click_id: str
+) -> None:
+    """Seed Retry Guidance: 503 and a dropped connection are retried with the same key."""
+    proxy = Proxy("503", "drop")
+    with _thrad(server, key, transport=proxy) as client:
+        answer = client.conversion(click_id, "2026-02-19T18:00:00Z", 49.99, "USD")
+    assert answer == "ok"
+    assert len(proxy.requests) == 3
+    [sent_key, *others] = proxy.keys()
+    assert sent_key is not None
+    assert others == [sent_key, sent_key]
+    [row] = export(server.database_url, "conversions")
+    assert row["idempotency_key"] == sent_key
+    assert row["conversion_value"] == "49.99"
+
+
+def test_a_lost_answer_is_retried_and_the_server_dedupes_the_repeat(
+    server: ServerProcess, key: dict[str, Any], click_id: str
+) -> None:
+    """The first attempt is stored but its answer lost: the retry is a duplicate, one row."""
+    proxy = Proxy("lost")
+    with _thrad(server, key, transport=proxy) as client:
+        answer = client.conversion(click_id, "2026-02-19T18:00:00Z", Decimal("10"), "EUR")
+    assert answer == "duplicate"
+    assert len(proxy.requests) == 2
+    assert len(set(proxy.keys())) == 1
+    assert len(export(server.database_url, "conversions")) == 1
+
+
+def test_a_collect_with_an_event_id_is_exact_under_retries(
+    server: ServerProcess, key: dict[str, Any]
+) -> None:
+    proxy = Proxy("lost", "503")
+    with _thrad(server, key, transport=proxy) as client:
+        client.collect("page_view", tag_id="adv_001", event_id="pv-1", params={"step": "a"})
+    assert len(proxy.requests) == 3
+    [row] = export(server.database_url, "events")
+    assert (row["event_id"], row["channel"]) == ("pv-1", "server")
+
+
+def test_a_422_is_not_retried_and_names_the_field(
+    server: ServerProcess, key: dict[str, Any], click_id: str
+) -> None:
+    proxy = Proxy()
+    with (
+        _thrad(server, key, transport=proxy) as client,
+        pytest.raises(ValidationError) as raised,
+    ):
+        client.conversion(click_id, "2026-02-19T18:00:00Z", 1, "XYZ")
+    assert len(proxy.requests) == 1
+    error = raised.value
+    assert (error.status, error.code) == (422, "validation_error")
+    assert "currency" in error.fields
+    assert error.request_id == proxy.responses[0].headers.get("x-request-id")
+    assert export(server.database_url, "conversions") == []
+
+
+def test_an_unknown_click_is_a_click_not_found_error(
+    server: ServerProcess, key: dict[str, Any]
+) -> None:
+    proxy = Proxy()
+    with (
+        _thrad(server, key, transport=proxy) as client,
+        pytest.raises(ClickNotFoundError) as raised,
+    ):
+        client.conversion("22222222-2222-4222-8222-222222222222", "2026-02-19T18:00:00Z", 1, "USD")
+    assert raised.value.code == "click_not_found"
+    assert len(proxy.requests) == 1
+
+
+def test_a_wrong_key_is_an_authentication_error(server: ServerProcess) -> None:
+    with (
+        Thrad(api_key="not-a-key", base_url=server.base_url) as client,
+        pytest.raises(AuthenticationError) as raised,
+    ):
+        client.collect("page_view")
+    assert raised.value.status == 401
+
+
+def test_the_background_sender_flushes_at_close_and_the_events_land(
+    server: ServerProcess, thrad: Thrad
+) -> None:
+    sender = BackgroundSender(thrad, flush_at=100, flush_interval_s=60)
+    for i in range(25):
+        assert sender.collect("items_added", tag_id="adv_001", event_id=f"e{i}", params={"n": i})
+    sender.close()
+    assert (sender.stats.sent, sender.stats.dropped) == (25, 0)
+    rows = export(server.database_url, "events")
+    assert sorted(row["event_id"] for row in rows) == sorted(f"e{i}" for i in range(25))
+    assert all(row["params"]["integration"] == "partner_s2s" for row in rows)
+
+
+def test_the_async_client_reports_a_conversion(
+    server: ServerProcess, key: dict[str, Any], click_id: str
+) -> None:
+    async def run() -> str:
+        async with AsyncThrad(api_key=key["api_key"], base_url=server.base_url) as client:
+            await client.collect("checkout_started", event_id="c-1", tag_id="adv_001")
+            return await client.conversion(
+                click_id, "2026-02-19T18:00:00Z", Decimal("58.00"), "USD", event_id="evt-1"
+            )
+
+    assert asyncio.run(run()) == "ok"
+    [row] = export(server.database_url, "conversions")
+    assert (row["conversion_value"], row["event_id"]) == ("58.00", "evt-1")
+    assert len(export(server.database_url, "events")) == 1
+
+
+def test_send_collect_cli_prints_ok(server: ServerProcess, key: dict[str, Any]) -> None:
+    out = cli(
+        server.database_url,
+        "send",
+        "collect",
+        "--api-key",
+        key["api_key"],
+        "--base-url",
+        server.base_url,
+        "--json",
+        '{"event_name": "page_view", "event_id": "cli-1", "tag_id": "adv_001"}',
+    )
+    assert out == '{"status":"ok"}\n'
+    [row] = export(server.database_url, "events")
+    assert row["event_id"] == "cli-1"
+
+
+def test_send_conversion_cli_reads_json_lines_from_stdin(
+    server: ServerProcess, key: dict[str, Any], click_id: str
+) -> None:
+    conversion = {
+        "click_id": click_id,
+        "conversion_time": "2026-02-19T18:00:00Z",
+        "currency": "USD",
+        "order_id": "o-1",
+    }
+    lines = [
+        json.dumps(conversion)[:-1] + ', "conversion_value": 49.990}',
+        json.dumps({**conversion, "conversion_value": 49.99}),
+        json.dumps({**conversion, "click_id": "unknown", "conversion_value": 1}),
+    ]
+    done = subprocess.run(
+        [PYTHON, "-m", "thrad_events", "send", "conversion"],
+        input="\n".join(lines) + "\n",
+        env=clean_env(
+            server.database_url,
+            {"THRAD_API_KEY": key["api_key"], "THRAD_BASE_URL": server.base_url},
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0] == {"status": "ok"}
+    assert answers[1] == {"status": "duplicate"}
+    assert answers[2]["error"]["code"] == "click_not_found"
+    [row] = export(server.database_url, "conversions")
+    assert row["conversion_value"] == "49.990"
