@@ -35,3 +35,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: soak
+soak: install
+	$(BIN)/python bench/soak.py

@@ -8,7 +8,8 @@ The path of an event through the service, and what each stage may reject:
 3. ingest/validate.py  decodes the body into a msgspec Struct: not JSON is a 400 invalid_json, a
                missing required field a 400 missing_field, a wrong type or format a 422.
 4. ingest/pipeline.py  applies the server's rules (tag_id derivation, channel, params stamping,
-               params.extra) and enrich/ adds ip_address, sender_ip, geo_* and ua_*.
+               params.extra) and enrich/ adds ip_address, sender_ip, geo_*, ua_*, utm_*
+               (never rejects; consent may truncate the stored IP).
 5. store/      group-commits the row; a unique constraint decides duplicates. A full queue or an
                unreachable database is a 503 with Retry-After; an unknown click_id a 404.
 6. http/       answers only after the commit: 204 for collect, {"status": "ok" | "duplicate"}.

@@ -17,9 +17,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from thrad_events.auth.keys import KeyCache
 from thrad_events.config import Settings
+from thrad_events.enrich.enricher import RowEnricher
+from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
+from thrad_events.enrich.useragent import UserAgentParser
 from thrad_events.errors import Outcome
-from thrad_events.http import batch, click, collect, conversion, health, openapi
+from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
 from thrad_events.http.common import EndpointDeps
 from thrad_events.http.errors import error_response
 from thrad_events.http.request_id import RequestIdMiddleware
@@ -27,6 +30,7 @@ from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import configure_logging
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter, limiter_storage
+from thrad_events.reports.query import Report
 from thrad_events.store import open_store
 from thrad_events.store.base import Store
 
@@ -55,11 +59,14 @@ def build_app(settings: Settings) -> HotPaths:
         write_timeout_s=settings.write_timeout_s,
     )
     store.migrate()
+    # GeoIP file missing or broken: logged once, bundled country data answers (fail open).
+    enricher = RowEnricher(open_geo(settings.geoip_db), UserAgentParser())
     ingestor = Ingestor(
         store,
         proxies=TrustedProxies(settings.trusted_proxies),
         click_secret=click_secret(settings, store),
         click_ttl_s=settings.click_ttl_s,
+        enricher=enricher,
     )
     deps = EndpointDeps(
         keys=KeyCache(store, ttl_s=settings.key_cache_ttl_s),
@@ -70,6 +77,7 @@ def build_app(settings: Settings) -> HotPaths:
         max_body_bytes=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
     )
+    report_access = reports.ReportAccess(deps.keys, deps.limiter, settings.admin_token)
     collect_ep = collect.collect_endpoint(ingestor, deps)
     conversion_ep = conversion.conversion_endpoint(ingestor, deps)
     collect_batch_ep = batch.collect_batch_endpoint(ingestor, deps)
@@ -87,6 +95,14 @@ def build_app(settings: Settings) -> HotPaths:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz_endpoint(store), methods=["GET"]),
         Route("/metrics", health.metrics_endpoint(metrics, store), methods=["GET"]),
+        *(
+            Route(
+                f"/v1/api/reports/{report}",
+                reports.report_endpoint(report, store, report_access, metrics),
+                methods=["GET"],
+            )
+            for report in Report
+        ),
         Route("/openapi.json", openapi.openapi_endpoint(), methods=["GET"]),
         Route("/docs", openapi.docs, methods=["GET"]),
     ]
@@ -94,6 +110,7 @@ def build_app(settings: Settings) -> HotPaths:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
+        reload_on_sighup(enricher.geo)
         try:
             yield
         finally:

@@ -15,8 +15,9 @@ import msgspec
 
 from thrad_events.auth.keys import create_key
 from thrad_events.config import ConfigError, Settings
+from thrad_events.reports.query import Report
 from thrad_events.store import open_store
-from thrad_events.store.base import Store, utcnow
+from thrad_events.store.base import StorageError, Store, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 _json = msgspec.json.Encoder(decimal_format="number")
@@ -45,6 +46,8 @@ def _store(database_url: str | None) -> Store:
         store.migrate()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    except StorageError as exc:
+        raise click.ClickException(f"THRAD_DATABASE_URL: {exc}") from None
     return store
 
 
@@ -84,6 +87,7 @@ def serve(
     import uvicorn
 
     from thrad_events.app import click_secret
+    from thrad_events.http.protocol import JsonErrorHttpToolsProtocol
     from thrad_events.logs import configure_logging
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
@@ -116,8 +120,12 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, answering what its parser refuses with the JSON error body.
+        http=JsonErrorHttpToolsProtocol,
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default and rewrite the peer;
+        # only THRAD_TRUSTED_PROXIES decides that (enrich/ip.py), unset meaning none trusted.
+        proxy_headers=False,
         log_config=None,
         timeout_keep_alive=5,
         # Past this many open connections per worker new ones get a 503 instead of queueing.
@@ -132,8 +140,12 @@ def serve(
 @database_option
 def migrate(database_url: str | None) -> None:
     """Apply pending schema migrations."""
-    store = open_store(_settings(database_url=database_url).database_url)
-    applied = store.migrate()
+    try:
+        applied = open_store(_settings(database_url=database_url).database_url).migrate()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except StorageError as exc:
+        raise click.ClickException(f"THRAD_DATABASE_URL: {exc}") from None
     click.echo(f"applied migrations: {applied}" if applied else "database is up to date")
 
 
@@ -296,9 +308,150 @@ def export(database_url: str | None, table: str, fmt: str, since: str | None) ->
     writer(table, rows, sys.stdout)
 
 
+@main.command()
+@database_option
+@click.argument(
+    "report_name",
+    metavar="events|conversions|funnel",
+    type=click.Choice([report.value for report in Report]),
+)
+@click.option("--since", default=None, help="ISO-8601, inclusive [default: 7 days before --until]")
+@click.option("--until", default=None, help="ISO-8601, exclusive [default: now]")
+@click.option(
+    "--group-by",
+    multiple=True,
+    help="Field to group by, repeatable or comma-separated: day, hour, event_name, tag_id, "
+    "params.KEY, ... (the error lists each report's fields)",
+)
+@click.option("--filter", "filters", multiple=True, help="FIELD:VALUE, repeatable")
+@click.option("--limit", type=int, default=None, help="Most groups shown [default 1000]")
+@click.option("--partner", default=None, help="Partner name or id [default: every partner]")
+@click.option("--json", "as_json", is_flag=True, help="The HTTP endpoint's JSON")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV, nested values in columns of their own")
+def report(
+    database_url: str | None,
+    report_name: str,
+    since: str | None,
+    until: str | None,
+    group_by: tuple[str, ...],
+    filters: tuple[str, ...],
+    limit: int | None,
+    partner: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Events, conversions and revenue, or the click funnel: as GET /v1/api/reports/..."""
+    import asyncio
+
+    from thrad_events.errors import IngestError
+    from thrad_events.reports import render
+    from thrad_events.reports.query import parse_report_query
+    from thrad_events.reports.run import run_report
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other")
+    # The same (name, value) pairs a query string gives the HTTP endpoint.
+    items = [("group_by", field) for field in group_by] + [("filter", entry) for entry in filters]
+    for name, value in (("since", since), ("until", until), ("limit", limit)):
+        if value is not None:
+            items.append((name, str(value)))
+    store = _store(database_url)
+    try:
+        partner_id = _partner_id(store, partner) if partner else None
+        query = parse_report_query(Report(report_name), items, partner_id=partner_id, now=utcnow())
+        answer = asyncio.run(run_report(store, query))
+    except IngestError as exc:
+        raise click.UsageError(exc.message) from None
+    finally:
+        store.close_sync()
+    writer = render.write_json if as_json else render.write_csv if as_csv else render.write_table
+    writer(answer, sys.stdout)
+
+
+def _partner_id(store: Store, partner: str) -> str:
+    """The id of the partner named or identified by `partner`."""
+    for record in store.list_keys():
+        if partner in (record.partner_id, record.partner_name):
+            return record.partner_id
+    raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
+
+
 from thrad_events.client.cli import send  # noqa: E402
 
 main.add_command(send)
+
+
+@main.group()
+def geoip() -> None:
+    """The geo database behind geo_* (THRAD_GEOIP_DB, else the bundled country data)."""
+
+
+def _unused_database_option(func: F) -> F:
+    # Every command takes --database-url (CONTRACT.md); geo needs no database.
+    return click.option("--database-url", envvar="THRAD_DATABASE_URL", hidden=True)(func)
+
+
+def geoip_option(func: F) -> F:
+    return click.option(
+        "--geoip-db",
+        envvar="THRAD_GEOIP_DB",
+        default=None,
+        help="Path to a .mmdb [env THRAD_GEOIP_DB; default: the bundled country data]",
+    )(func)
+
+
+@geoip.command("info")
+@geoip_option
+@_unused_database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+def geoip_info(database_url: str | None, geoip_db: str | None, as_json: bool) -> None:
+    """Which database answers geo lookups: its path, type and build date."""
+    from thrad_events.enrich.geo import open_geo
+
+    source = open_geo(geoip_db).source()
+    if as_json:
+        click.echo(_json.encode(source.as_dict()))
+        return
+    for name, value in source.as_dict().items():
+        if value is not None:
+            click.echo(f"{name + ':':<15} {value}")
+
+
+@geoip.command("lookup")
+@geoip_option
+@_unused_database_option
+@click.argument("ip")
+@click.option("--consent", default=None, help="A consent object as JSON, as a request sends it")
+def geoip_lookup(
+    database_url: str | None, geoip_db: str | None, ip: str, consent: str | None
+) -> None:
+    """Print the ip_address and geo_* columns the server would store for IP."""
+    from thrad_events.enrich.enricher import RowEnricher
+    from thrad_events.enrich.geo import GEO_COLUMNS, open_geo
+    from thrad_events.enrich.ip import normalize_ip
+    from thrad_events.enrich.useragent import UserAgentParser
+
+    address = normalize_ip(ip)
+    if address is None:
+        raise click.BadParameter(f"not an IPv4 or IPv6 address: {ip!r}", param_hint="IP")
+    consent_object = None
+    if consent is not None:
+        try:
+            consent_object = msgspec.json.decode(consent)
+        except msgspec.DecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--consent") from None
+        if not isinstance(consent_object, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--consent")
+    enricher = RowEnricher(open_geo(geoip_db), UserAgentParser())
+    columns = enricher(
+        ip_address=address,
+        sender_ip=address,
+        user_agent=None,
+        page_url=None,
+        consent=consent_object,
+    )
+    click.echo(_json.encode({k: columns[k] for k in ("ip_address", *GEO_COLUMNS)}))
+
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ IngestError                 every reason a request is not stored
 ├── ValidationFailed        a field has the wrong type or format
 ├── PayloadTooLarge         body over the size limit
 ├── Unauthorized            Authorization missing, malformed, unknown, revoked, expired
+├── Forbidden               a valid key asking for what only an operator may see
 ├── ClickNotFound           conversion click_id unknown
 ├── BadClickLink            click link unsigned, tampered or malformed
 ├── RateLimited             key over its rate limit
@@ -30,6 +31,7 @@ class Outcome(enum.StrEnum):
     UNSUPPORTED_ENCODING = "unsupported_encoding"
     REQUEST_TIMEOUT = "request_timeout"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     CLICK_NOT_FOUND = "click_not_found"
     BAD_CLICK_LINK = "bad_click_link"
     RATE_LIMITED = "rate_limited"
@@ -82,6 +84,10 @@ class RequestTimeout(IngestError):
 
 class Unauthorized(IngestError):
     outcome = Outcome.UNAUTHORIZED
+
+
+class Forbidden(IngestError):
+    outcome = Outcome.FORBIDDEN
 
 
 class ClickNotFound(IngestError):

@@ -125,3 +125,22 @@ class BatchTotals(msgspec.Struct):
 class BatchResponse(msgspec.Struct):
     results: list[BatchItemResult]
     totals: BatchTotals
+
+
+class ReportFilter(msgspec.Struct):
+    field: str
+    values: list[str]
+
+
+class ReportResponse(msgspec.Struct):
+    """Answer of GET /v1/api/reports/{events,conversions,funnel}: the query as understood,
+    then one row per group, group values first (null where the field is absent)."""
+
+    report: Literal["events", "conversions", "funnel"]
+    since: Annotated[str, Meta(description="Inclusive, UTC, on received_at")]
+    until: Annotated[str, Meta(description="Exclusive, UTC")]
+    partner_id: Annotated[str | None, Meta(description="The partner reported on; null for all")]
+    group_by: list[str]
+    filters: list[ReportFilter]
+    rows: list[dict[str, Any]]
+    truncated: Annotated[bool, Meta(description="More groups exist than limit allowed")]

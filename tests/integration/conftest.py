@@ -10,13 +10,32 @@ import httpx
 import pytest
 
 from tests.integration.server import ServerProcess, create_key
+from tests.postgres import postgres_schema
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'thrad.db'}"
+STORES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): tests SQLite's own behaviour; skipped for PostgreSQL"
+    )
+
+
+@pytest.fixture(params=STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test of a store runs twice: on a SQLite file and on a schema of its own in the
+    local PostgreSQL (skipped without one, except in CI where that fails the run)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'thrad.db'}"
+        return
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
@@ -45,3 +64,50 @@ def client(server: ServerProcess, key: dict[str, Any]) -> Iterator[httpx.Client]
         timeout=10,
     ) as http:
         yield http
+
+
+@pytest.fixture(scope="module", params=STORES)
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The store of a module's shared server: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared-db') / 'thrad.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server for a whole module, for tests that keep to rows of their own (unique ids)."""
+    tmp = tmp_path_factory.mktemp("shared")
+    process = ServerProcess(shared_database_url, tmp / "server.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_key(shared_server: ServerProcess) -> dict[str, Any]:
+    """An API key of partner `acme` on the module's server, with room for bursts."""
+    return create_key(shared_server.database_url, "acme", "test", "--rate-limit", "100000")
+
+
+@pytest.fixture
+def shared_client(
+    shared_server: ServerProcess, shared_key: dict[str, Any]
+) -> Iterator[httpx.Client]:
+    """A client of the module's server; a server error logged during the test fails it."""
+    before = len(shared_server.error_lines())
+    with httpx.Client(
+        base_url=shared_server.base_url,
+        headers={"Authorization": f"Bearer {shared_key['api_key']}"},
+        timeout=10,
+    ) as http:
+        yield http
+    errors = shared_server.error_lines()[before:]
+    assert not errors, "server logged errors:\n" + "\n".join(errors)

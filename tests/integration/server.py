@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -145,3 +147,54 @@ class ServerProcess:
                 self.kill()
         self._log.close()
         return self.process.returncode
+
+
+def export_csv(
+    database_url: str, table: str, *extra: str
+) -> tuple[list[str], list[dict[str, str]]]:
+    """`export TABLE --format csv`: the header's names and the rows as dicts of text."""
+    out = cli(database_url, "export", table, "--format", "csv", *extra)
+    reader = csv.DictReader(io.StringIO(out))
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows
+
+
+def click_link(
+    database_url: str,
+    base_url: str,
+    landing_url: str = "https://shop.example.com/landing",
+    *options: str,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """A signed click link printed by `thrad-events clicks link ... --base-url base_url`."""
+    out = cli(
+        database_url,
+        "clicks",
+        "link",
+        "--landing-url",
+        landing_url,
+        "--base-url",
+        base_url,
+        *options,
+        env=env,
+    )
+    return out.strip()
+
+
+def follow_click(link: str) -> httpx.Response:
+    """GET a click link without following its redirect."""
+    return httpx.get(link, follow_redirects=False, timeout=10)
+
+
+def real_click(
+    server: ServerProcess,
+    *options: str,
+    landing_url: str = "https://shop.example.com/landing",
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """A click stored by the server: sign a link with the CLI, GET it, read thrad_click_id."""
+    link = click_link(server.database_url, server.base_url, landing_url, *options, env=env)
+    response = follow_click(link)
+    if response.status_code != 302:
+        raise RuntimeError(f"click link answered {response.status_code}: {response.text}")
+    return str(httpx.URL(response.headers["location"]).params["thrad_click_id"])

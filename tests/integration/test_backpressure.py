@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.server import ServerProcess, create_key, export
 
@@ -18,6 +19,7 @@ def _event(event_id: str) -> dict[str, str]:
     return {"event_name": "page_view", "event_id": event_id, "tag_id": "bp"}
 
 
+@pytest.mark.sqlite_only("locks the SQLite file; test_postgres.py locks PostgreSQL's table")
 def test_locked_storage_gives_503_quickly_then_recovers(
     server: ServerProcess, client: httpx.Client, database_url: str
 ) -> None:

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from thrad_events.errors import Unauthorized
-from thrad_events.store.base import ApiKeyRecord, Store, format_time, utcnow
+from thrad_events.errors import Unauthorized, Unavailable
+from thrad_events.store.base import ApiKeyRecord, StorageError, Store, format_time, utcnow
 
 KEY_PREFIX = "thr_"
 KEY_BYTES = 32
@@ -76,6 +76,13 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
+def is_admin_token(token: str, admin_token: str | None) -> bool:
+    """True when `token` is THRAD_ADMIN_TOKEN; never when none is configured."""
+    if not admin_token:
+        return False
+    return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), admin_token.encode())
+
+
 class KeyCache:
     """Authenticates bearer tokens against the store, remembering answers for a few seconds."""
 
@@ -92,7 +99,11 @@ class KeyCache:
         if cached is not None and now - cached[0] < self._ttl_s:
             record = cached[1]
         else:
-            record = await self._store.find_key(digest)
+            try:
+                record = await self._store.find_key(digest)
+            except StorageError as exc:
+                # A shared database that is down or slow: 503 and retry, never a 500.
+                raise Unavailable(f"API key lookup failed: {exc}") from exc
             self._remember(digest, now, record)
             if record is not None:
                 self._store.touch_key(record.key_id, utcnow())

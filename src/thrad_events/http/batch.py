@@ -25,6 +25,7 @@ from thrad_events.errors import (
 from thrad_events.http.common import EndpointDeps, ingest_endpoint
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
+from thrad_events.ingest.validate import check_utf8, too_deep
 from thrad_events.schemas import (
     MAX_BATCH_ITEMS,
     BatchItemResult,
@@ -68,6 +69,9 @@ def _items(body: bytes, field: str) -> list[msgspec.Raw]:
         raise field_error(ValidationFailed, field, text.split(" - at ")[0]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(body) from None
+    check_utf8(body)
     items: list[msgspec.Raw] = getattr(envelope, field)
     if len(items) > MAX_BATCH_ITEMS:
         raise field_error(PayloadTooLarge, field, f"at most {MAX_BATCH_ITEMS} items per batch")

@@ -19,6 +19,7 @@ STATUS = {
     Outcome.BAD_CLICK_LINK: 400,
     Outcome.VALIDATION_ERROR: 422,
     Outcome.UNAUTHORIZED: 401,
+    Outcome.FORBIDDEN: 403,
     Outcome.CLICK_NOT_FOUND: 404,
     Outcome.NOT_FOUND: 404,
     Outcome.METHOD_NOT_ALLOWED: 405,

@@ -9,6 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from thrad_events.ingest.validate import CURRENCIES, MAX_CONVERSION_VALUE
 from thrad_events.schemas import (
     BatchResponse,
     CollectBatchRequest,
@@ -18,6 +19,7 @@ from thrad_events.schemas import (
     ConversionResponse,
     ErrorResponse,
     HealthResponse,
+    ReportResponse,
 )
 
 _REF = "#/components/schemas/{name}"
@@ -51,6 +53,174 @@ def _json_body(name: str) -> dict[str, Any]:
     }
 
 
+_GROUP_VALUE = {
+    "anyOf": [{"type": "string"}, {"type": "null"}],
+    "description": "A group value, keyed by its group_by field; null where the field is absent",
+}
+_COUNT = {"type": "integer", "minimum": 0}
+_REPORT_ROWS = {
+    "EventsReportRow": {
+        "properties": {"events": {**_COUNT, "description": "Events received in the group"}},
+        "required": ["events"],
+    },
+    "ConversionsReportRow": {
+        "properties": {
+            "conversions": _COUNT,
+            "revenue": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
+                "description": "Exact sum of conversion_value per ISO 4217 currency, as a string",
+            },
+        },
+        "required": ["conversions", "revenue"],
+    },
+    "FunnelReportRow": {
+        "properties": {
+            "clicks": {**_COUNT, "description": "Clicks received in the range"},
+            "converted_clicks": {**_COUNT, "description": "Of those, clicks with a conversion"},
+            "conversions": {**_COUNT, "description": "Conversions of those clicks, to date"},
+            "conversion_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "time_to_convert_s": {
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {p: {"type": "number"} for p in ("p50", "p90", "p99")},
+                        "required": ["p50", "p90", "p99"],
+                    },
+                    {"type": "null"},
+                ],
+                "description": "Seconds from click to first conversion; null when none converted",
+            },
+        },
+        "required": [
+            "clicks",
+            "converted_clicks",
+            "conversions",
+            "conversion_rate",
+            "time_to_convert_s",
+        ],
+    },
+}
+_REPORTS = {
+    "events": (
+        "EventsReportRow",
+        "Event counts by day, hour, event_name, tag_id, channel, geo_country, ua_browser, "
+        "partner_id or params.KEY",
+    ),
+    "conversions": (
+        "ConversionsReportRow",
+        "Conversions and exact revenue per currency by day, hour, tag_id, event_type, currency, "
+        "channel, partner_id, params.KEY, or the click's campaign_id and ad_id",
+    ),
+    "funnel": (
+        "FunnelReportRow",
+        "Clicks received in the range, by campaign_id (or ad_id, tag_id, day, hour), with the "
+        "conversions they led to, the conversion rate and time-to-convert percentiles",
+    ),
+}
+
+
+def _report_parameters() -> list[dict[str, Any]]:
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": schema,
+            "description": description,
+        }
+
+    repeated = {"type": "array", "items": {"type": "string"}}
+    return [
+        query(
+            "since",
+            {"type": "string"},
+            "ISO-8601, inclusive, on received_at (UTC when no "
+            "offset) [default: 7 days before until]",
+        ),
+        query("until", {"type": "string"}, "ISO-8601, exclusive [default: now]"),
+        {
+            **query(
+                "group_by",
+                repeated,
+                "Fields to group by, repeated or comma-separated; "
+                "params.KEY (dots for nested keys) groups by a params value as text",
+            ),
+            "style": "form",
+            "explode": True,
+        },
+        {
+            **query(
+                "filter",
+                repeated,
+                "field:value, repeated; values of one field are "
+                "alternatives, different fields must all match",
+            ),
+            "style": "form",
+            "explode": True,
+        },
+        query(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 10000},
+            "Most groups answered [default 1000]; `truncated` tells when there were more",
+        ),
+        query(
+            "partner_id",
+            {"type": "string"},
+            "With THRAD_ADMIN_TOKEN: only this partner's "
+            "rows [default: every partner]. With an API key: its own partner only",
+        ),
+    ]
+
+
+def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
+    """GET /v1/api/reports/*, adding their schemas to `components`."""
+    _, schemas = msgspec.json.schema_components([ReportResponse], ref_template=_REF)
+    components.update(schemas)
+    paths = {}
+    for report, (row, summary) in _REPORTS.items():
+        components[row] = {
+            "type": "object",
+            **_REPORT_ROWS[row],
+            "additionalProperties": _GROUP_VALUE,
+        }
+        name = f"{report.capitalize()}Report"
+        components[name] = {
+            "allOf": [
+                {"$ref": _REF.format(name="ReportResponse")},
+                {
+                    "type": "object",
+                    "properties": {
+                        "rows": {"type": "array", "items": {"$ref": _REF.format(name=row)}}
+                    },
+                },
+            ]
+        }
+        paths[f"/v1/api/reports/{report}"] = {
+            "get": {
+                "summary": summary,
+                "description": "A partner's API key reads its own partner's rows; "
+                "`Bearer <THRAD_ADMIN_TOKEN>` reads every partner's.",
+                "security": [{"bearer": []}],
+                "parameters": _report_parameters(),
+                "responses": {
+                    "200": {
+                        "description": "One row per group, ordered by the group values",
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(name=name)}}
+                        },
+                    },
+                    "401": _COMMON_ERRORS["401"],
+                    "403": _error("forbidden: partner_id of another partner"),
+                    "422": _error("validation_error: a parameter is unknown or malformed"),
+                    "429": _COMMON_ERRORS["429"],
+                    "503": _COMMON_ERRORS["503"],
+                },
+            }
+        }
+    return paths
+
+
 def build_openapi() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [
@@ -66,10 +236,23 @@ def build_openapi() -> dict[str, Any]:
         ref_template=_REF,
     )
     # The wire type of conversion_value is a JSON number, decoded exactly as a decimal.
-    components["ConversionRequest"]["properties"]["conversion_value"] = {
+    conversion_fields = components["ConversionRequest"]["properties"]
+    conversion_fields["conversion_value"] = {
         "type": "number",
+        "exclusiveMinimum": -float(MAX_CONVERSION_VALUE),
+        "exclusiveMaximum": float(MAX_CONVERSION_VALUE),
         "description": "Conversion amount; stored exactly as the digits sent",
     }
+    # What validate.py checks beyond the Structs' types, so that the document is the contract.
+    conversion_fields["conversion_time"]["format"] = "date-time"
+    conversion_fields["currency"] = {
+        "type": "string",
+        "enum": sorted(CURRENCIES),
+        "description": "ISO 4217 code (case-insensitive on input, stored upper-case)",
+    }
+    for body in ("CollectRequest", "ConversionRequest"):
+        client_ip = components[body]["properties"]["client_ip"]["anyOf"][0]
+        client_ip["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
     collect = {
         "post": {
             "summary": "Report a server-side event",
@@ -164,6 +347,7 @@ def build_openapi() -> dict[str, Any]:
                     },
                 }
             },
+            **_report_paths(components),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {

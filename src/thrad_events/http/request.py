@@ -98,4 +98,5 @@ def context_of(headers: Mapping[str, str], peer_ip: str | None) -> RequestContex
         user_agent=headers.get("user-agent"),
         idempotency_key=headers.get("idempotency-key"),
         received_at=datetime.now(UTC),
+        forwarded=headers.get("forwarded"),
     )

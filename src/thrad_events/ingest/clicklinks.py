@@ -86,7 +86,8 @@ def verify_link(query_string: str, secret: str) -> ClickLink:
     if not signature:
         raise BadClickLink("click link is not signed")
     expected = _mac(secret, _canonical(fields))
-    if not hmac.compare_digest(expected, signature):
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a client may send.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
         raise BadClickLink("click link signature does not match")
     if "url" not in fields:
         raise BadClickLink("click link has no landing URL")

@@ -19,7 +19,10 @@ EXTRA_MAX_ITEMS = 50
 EXTRA_MAX_KEY_CHARS = 128
 EXTRA_MAX_STRING_CHARS = 1024
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 control characters; string values keep tab, line feed and carriage return (text
+# may be multi-line), keys keep none of them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def host_of(url: str | None) -> str | None:
@@ -66,7 +69,7 @@ def _sanitize_object(obj: Mapping[str, Any], depth: int) -> dict[str, Any]:
     for key, value in obj.items():
         if len(out) >= EXTRA_MAX_KEYS:
             break
-        clean_key = _clean_text(str(key))[:EXTRA_MAX_KEY_CHARS]
+        clean_key = _KEY_CONTROL.sub("", str(key))[:EXTRA_MAX_KEY_CHARS]
         if clean_key:
             out[clean_key] = _sanitize_value(value, depth)
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,15 +34,33 @@ class RequestContext:
     user_agent: str | None = None
     idempotency_key: str | None = None
     received_at: datetime | None = None
+    # RFC 7239 Forwarded, believed like X-Forwarded-For (enrich/ip.py) when that is absent.
+    forwarded: str | None = None
 
 
 class Enricher(Protocol):
-    """Columns derived from an IP address and a user agent (geo_*, ua_*)."""
+    """Columns derived server-side (geo_*, ua_*, utm_*, thrad_click_id), and the addresses as
+    the row's consent lets them be stored (ip_address, sender_ip, possibly truncated)."""
 
-    def __call__(self, ip_address: str | None, user_agent: str | None) -> dict[str, Any]: ...
+    def __call__(
+        self,
+        *,
+        ip_address: str | None,
+        sender_ip: str | None,
+        user_agent: str | None,
+        page_url: str | None,
+        consent: Mapping[str, Any] | None,
+    ) -> dict[str, Any]: ...
 
 
-def no_enrichment(ip_address: str | None, user_agent: str | None) -> dict[str, Any]:
+def no_enrichment(
+    *,
+    ip_address: str | None,
+    sender_ip: str | None,
+    user_agent: str | None,
+    page_url: str | None,
+    consent: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     return {}
 
 
@@ -69,9 +87,24 @@ class Ingestor:
         self._enrich = enricher
 
     def _addresses(self, ctx: RequestContext, client_ip: str | None) -> dict[str, Any]:
-        sender = self._proxies.sender_ip(ctx.peer_ip, ctx.forwarded_for)
+        sender = self._proxies.sender_ip(ctx.peer_ip, ctx.forwarded_for, ctx.forwarded)
         ip_address = client_ip or sender
         return {"ip_address": ip_address, "sender_ip": sender}
+
+    def _enriched(
+        self,
+        row: dict[str, Any],
+        user_agent: str | None,
+        page_url: str | None,
+        consent: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return self._enrich(
+            ip_address=row["ip_address"],
+            sender_ip=row["sender_ip"],
+            user_agent=user_agent,
+            page_url=page_url,
+            consent=consent,
+        )
 
     async def collect(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
         row = self.event_row(body, key, ctx)
@@ -157,7 +190,11 @@ class Ingestor:
             "params": stamp_params(request.params, key.partner_id, key.label),
         }
         row.update(self._addresses(ctx, client_ip))
-        row.update(self._enrich(row["ip_address"], request.user_agent))
+        row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
+        if row["click_id"] is None:
+            # The landing page's thrad_click_id (seed: "capture thrad_click_id from the
+            # advertiser landing URL") attributes an event that did not name its click.
+            row["click_id"] = row.get("thrad_click_id")
         return row
 
     def conversion_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
@@ -196,7 +233,7 @@ class Ingestor:
             "params": params,
         }
         row.update(self._addresses(ctx, client_ip))
-        row.update(self._enrich(row["ip_address"], request.user_agent))
+        row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
         return row
 
     async def click(self, query_string: str, ctx: RequestContext) -> str:
@@ -219,7 +256,8 @@ class Ingestor:
             "user_agent": ctx.user_agent,
         }
         row.update(self._addresses(ctx, None))
-        row.update(self._enrich(row["ip_address"], ctx.user_agent))
+        # A click's campaign fields are the ones its landing URL carries; it has no consent.
+        row.update(self._enriched(row, ctx.user_agent, link.url, None))
         await _stored(self._store.insert_click, row)
         signature = clicklinks.click_signature(self._click_secret, click_id, expires_at)
         return clicklinks.landing_redirect(link.url, click_id, expires_at, signature, link.bid_id)

@@ -33,15 +33,35 @@ _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 CURRENCIES = frozenset(c.code for c in iso4217.Currency)
 MAX_CONVERSION_VALUE = Decimal("1e15")
+# consent and params may nest objects and arrays this deep; deeper is a 422 naming the field.
+MAX_JSON_DEPTH = 32
+# A string (escapes included) or a bracket: enough to follow the nesting of a JSON text.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def decode_collect(body: bytes) -> CollectRequest:
     try:
-        return _collect_decoder.decode(body)
+        request = _collect_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _from_validation_error(exc) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(body) from None
+    check_utf8(body)
+    check_depth(request.consent, "consent")
+    check_depth(request.params, "params")
+    return request
+
+
+def check_utf8(body: bytes) -> None:
+    """A body must be UTF-8 throughout, also in the unknown fields a Struct decoder skips unread."""
+    data = bytes(body)  # no copy of bytes; a batch item arrives as a msgspec.Raw
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidJson(f"body is not valid UTF-8: {exc}") from None
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
@@ -50,9 +70,52 @@ def decode_object(body: bytes) -> dict[str, Any]:
         value = _generic_decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(body) from None
     if not isinstance(value, dict):
         raise InvalidJson(f"body must be a JSON object, got {_json_type(value)}")
     return value
+
+
+def check_depth(value: Any, field: str) -> None:
+    """A value nesting objects and arrays deeper than MAX_JSON_DEPTH is a 422 naming `field`."""
+    if isinstance(value, dict | list) and _deeper_than(value, MAX_JSON_DEPTH - 1):
+        raise field_error(ValidationFailed, field, f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _deeper_than(container: dict[str, Any] | list[Any], room: int) -> bool:
+    """True when `container` holds containers more than `room` levels below itself."""
+    for child in container.values() if isinstance(container, dict) else container:
+        if isinstance(child, dict | list) and (room == 0 or _deeper_than(child, room - 1)):
+            return True
+    return False
+
+
+def too_deep(body: bytes) -> IngestError:
+    """The error for a body nested too deep for the decoder itself (it stops near 1000 levels).
+
+    Only on this error path is the text scanned, to name the top-level field holding the depth.
+    """
+    depth = 0
+    key: bytes | None = None
+    for token in _JSON_TOKEN.finditer(body):
+        text = token[0]
+        if text[0] == 0x22:  # a string; at depth 1 the last one before a value is its key
+            if depth == 1:
+                key = text
+        elif text in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH + 1:
+                break
+        else:
+            depth -= 1
+    if key is None:
+        return InvalidJson(f"body must be a JSON object nested at most {MAX_JSON_DEPTH} levels")
+    try:
+        field = msgspec.json.decode(key, type=str)
+    except msgspec.DecodeError:  # a lone surrogate or bad UTF-8: name it as written
+        field = key[1:-1].decode("utf-8", "replace")
+    return field_error(ValidationFailed, field, f"nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def convert_conversion(raw: dict[str, Any]) -> ConversionRequest:
@@ -72,7 +135,10 @@ def convert_conversion(raw: dict[str, Any]) -> ConversionRequest:
         raise field_error(ValidationFailed, "conversion_value", "must be below 1e15 in magnitude")
     known = {k: v for k, v in raw.items() if k in CONVERSION_FIELDS and v is not None}
     known["conversion_value"] = value
-    return _convert(known, ConversionRequest)
+    request = _convert(known, ConversionRequest)
+    check_depth(request.consent, "consent")
+    check_depth(request.params, "params")
+    return request
 
 
 def _convert(value: dict[str, Any], kind: type[_T]) -> _T:
@@ -84,8 +150,11 @@ def _convert(value: dict[str, Any], kind: type[_T]) -> _T:
 
 def parse_conversion_time(text: str) -> datetime:
     """ISO-8601 with a date and a time; no offset means UTC. Returned in UTC."""
-    if not _DATE_TIME.match(text):
+    # isprintable: fromisoformat accepts a trailing NUL ("2026-02-19T18:00:00\x00").
+    if not _DATE_TIME.match(text) or not text.isprintable():
         raise field_error(ValidationFailed, "conversion_time", "must be an ISO-8601 date and time")
+    if text.endswith("z"):
+        text = text[:-1] + "Z"  # RFC 3339 allows a lower-case zone designator
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -94,7 +163,13 @@ def parse_conversion_time(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00: no such instant in UTC.
+        raise field_error(
+            ValidationFailed, "conversion_time", "is outside the years 1 to 9999 in UTC"
+        ) from None
 
 
 def normalize_currency(text: str) -> str:

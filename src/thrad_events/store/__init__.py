@@ -26,4 +26,14 @@ def open_store(
             on_batch=on_batch,
             write_timeout_s=write_timeout_s,
         )
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from thrad_events.store.postgres import PostgresStore
+
+        return PostgresStore(
+            database_url,
+            write_batch_max_rows=write_batch_max_rows,
+            write_queue_max_rows=write_queue_max_rows,
+            on_batch=on_batch,
+            write_timeout_s=write_timeout_s,
+        )
     raise ConfigError(f"THRAD_DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")

@@ -6,7 +6,10 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 
 ENRICHMENT_COLUMNS = (
     "ip_address",
@@ -19,6 +22,18 @@ ENRICHMENT_COLUMNS = (
     "ua_browser",
     "ua_os",
     "ua_device",
+    # Migration 0002: user-agent detail, and the campaign fields of page_url (landing_url for
+    # clicks). ua_is_bot is 0/1.
+    "ua_browser_version",
+    "ua_os_version",
+    "ua_device_type",
+    "ua_is_bot",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "thrad_click_id",
 )
 
 EVENT_COLUMNS = (
@@ -144,6 +159,13 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     def queue_depth(self) -> int: ...
+
+    # Reports: one row per group, JSON-ready (reports/query.py says what a query may ask).
+    async def report_events(self, query: EventsQuery) -> list[dict[str, Any]]: ...
+
+    async def report_conversions(self, query: ConversionsQuery) -> list[dict[str, Any]]: ...
+
+    async def report_funnel(self, query: FunnelQuery) -> list[dict[str, Any]]: ...
 
     # Administration: called by the CLI and at start-up, never on the request path.
     def migrate(self) -> list[int]: ...

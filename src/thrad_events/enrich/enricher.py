@@ -1,0 +1,90 @@
+"""The enrichment stage: every column the server derives for a row, in one call.
+
+Given the addresses, the user agent, the page URL and the consent object of a row, it returns
+geo_*, ua_*, utm_* and thrad_click_id, and the addresses as they may be stored: when consent
+denies ad storage or opts out of sale (enrich/consent.py), ip_address is truncated (IPv4 /24,
+IPv6 /48), geo is kept only to the region, and sender_ip too is truncated when it is the same
+end user's address. A helper that fails leaves its columns empty; it never fails the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from thrad_events.enrich.campaign import CAMPAIGN_COLUMNS, campaign_columns
+from thrad_events.enrich.consent import requires_minimisation
+from thrad_events.enrich.geo import NO_GEO, GeoColumns, GeoLookup
+from thrad_events.enrich.ip import truncate_ip
+from thrad_events.enrich.useragent import NO_USER_AGENT, UA_COLUMNS, UserAgentParser
+
+log = logging.getLogger(__name__)
+
+ENRICHED_COLUMNS = (
+    "ip_address",
+    "sender_ip",
+    "geo_country",
+    "geo_region",
+    "geo_city",
+    "geo_lat",
+    "geo_lon",
+    *UA_COLUMNS,
+    *CAMPAIGN_COLUMNS,
+)
+
+
+class RowEnricher:
+    """Implements ingest.pipeline.Enricher over a geo lookup and a user-agent parser."""
+
+    def __init__(self, geo: GeoLookup, user_agents: UserAgentParser) -> None:
+        self.geo = geo
+        self._user_agents = user_agents
+        self._failed: set[str] = set()
+
+    def __call__(
+        self,
+        *,
+        ip_address: str | None,
+        sender_ip: str | None,
+        user_agent: str | None,
+        page_url: str | None,
+        consent: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        geo = self._geo(ip_address) if ip_address else NO_GEO
+        columns: dict[str, Any] = {"ip_address": ip_address, "sender_ip": sender_ip}
+        if requires_minimisation(consent):
+            columns["ip_address"] = truncate_ip(ip_address) if ip_address else None
+            if sender_ip is not None and sender_ip == ip_address:
+                columns["sender_ip"] = columns["ip_address"]
+            if geo is not NO_GEO:
+                geo = {**geo, "geo_city": None, "geo_lat": None, "geo_lon": None}
+        columns.update(geo)
+        columns.update(self._user_agent(user_agent) if user_agent else NO_USER_AGENT)
+        columns.update(campaign_columns(page_url))
+        return columns
+
+    def reload_geo(self) -> None:
+        """Re-open the geo database at the next lookup (called on SIGHUP)."""
+        self.geo.request_reload()
+
+    def _geo(self, ip_address: str) -> GeoColumns:
+        try:
+            return self.geo.lookup(ip_address)
+        except Exception:
+            self._log_once("geo")
+            return NO_GEO
+
+    def _user_agent(self, user_agent: str) -> Mapping[str, Any]:
+        try:
+            return self._user_agents.columns(user_agent)
+        except Exception:
+            self._log_once("user_agent")
+            return NO_USER_AGENT
+
+    def _log_once(self, helper: str) -> None:
+        # Enrichment fails open: the row is stored without these columns. A bug here should be
+        # seen, but once, not once per event.
+        if helper not in self._failed:
+            self._failed.add(helper)
+            log.exception("%s enrichment failed; storing rows without it", helper)

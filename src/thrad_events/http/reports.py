@@ -1,0 +1,92 @@
+"""GET /v1/api/reports/{events,conversions,funnel}: what a partner or an operator may read back.
+
+A partner's API key reads its own partner's rows and counts against its rate limit like any
+request; `Authorization: Bearer <THRAD_ADMIN_TOKEN>` reads every partner's, or one chosen with
+partner_id= (no admin token configured: no operator access over HTTP). Reports are GETs served
+through Starlette, not the ingest hot path; the queries themselves live in reports/.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
+from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
+from thrad_events.http.common import Endpoint
+from thrad_events.http.errors import error_response, response_for
+from thrad_events.metrics import Metrics
+from thrad_events.ratelimits import KeyRateLimiter
+from thrad_events.reports.query import Report, parse_report_query
+from thrad_events.reports.run import run_report
+from thrad_events.store.base import Store, utcnow
+
+log = logging.getLogger("thrad_events.http")
+
+_encoder = msgspec.json.Encoder()
+# A report holds a partner's business figures: no shared cache may keep it.
+_HEADERS = {"Cache-Control": "private, no-store"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportAccess:
+    keys: KeyCache
+    limiter: KeyRateLimiter
+    admin_token: str | None
+
+
+async def report_scope(
+    headers: Mapping[str, str], asked_partner: str | None, access: ReportAccess
+) -> str | None:
+    """The partner whose rows a request may read; None for an operator reading all of them."""
+    token = bearer_token(headers.get("authorization"))
+    if is_admin_token(token, access.admin_token):
+        return asked_partner
+    key = await access.keys.authenticate(token)
+    await access.limiter.check(key)
+    if asked_partner is not None and asked_partner != key.partner_id:
+        raise field_error(Forbidden, "partner_id", "an API key reports on its own partner only")
+    return key.partner_id
+
+
+def report_endpoint(
+    report: Report, store: Store, access: ReportAccess, metrics: Metrics
+) -> Endpoint:
+    route = f"reports_{report}"
+    latency = metrics.latency.labels(route)
+
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        response: Response
+        try:
+            items = request.query_params.multi_items()
+            asked = [value for name, value in items if name == "partner_id"]
+            partner_id = await report_scope(request.headers, asked[-1] if asked else None, access)
+            if len(asked) > 1:
+                raise field_error(ValidationFailed, "partner_id", "given more than once")
+            query = parse_report_query(
+                report,
+                [(name, value) for name, value in items if name != "partner_id"],
+                partner_id=partner_id,
+                now=utcnow(),
+            )
+            answer = await run_report(store, query)
+            response = Response(
+                _encoder.encode(answer), media_type="application/json", headers=_HEADERS
+            )
+        except IngestError as error:
+            response = response_for(error)
+        except Exception:
+            log.exception("unexpected error on %s", route)
+            response = error_response(Outcome.INTERNAL, "internal error")
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        latency.observe(time.perf_counter() - started)
+        return response
+
+    return endpoint

@@ -1,0 +1,281 @@
+"""What a report asks for (time range, groupings, filters, scope), validated from user input.
+
+The HTTP endpoints and the CLI build their queries here, so both accept the same fields and
+reject the same mistakes, as a 422 validation_error naming the parameter. Every field a report
+groups or filters by comes from a whitelist; a params key must match a strict pattern and reaches
+SQL only as a bound parameter, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from thrad_events.errors import ValidationFailed, field_error
+from thrad_events.store.base import CLICK_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS
+
+DEFAULT_RANGE = timedelta(days=7)
+# Times outside these years are mistakes; the bounds also keep date arithmetic from overflowing.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+MAX_GROUP_BY = 5
+MAX_FILTER_VALUES = 50
+MAX_FILTER_VALUE_CHARS = 256
+# A params key, dotted for nested objects: params.extra.customer_tier.
+PARAMS_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARAMS_PREFIX = "params."
+
+
+class Report(enum.StrEnum):
+    EVENTS = "events"
+    CONVERSIONS = "conversions"
+    FUNNEL = "funnel"
+
+
+class FieldKind(enum.Enum):
+    DAY = "day"  # UTC day of received_at, 2026-02-19
+    HOUR = "hour"  # UTC hour of received_at, 2026-02-19T18:00:00Z
+    COLUMN = "column"  # a column of the report's own table
+    CLICK = "click"  # a column of the click a conversion belongs to (joined through click_id)
+    PARAMS = "params"  # a key of the row's params object, as text
+
+
+@dataclass(frozen=True, slots=True)
+class ReportField:
+    name: str  # as the user writes it: "day", "tag_id", "params.step"
+    kind: FieldKind
+    column: str = ""  # COLUMN and CLICK
+    path: tuple[str, ...] = ()  # PARAMS: the keys, outermost first
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Rows whose `field` equals any of `values` (filters on different fields all apply)."""
+
+    field: ReportField
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    since: datetime  # inclusive, on received_at (of the click, for the funnel)
+    until: datetime  # exclusive
+    partner_id: str | None  # None: every partner, an operator's view
+    group_by: tuple[ReportField, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    limit: int = DEFAULT_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class EventsQuery(ReportQuery):
+    """Counts of events."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionsQuery(ReportQuery):
+    """Counts of conversions and their revenue per currency."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelQuery(ReportQuery):
+    """Clicks in the range, the conversions they led to, and how long those took."""
+
+
+AnyReportQuery = EventsQuery | ConversionsQuery | FunnelQuery
+
+_QUERY_TYPES: dict[Report, type[AnyReportQuery]] = {
+    Report.EVENTS: EventsQuery,
+    Report.CONVERSIONS: ConversionsQuery,
+    Report.FUNNEL: FunnelQuery,
+}
+
+
+def _columns(
+    kind: FieldKind, table: tuple[str, ...], names: Iterable[str]
+) -> dict[str, ReportField]:
+    # Enrichment columns arrive with migrations: offer a column only once the table has it.
+    return {name: ReportField(name, kind, column=name) for name in names if name in table}
+
+
+_TIME = {
+    "day": ReportField("day", FieldKind.DAY),
+    "hour": ReportField("hour", FieldKind.HOUR),
+}
+
+FIELDS: dict[Report, dict[str, ReportField]] = {
+    Report.EVENTS: {
+        **_TIME,
+        **_columns(
+            FieldKind.COLUMN,
+            EVENT_COLUMNS,
+            (
+                "event_name",
+                "tag_id",
+                "channel",
+                "geo_country",
+                "ua_browser",
+                "ua_device_type",
+                "partner_id",
+            ),
+        ),
+    },
+    Report.CONVERSIONS: {
+        **_TIME,
+        **_columns(
+            FieldKind.COLUMN,
+            CONVERSION_COLUMNS,
+            ("tag_id", "event_type", "currency", "channel", "partner_id"),
+        ),
+        **_columns(FieldKind.CLICK, CLICK_COLUMNS, ("campaign_id", "ad_id")),
+    },
+    Report.FUNNEL: {
+        **_TIME,
+        **_columns(FieldKind.COLUMN, CLICK_COLUMNS, ("campaign_id", "ad_id", "tag_id")),
+    },
+}
+# Reports over a table with a params column also group and filter by its keys.
+WITH_PARAMS = frozenset({Report.EVENTS, Report.CONVERSIONS})
+DEFAULT_GROUP_BY: dict[Report, tuple[str, ...]] = {Report.FUNNEL: ("campaign_id",)}
+QUERY_PARAMETERS = ("since", "until", "group_by", "filter", "limit")
+
+
+def field_names(report: Report) -> list[str]:
+    names = list(FIELDS[report])
+    if report in WITH_PARAMS:
+        names.append("params.<key>")
+    return names
+
+
+def parse_report_query(
+    report: Report,
+    items: Iterable[tuple[str, str]],
+    *,
+    partner_id: str | None,
+    now: datetime,
+) -> AnyReportQuery:
+    """Build a query from (name, value) pairs as they come in a query string.
+
+    `partner_id` is the scope decided by authentication; it is not read from `items`.
+    """
+    given: dict[str, list[str]] = {}
+    for name, value in items:
+        if name not in QUERY_PARAMETERS:
+            raise field_error(ValidationFailed, name, "unknown query parameter")
+        given.setdefault(name, []).append(value)
+    until = _time(given, "until") or now
+    since = _time(given, "since") or until - DEFAULT_RANGE
+    if since >= until:
+        raise field_error(ValidationFailed, "since", "must be before until")
+    group_by = _group_by(report, given.get("group_by", []))
+    if not group_by:
+        group_by = tuple(
+            _field(report, name, "group_by") for name in DEFAULT_GROUP_BY.get(report, ())
+        )
+    return _QUERY_TYPES[report](
+        since=since,
+        until=until,
+        partner_id=partner_id,
+        group_by=group_by,
+        filters=_filters(report, given.get("filter", [])),
+        limit=_limit(given),
+    )
+
+
+def _single(given: Mapping[str, list[str]], name: str) -> str | None:
+    values = given.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise field_error(ValidationFailed, name, "given more than once")
+    return values[0]
+
+
+def _time(given: Mapping[str, list[str]], name: str) -> datetime | None:
+    raw = _single(given, name)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise field_error(
+            ValidationFailed, name, "must be an ISO-8601 date or time, e.g. 2026-02-19T18:00:00Z"
+        ) from None
+    if not EARLIEST + DEFAULT_RANGE <= moment < LATEST:
+        raise field_error(ValidationFailed, name, "must be between 1970 and 9999")
+    return moment
+
+
+def _limit(given: Mapping[str, list[str]]) -> int:
+    raw = _single(given, "limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw) if raw.strip().isascii() else 0
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise field_error(ValidationFailed, "limit", f"must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _field(report: Report, name: str, parameter: str) -> ReportField:
+    known = FIELDS[report].get(name)
+    if known is not None:
+        return known
+    if report in WITH_PARAMS and name.startswith(PARAMS_PREFIX):
+        key = name.removeprefix(PARAMS_PREFIX)
+        path = tuple(key.split("."))
+        if not PARAMS_KEY.match(key) or not all(path):
+            raise field_error(
+                ValidationFailed,
+                parameter,
+                f"{name!r}: a params key is 1-64 letters, digits, '_', '-', "
+                "with '.' between the keys of nested objects",
+            )
+        return ReportField(name, FieldKind.PARAMS, path=path)
+    raise field_error(
+        ValidationFailed,
+        parameter,
+        f"{name!r} is not a field of the {report} report; use one of "
+        + ", ".join(field_names(report)),
+    )
+
+
+def _group_by(report: Report, raw: list[str]) -> tuple[ReportField, ...]:
+    names = [name.strip() for value in raw for name in value.split(",") if name.strip()]
+    if len(names) > MAX_GROUP_BY:
+        raise field_error(ValidationFailed, "group_by", f"at most {MAX_GROUP_BY} fields")
+    if len(set(names)) != len(names):
+        raise field_error(ValidationFailed, "group_by", "a field is given twice")
+    return tuple(_field(report, name, "group_by") for name in names)
+
+
+def _filters(report: Report, raw: list[str]) -> tuple[Filter, ...]:
+    if len(raw) > MAX_FILTER_VALUES:
+        raise field_error(ValidationFailed, "filter", f"at most {MAX_FILTER_VALUES} filters")
+    values: dict[ReportField, list[str]] = {}
+    for entry in raw:
+        name, colon, value = entry.partition(":")
+        if not colon or not value:
+            raise field_error(
+                ValidationFailed, "filter", f"{entry!r}: must be field:value, e.g. event_name:x"
+            )
+        if len(value) > MAX_FILTER_VALUE_CHARS:
+            raise field_error(
+                ValidationFailed, "filter", f"a value is longer than {MAX_FILTER_VALUE_CHARS}"
+            )
+        field = _field(report, name.strip(), "filter")
+        if field.kind in (FieldKind.DAY, FieldKind.HOUR):
+            raise field_error(
+                ValidationFailed, "filter", f"{field.name!r}: choose the time with since and until"
+            )
+        bucket = values.setdefault(field, [])
+        if value not in bucket:
+            bucket.append(value)
+    return tuple(Filter(field, tuple(found)) for field, found in values.items())

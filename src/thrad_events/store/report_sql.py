@@ -1,0 +1,327 @@
+"""The SQL behind the reports, written once; each store supplies the few expressions that differ.
+
+A report is one statement: the row's group values first (GROUP BY and ORDER BY refer to them by
+position), then its aggregates. Every value that comes from a user (times, filter values, params
+keys, the partner) is a bound parameter; field names come only from the whitelist in
+reports/query.py. Group values are text and sort by code point with NULL first, in every store.
+Money and time-to-convert are aggregated as lists, read back by the dialect and summed exactly in
+Python (reports/aggregate.py), so every store answers to the digit. SqliteDialect is here;
+PostgresDialect lives with its store in store/postgres.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from thrad_events.reports.aggregate import (
+    conversion_rate,
+    exact_sum,
+    money_text,
+    time_to_convert,
+)
+from thrad_events.reports.query import (
+    ConversionsQuery,
+    EventsQuery,
+    FieldKind,
+    FunnelQuery,
+    ReportField,
+    ReportQuery,
+)
+from thrad_events.store.base import format_time
+
+Fragment = tuple[str, tuple[Any, ...]]
+ReportRow = dict[str, Any]
+
+
+class Dialect(Protocol):
+    """The expressions in which stores differ."""
+
+    placeholder: str
+
+    def day(self, column: str) -> str:
+        """UTC day of a stored time, as text: 2026-02-19."""
+        ...
+
+    def hour(self, column: str) -> str:
+        """UTC hour of a stored time, as text: 2026-02-19T18:00:00Z."""
+        ...
+
+    def epoch_seconds(self, column: str) -> str:
+        """Whole Unix seconds (fraction dropped) of a stored time or ISO-8601 text, an integer."""
+        ...
+
+    def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
+        """The value at `path` in a JSON column as text, like PostgreSQL's #>>: a string
+        unquoted, any other value as its JSON text, NULL when absent or null."""
+        ...
+
+    def text(self, expression: str) -> str:
+        """A group value that sorts by code point (byte order of UTF-8)."""
+        ...
+
+    def money_by_currency(self, currency: str, amount: str) -> str:
+        """An aggregate of a group's amounts, which money_totals sums exactly per currency."""
+        ...
+
+    def money_totals(self, raw: Any) -> dict[str, Decimal]:
+        """Exact totals per currency (currency_amounts reads "USD:49.99,EUR:3" text)."""
+        ...
+
+    def int_list(self, expression: str) -> str:
+        """An aggregate of a group's non-NULL integers, which ints reads back."""
+        ...
+
+    def ints(self, raw: Any) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedReport:
+    sql: str
+    args: tuple[Any, ...]
+    shape: Callable[[Sequence[Any]], ReportRow]
+
+    def rows(self, result: Sequence[Sequence[Any]]) -> list[ReportRow]:
+        return [self.shape(row) for row in result]
+
+
+def currency_amounts(raw: str | None) -> dict[str, Decimal]:
+    """Exact totals from "USD:49.99,EUR:3,USD:0.01" (codes are 3 letters, amounts digits)."""
+    amounts: dict[str, list[str]] = {}
+    for pair in raw.split(",") if raw else ():
+        currency, _, amount = pair.partition(":")
+        amounts.setdefault(currency, []).append(amount)
+    return {currency: exact_sum(values) for currency, values in amounts.items()}
+
+
+class SqliteDialect:
+    placeholder = "?"
+
+    def day(self, column: str) -> str:
+        # Stored times are fixed-width UTC text: 2026-02-19T18:00:00.000000Z.
+        return f"substr({column}, 1, 10)"
+
+    def hour(self, column: str) -> str:
+        return f"substr({column}, 1, 13) || ':00:00Z'"
+
+    def epoch_seconds(self, column: str) -> str:
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+    def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
+        # Keys match [A-Za-z0-9_-], so quoting each one makes a valid path that cannot escape.
+        json_path = "$" + "".join(f'."{key}"' for key in path)
+        # ->> alone would give 1 for true; SQLite parses the JSON once for all three calls.
+        sql = (
+            f"CASE json_type({column}, ?) WHEN 'text' THEN {column} ->> ? "
+            f"WHEN 'null' THEN NULL ELSE {column} -> ? END"
+        )
+        return sql, (json_path, json_path, json_path)
+
+    def text(self, expression: str) -> str:
+        return expression  # SQLite compares text bytewise (BINARY) already
+
+    def money_by_currency(self, currency: str, amount: str) -> str:
+        # conversion_value is TEXT holding the digits sent; SQLite has no exact decimal sum.
+        return f"group_concat({currency} || ':' || {amount}, ',')"
+
+    def money_totals(self, raw: Any) -> dict[str, Decimal]:
+        return currency_amounts(raw)
+
+    def int_list(self, expression: str) -> str:
+        return f"group_concat({expression}, ',')"
+
+    def ints(self, raw: Any) -> list[int]:
+        return [int(value) for value in raw.split(",")] if raw else []
+
+
+SQLITE = SqliteDialect()
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    name: str
+    alias: str
+
+    def column(self, name: str) -> str:
+        return f"{self.alias}.{name}"
+
+
+_EVENTS = _Table("events", "e")
+_CONVERSIONS = _Table("conversions", "c")
+_CLICKS = _Table("clicks", "k")
+
+
+def _expression(field: ReportField, table: _Table, dialect: Dialect) -> Fragment:
+    """The SQL of one group or filter field, over `table` (and the joined click, alias k)."""
+    if field.kind is FieldKind.DAY:
+        return dialect.day(table.column("received_at")), ()
+    if field.kind is FieldKind.HOUR:
+        return dialect.hour(table.column("received_at")), ()
+    if field.kind is FieldKind.COLUMN:
+        return table.column(field.column), ()
+    if field.kind is FieldKind.CLICK:
+        return _CLICKS.column(field.column), ()
+    return dialect.params_text(table.column("params"), field.path)
+
+
+def _where(
+    query: ReportQuery, table: _Table, dialect: Dialect, *, by_partner: bool = True
+) -> Fragment:
+    """The time range, the partner (when the table has one) and the filters."""
+    mark = dialect.placeholder
+    received = table.column("received_at")
+    clauses = [f"{received} >= {mark}", f"{received} < {mark}"]
+    args: list[Any] = [format_time(query.since), format_time(query.until)]
+    if by_partner and query.partner_id is not None:
+        clauses.append(f"{table.column('partner_id')} = {mark}")
+        args.append(query.partner_id)
+    for found in query.filters:
+        sql, field_args = _expression(found.field, table, dialect)
+        marks = ", ".join(mark for _ in found.values)
+        clauses.append(f"{sql} IN ({marks})")
+        args.extend(field_args)
+        args.extend(found.values)
+    return " AND ".join(clauses), tuple(args)
+
+
+def _select(
+    query: ReportQuery,
+    table: _Table,
+    dialect: Dialect,
+    aggregates: Sequence[str],
+    *,
+    named: bool = False,
+) -> Fragment:
+    """The group values (named g0, g1, ... for an outer query), then `aggregates`."""
+    columns: list[str] = []
+    args: list[Any] = []
+    for i, field in enumerate(query.group_by):
+        sql, field_args = _expression(field, table, dialect)
+        columns.append(dialect.text(sql) + (f" AS g{i}" if named else ""))
+        args.extend(field_args)
+    return ", ".join([*columns, *aggregates]), tuple(args)
+
+
+def _grouped(query: ReportQuery, dialect: Dialect) -> Fragment:
+    """GROUP BY, ORDER BY (group values, NULL first) and LIMIT, by position."""
+    positions = [str(i) for i in range(1, len(query.group_by) + 1)]
+    sql = ""
+    if positions:
+        sql += f" GROUP BY {', '.join(positions)}"
+        sql += " ORDER BY " + ", ".join(f"{p} NULLS FIRST" for p in positions)
+    return f"{sql} LIMIT {dialect.placeholder}", (query.limit,)
+
+
+def _group_values(query: ReportQuery, row: Sequence[Any]) -> ReportRow:
+    return {field.name: row[i] for i, field in enumerate(query.group_by)}
+
+
+def _joins_click(query: ReportQuery) -> bool:
+    fields = [*query.group_by, *(found.field for found in query.filters)]
+    return any(field.kind is FieldKind.CLICK for field in fields)
+
+
+def events_report(query: EventsQuery, dialect: Dialect) -> PreparedReport:
+    select, select_args = _select(query, _EVENTS, dialect, ["count(*)"])
+    where, where_args = _where(query, _EVENTS, dialect)
+    tail, tail_args = _grouped(query, dialect)
+    n = len(query.group_by)
+
+    def shape(row: Sequence[Any]) -> ReportRow:
+        return {**_group_values(query, row), "events": int(row[n])}
+
+    return PreparedReport(
+        f"SELECT {select} FROM events e WHERE {where}{tail}",
+        (*select_args, *where_args, *tail_args),
+        shape,
+    )
+
+
+def conversions_report(query: ConversionsQuery, dialect: Dialect) -> PreparedReport:
+    money = dialect.money_by_currency(
+        _CONVERSIONS.column("currency"), _CONVERSIONS.column("conversion_value")
+    )
+    select, select_args = _select(query, _CONVERSIONS, dialect, ["count(*)", money])
+    where, where_args = _where(query, _CONVERSIONS, dialect)
+    tail, tail_args = _grouped(query, dialect)
+    join = " LEFT JOIN clicks k ON k.click_id = c.click_id" if _joins_click(query) else ""
+    n = len(query.group_by)
+
+    def shape(row: Sequence[Any]) -> ReportRow:
+        totals = dialect.money_totals(row[n + 1])
+        revenue = {currency: money_text(totals[currency]) for currency in sorted(totals)}
+        return {**_group_values(query, row), "conversions": int(row[n]), "revenue": revenue}
+
+    return PreparedReport(
+        f"SELECT {select} FROM conversions c{join} WHERE {where}{tail}",
+        (*select_args, *where_args, *tail_args),
+        shape,
+    )
+
+
+def funnel_report(query: FunnelQuery, dialect: Dialect) -> PreparedReport:
+    """Clicks received in the range, grouped; each with its conversions so far (a cohort).
+
+    For a partner, a click counts when that partner's own events or conversions carry its
+    click_id: clicks have no partner of their own, and a partner must not learn of clicks
+    it was never sent.
+    """
+    mark = dialect.placeholder
+    # The conversions that count: the partner's own, or everyone's for an operator.
+    own = f" AND c.partner_id = {mark}" if query.partner_id is not None else ""
+    own_args: tuple[Any, ...] = (query.partner_id,) if query.partner_id is not None else ()
+    conversions = f"FROM conversions c WHERE c.click_id = k.click_id{own}"
+    first = dialect.epoch_seconds("c.conversion_time")
+    clicked = dialect.epoch_seconds("k.received_at")
+    inner, inner_args = _select(
+        query,
+        _CLICKS,
+        dialect,
+        [
+            f"(SELECT count(*) {conversions}) AS n",
+            f"(SELECT min({first}) {conversions}) - {clicked} AS seconds",
+        ],
+        named=True,
+    )
+    where, where_args = _where(query, _CLICKS, dialect, by_partner=False)
+    scope_args: tuple[Any, ...] = ()
+    if query.partner_id is not None:
+        where += (
+            f" AND (EXISTS (SELECT 1 FROM conversions c WHERE c.click_id = k.click_id"
+            f" AND c.partner_id = {mark}) OR EXISTS (SELECT 1 FROM events e"
+            f" WHERE e.click_id = k.click_id AND e.click_id IS NOT NULL"
+            f" AND e.partner_id = {mark}))"
+        )
+        scope_args = (query.partner_id, query.partner_id)
+    outer = ", ".join(
+        [
+            *(f"f.g{i}" for i in range(len(query.group_by))),
+            "count(*)",
+            "coalesce(sum(CASE WHEN f.n > 0 THEN 1 ELSE 0 END), 0)",
+            "coalesce(sum(f.n), 0)",
+            dialect.int_list("f.seconds"),
+        ]
+    )
+    tail, tail_args = _grouped(query, dialect)
+    n = len(query.group_by)
+
+    def shape(row: Sequence[Any]) -> ReportRow:
+        clicks, converted = int(row[n]), int(row[n + 1])
+        # A conversion stamped before its click is clock skew: it converted at once.
+        seconds = [max(0, value) for value in dialect.ints(row[n + 3])]
+        return {
+            **_group_values(query, row),
+            "clicks": clicks,
+            "converted_clicks": converted,
+            "conversions": int(row[n + 2]),
+            "conversion_rate": conversion_rate(converted, clicks),
+            "time_to_convert_s": time_to_convert(seconds),
+        }
+
+    return PreparedReport(
+        f"SELECT {outer} FROM (SELECT {inner} FROM clicks k WHERE {where}) f{tail}",
+        (*inner_args, *own_args, *own_args, *where_args, *scope_args, *tail_args),
+        shape,
+    )

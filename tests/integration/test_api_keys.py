@@ -1,0 +1,171 @@
+"""API keys through the CLI and the running server: creation, listing, revocation, expiry.
+
+Contract: "Revoking a key takes effect within 5 seconds on every process; an expired key is
+refused at once." and "With --json prints one JSON object: {key_id, api_key, partner_id, label,
+expires_at}. The secret is shown only here, never stored in clear."
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.server import ServerProcess, cli, create_key
+
+COLLECT = "/v1/api/collect"
+REVOCATION_BOUND_S = 5.0
+
+
+def _collect_status(base_url: str, api_key: str, client: httpx.Client | None = None) -> int:
+    """One collect; a fresh connection each time unless a client is given."""
+    args: dict[str, Any] = {
+        "json": {"event_name": "page_view"},
+        "headers": {"Authorization": f"Bearer {api_key}"},
+    }
+    if client is not None:
+        return client.post(f"{base_url}{COLLECT}", **args).status_code
+    return httpx.post(f"{base_url}{COLLECT}", timeout=10, **args).status_code
+
+
+def test_keys_create_json_prints_the_contracts_object(shared_server: ServerProcess) -> None:
+    """Contract: keys create --json prints {key_id, api_key, partner_id, label, expires_at}."""
+    key = create_key(shared_server.database_url, "newpartner", "backend")
+    assert set(key) == {"key_id", "api_key", "partner_id", "label", "expires_at"}
+    assert key["api_key"].startswith("thr_")
+    assert key["label"] == "backend"
+    assert key["expires_at"] is None
+    assert _collect_status(shared_server.base_url, key["api_key"]) == 204
+
+
+def test_keys_create_for_a_known_partner_reuses_it(shared_server: ServerProcess) -> None:
+    """Contract: keys create 'creates the partner if new' (and reuses it otherwise)."""
+    first = create_key(shared_server.database_url, "samepartner", "a")
+    second = create_key(shared_server.database_url, "samepartner", "b")
+    assert first["partner_id"] == second["partner_id"]
+    assert first["key_id"] != second["key_id"]
+    assert first["api_key"] != second["api_key"]
+
+
+def test_keys_create_expires_at_is_printed_in_utc(shared_server: ServerProcess) -> None:
+    """--expires-at ISO8601 with an offset is the same instant, shown in UTC."""
+    key = create_key(
+        shared_server.database_url, "acme", "exp", "--expires-at", "2099-01-01T02:00:00+02:00"
+    )
+    assert key["expires_at"] == "2099-01-01T00:00:00Z"
+    assert _collect_status(shared_server.base_url, key["api_key"]) == 204
+
+
+def test_keys_list_json_never_prints_the_secret(shared_server: ServerProcess) -> None:
+    """Contract: the secret is shown only by keys create; keys list --json never prints it."""
+    key = create_key(shared_server.database_url, "acme", "listed")
+    out = cli(shared_server.database_url, "keys", "list", "--json")
+    entries = [json.loads(line) for line in out.splitlines()]
+    [entry] = [e for e in entries if e["key_id"] == key["key_id"]]
+    assert entry["label"] == "listed"
+    assert entry["partner_id"] == key["partner_id"]
+    assert "api_key" not in entry
+    assert key["api_key"] not in out
+    assert key["api_key"][4:] not in out
+    plain = cli(shared_server.database_url, "keys", "list")
+    assert key["api_key"] not in plain
+    assert key["key_id"] in plain
+
+
+def test_the_secret_is_not_stored_in_clear(tmp_path: Path) -> None:
+    """Contract: the secret is never stored in clear (not in the database file, nor its WAL)."""
+    database_url = f"sqlite:///{tmp_path / 'thrad.db'}"
+    key = create_key(database_url, "acme", "at-rest")
+    stored = b"".join(path.read_bytes() for path in tmp_path.iterdir() if path.is_file())
+    assert key["key_id"].encode() in stored
+    assert key["api_key"].encode() not in stored
+    assert key["api_key"][4:].encode() not in stored
+
+
+def test_revoking_an_unknown_key_fails(shared_server: ServerProcess) -> None:
+    """keys revoke of a key that does not exist is an error, not a silent success."""
+    with pytest.raises(RuntimeError, match="no key"):
+        cli(shared_server.database_url, "keys", "revoke", "key_doesnotexist")
+
+
+def _wait_refused(base_url: str, api_key: str, consecutive: int) -> float:
+    """Seconds until `consecutive` fresh requests in a row are refused (bounded by 2 x bound)."""
+    started = time.monotonic()
+    refused = 0
+    while refused < consecutive:
+        if time.monotonic() - started > 2 * REVOCATION_BOUND_S:
+            break
+        refused = refused + 1 if _collect_status(base_url, api_key) == 401 else 0
+        if refused == 0:
+            time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_revoked_key_is_refused_by_the_running_server_within_5_s(
+    shared_server: ServerProcess,
+) -> None:
+    """Contract: revoking a key (CLI) takes effect within 5 seconds on a running server, also
+    for a key the server has just authenticated (and may have cached)."""
+    key = create_key(shared_server.database_url, "acme", "to-revoke")
+    with httpx.Client(timeout=10) as http:
+        for _ in range(3):
+            assert _collect_status(shared_server.base_url, key["api_key"], http) == 204
+    out = cli(shared_server.database_url, "keys", "revoke", key["key_id"])
+    assert key["key_id"] in out
+    elapsed = _wait_refused(shared_server.base_url, key["api_key"], consecutive=3)
+    assert elapsed < REVOCATION_BOUND_S
+    listed = [
+        json.loads(line)
+        for line in cli(shared_server.database_url, "keys", "list", "--json").splitlines()
+    ]
+    [entry] = [e for e in listed if e["key_id"] == key["key_id"]]
+    assert entry["revoked_at"]
+
+
+def test_revoked_key_is_refused_by_every_worker_within_5_s(tmp_path: Path) -> None:
+    """Contract: revoking takes effect within 5 seconds *on every process* (2 workers here)."""
+    database_url = f"sqlite:///{tmp_path / 'thrad.db'}"
+    server = ServerProcess(database_url, tmp_path / "server.log", workers=2)
+    try:
+        key = create_key(database_url)
+        # Fresh connections spread over both workers, so each one caches the valid key.
+        for _ in range(12):
+            assert _collect_status(server.base_url, key["api_key"]) == 204
+        cli(database_url, "keys", "revoke", key["key_id"])
+        elapsed = _wait_refused(server.base_url, key["api_key"], consecutive=20)
+        assert elapsed < REVOCATION_BOUND_S
+    finally:
+        server.stop()
+    assert not server.error_lines()
+
+
+def test_key_with_expires_at_in_the_past_is_refused_at_once(shared_server: ServerProcess) -> None:
+    """Contract: an expired key is refused at once (its very first request)."""
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    key = create_key(shared_server.database_url, "acme", "expired", "--expires-at", past)
+    assert _collect_status(shared_server.base_url, key["api_key"]) == 401
+
+
+def test_key_expiring_while_in_use_is_refused_as_soon_as_it_expires(
+    shared_server: ServerProcess,
+) -> None:
+    """Contract: an expired key is refused at once: a key in steady use (its lookup cached) is
+    refused by the first request after its expiry, not after a cache delay."""
+    expires = datetime.now(UTC) + timedelta(seconds=3)
+    key = create_key(
+        shared_server.database_url, "acme", "expiring", "--expires-at", expires.isoformat()
+    )
+    accepted = 0
+    with httpx.Client(timeout=10) as http:
+        while datetime.now(UTC) < expires - timedelta(seconds=0.3):
+            assert _collect_status(shared_server.base_url, key["api_key"], http) == 204
+            accepted += 1
+            time.sleep(0.1)
+        time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.02)
+        assert _collect_status(shared_server.base_url, key["api_key"], http) == 401
+    assert accepted

@@ -1,0 +1,152 @@
+"""What operators and outside checks rely on: health, readiness, metrics, the OpenAPI document
+and its page, and the dev key printed on the first start.
+
+Contract, HTTP surface: GET /healthz 200 while the process lives; GET /readyz 200 when storage
+answers; GET /metrics Prometheus text format; GET /openapi.json, GET /docs the OpenAPI document
+of every public endpoint and a page that renders it. Contract, `make run`: "On first start with
+an empty database it creates a dev partner and one API key and prints the key once."
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.server import ServerProcess, cli
+
+PUBLIC = [
+    ("/v1/api/collect", "post"),
+    ("/api/collect", "post"),
+    ("/v1/api/conversion", "post"),
+    ("/api/conversion", "post"),
+    ("/v1/click", "get"),
+    ("/healthz", "get"),
+    ("/readyz", "get"),
+    ("/metrics", "get"),
+]
+KEY = re.compile(r"thr_[A-Za-z0-9_-]{43}")
+
+
+def test_healthz_is_200(shared_server: ServerProcess) -> None:
+    """Contract: GET /healthz 200 while the process lives (no key needed)."""
+    response = httpx.get(f"{shared_server.base_url}/healthz")
+    assert response.status_code == 200
+
+
+def test_readyz_is_200_when_storage_answers(shared_server: ServerProcess) -> None:
+    """Contract: GET /readyz 200 when storage answers."""
+    response = httpx.get(f"{shared_server.base_url}/readyz")
+    assert response.status_code == 200
+
+
+def test_metrics_is_prometheus_text_counting_requests(
+    shared_server: ServerProcess, shared_client: httpx.Client
+) -> None:
+    """Contract: GET /metrics in Prometheus text format; it counts the requests served."""
+    assert shared_client.post("/v1/api/collect", json={"event_name": "m"}).status_code == 204
+    response = httpx.get(f"{shared_server.base_url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "# HELP " in text
+    assert "# TYPE " in text
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert samples
+    for line in samples:
+        name_and_labels, _, value = line.rpartition(" ")
+        assert re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?$", name_and_labels), line
+        float(value)
+    assert re.search(r'^thrad_\w+\{[^}]*route="collect"[^}]*\} [1-9]', text, re.MULTILINE)
+
+
+def test_openapi_lists_every_public_endpoint(shared_server: ServerProcess) -> None:
+    """Contract: /openapi.json is the OpenAPI document of every public endpoint."""
+    response = httpx.get(f"{shared_server.base_url}/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    for path, method in PUBLIC:
+        assert method in document["paths"].get(path, {}), f"{method.upper()} {path}"
+
+
+def test_openapi_documents_the_seed_request_bodies_and_answers(
+    shared_server: ServerProcess,
+) -> None:
+    """Seeds: collect requires event_name; conversion requires click_id, conversion_time,
+    conversion_value, currency; answers 204 / 200 and the error table's statuses."""
+    document = httpx.get(f"{shared_server.base_url}/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    def body_schema(path: str) -> dict[str, object]:
+        ref = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[-1]
+        schema: dict[str, object] = schemas[name]
+        return schema
+
+    collect = body_schema("/v1/api/collect")
+    assert collect["required"] == ["event_name"]
+    conversion = body_schema("/v1/api/conversion")
+    assert sorted(conversion["required"]) == sorted(  # type: ignore[call-overload]
+        ["click_id", "conversion_time", "conversion_value", "currency"]
+    )
+    collect_answers = document["paths"]["/v1/api/collect"]["post"]["responses"]
+    assert {"204", "400", "401", "413", "422"} <= set(collect_answers)
+    conversion_answers = document["paths"]["/v1/api/conversion"]["post"]["responses"]
+    assert {"200", "400", "401", "404", "413", "422"} <= set(conversion_answers)
+
+
+def test_docs_is_an_html_page_rendering_the_document(shared_server: ServerProcess) -> None:
+    """Contract: GET /docs is a page that renders the OpenAPI document."""
+    response = httpx.get(f"{shared_server.base_url}/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<html" in response.text.lower()
+    assert "/openapi.json" in response.text
+
+
+def test_unknown_path_is_a_json_404(shared_server: ServerProcess) -> None:
+    """Contract: errors are JSON, also for a path that does not exist."""
+    response = httpx.get(f"{shared_server.base_url}/v1/api/nothing-here")
+    assert response.status_code == 404
+    assert "code" in response.json()["error"]
+
+
+def test_first_serve_prints_a_dev_key_once_and_it_works(tmp_path: Path) -> None:
+    """Contract: on first start with an empty database serve creates a `dev` partner and one
+    API key and prints the key once; a second start prints none."""
+    database_url = f"sqlite:///{tmp_path / 'thrad.db'}"
+    first = ServerProcess(database_url, tmp_path / "first.log")
+    try:
+        keys = KEY.findall(first.log())
+        assert len(keys) == 1, first.log()
+        response = httpx.post(
+            f"{first.base_url}/v1/api/collect",
+            json={"event_name": "page_view"},
+            headers={"Authorization": f"Bearer {keys[0]}"},
+        )
+        assert response.status_code == 204
+    finally:
+        first.stop()
+    listed = [json.loads(line) for line in cli(database_url, "keys", "list", "--json").splitlines()]
+    assert [(entry["partner"], entry["label"]) for entry in listed] == [("dev", "dev")]
+
+    second = ServerProcess(database_url, tmp_path / "second.log")
+    try:
+        assert KEY.findall(second.log()) == []
+        assert "thr_" not in second.log()
+    finally:
+        second.stop()
+    assert len(cli(database_url, "keys", "list", "--json").splitlines()) == 1
+    assert not first.error_lines()
+    assert not second.error_lines()
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
+def test_operational_endpoints_need_no_key(shared_server: ServerProcess, path: str) -> None:
+    """Probes and scrapers call these without an API key."""
+    assert httpx.get(f"{shared_server.base_url}{path}").status_code == 200

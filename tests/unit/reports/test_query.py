@@ -1,0 +1,146 @@
+"""Report queries: the same whitelist and the same 422s for the HTTP endpoints and the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from thrad_events.errors import ValidationFailed
+from thrad_events.reports.query import (
+    DEFAULT_LIMIT,
+    FIELDS,
+    AnyReportQuery,
+    ConversionsQuery,
+    EventsQuery,
+    FieldKind,
+    FunnelQuery,
+    Report,
+    parse_report_query,
+)
+from thrad_events.store.base import EVENT_COLUMNS
+
+NOW = datetime(2026, 2, 19, 18, 0, tzinfo=UTC)
+
+
+def parse(report: Report, *items: tuple[str, str], partner: str | None = "ptn_a") -> AnyReportQuery:
+    return parse_report_query(report, items, partner_id=partner, now=NOW)
+
+
+def problem(report: Report, *items: tuple[str, str]) -> tuple[str, str]:
+    with pytest.raises(ValidationFailed) as raised:
+        parse(report, *items)
+    (detail,) = raised.value.details
+    return detail.field, detail.message
+
+
+def test_defaults_are_the_last_seven_days_every_group_and_the_default_limit() -> None:
+    query = parse(Report.EVENTS)
+    assert isinstance(query, EventsQuery)
+    assert (query.since, query.until) == (NOW - timedelta(days=7), NOW)
+    assert query.group_by == ()
+    assert query.filters == ()
+    assert query.limit == DEFAULT_LIMIT
+    assert query.partner_id == "ptn_a"
+
+
+def test_each_report_has_its_own_query_type_and_the_funnel_groups_by_campaign() -> None:
+    assert isinstance(parse(Report.CONVERSIONS), ConversionsQuery)
+    funnel = parse(Report.FUNNEL)
+    assert isinstance(funnel, FunnelQuery)
+    assert [field.name for field in funnel.group_by] == ["campaign_id"]
+
+
+def test_times_are_iso_8601_utc_when_no_offset_and_a_date_means_midnight() -> None:
+    query = parse(Report.EVENTS, ("since", "2026-02-01"), ("until", "2026-02-02T03:00:00+02:00"))
+    assert query.since == datetime(2026, 2, 1, tzinfo=UTC)
+    assert query.until == datetime(2026, 2, 2, 1, 0, tzinfo=UTC)
+    only_until = parse(Report.EVENTS, ("until", "2026-02-10T00:00:00Z"))
+    assert only_until.since == datetime(2026, 2, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("items", "field"),
+    [
+        ((("since", "yesterday"),), "since"),
+        ((("until", "2026-13-01"),), "until"),
+        ((("since", "0001-01-01"),), "since"),
+        ((("since", "2026-02-10"), ("until", "2026-02-10")), "since"),
+        ((("since", "2026-02-01"), ("since", "2026-02-02")), "since"),
+        ((("limit", "0"),), "limit"),
+        ((("limit", "10001"),), "limit"),
+        ((("limit", "ten"),), "limit"),
+        ((("limit", "²"),), "limit"),
+        ((("group_by", "user_agent"),), "group_by"),
+        ((("group_by", "day,day"),), "group_by"),
+        ((("group_by", "day,hour,tag_id,event_name,channel,partner_id"),), "group_by"),
+        ((("filter", "event_name"),), "filter"),
+        ((("filter", "event_name:"),), "filter"),
+        ((("filter", "day:2026-02-19"),), "filter"),
+        ((("filter", "ip_address:1.2.3.4"),), "filter"),
+        ((("filter", "event_name:" + "x" * 257),), "filter"),
+        ((("groupby", "day"),), "groupby"),
+        ((("partner_id", "ptn_b"),), "partner_id"),
+    ],
+)
+def test_a_bad_parameter_is_a_validation_error_naming_it(
+    items: tuple[tuple[str, str], ...], field: str
+) -> None:
+    assert problem(Report.EVENTS, *items)[0] == field
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "params.",
+        "params.a b",
+        "params.a'b",
+        'params.a"b',
+        "params.a..b",
+        "params.a.",
+        "params.$",
+        "params." + "k" * 65,
+        "params.a)--",
+    ],
+)
+def test_a_params_key_outside_the_strict_pattern_is_refused(key: str) -> None:
+    assert problem(Report.EVENTS, ("group_by", key))[0] == "group_by"
+    assert problem(Report.EVENTS, ("filter", f"{key}:x"))[0] == "filter"
+
+
+def test_params_keys_are_paths_and_filter_values_of_one_field_are_alternatives() -> None:
+    query = parse(
+        Report.EVENTS,
+        ("group_by", "params.step, day"),
+        ("filter", "params.extra.customer_tier:gold"),
+        ("filter", "event_name:page_view"),
+        ("filter", "event_name:a:b"),
+        ("filter", "event_name:page_view"),
+    )
+    step, day = query.group_by
+    assert (step.kind, step.path, day.kind) == (FieldKind.PARAMS, ("step",), FieldKind.DAY)
+    tier, name = query.filters
+    assert tier.field.path == ("extra", "customer_tier")
+    assert tier.values == ("gold",)
+    assert name.field.name == "event_name"
+    assert name.values == ("page_view", "a:b")
+
+
+def test_group_by_repeated_and_comma_separated_keep_their_order() -> None:
+    query = parse(Report.CONVERSIONS, ("group_by", "currency"), ("group_by", "campaign_id,day"))
+    assert [field.name for field in query.group_by] == ["currency", "campaign_id", "day"]
+    assert query.group_by[1].kind is FieldKind.CLICK
+
+
+def test_each_report_offers_only_its_own_fields() -> None:
+    assert problem(Report.EVENTS, ("group_by", "campaign_id"))[0] == "group_by"
+    assert problem(Report.CONVERSIONS, ("group_by", "event_name"))[0] == "group_by"
+    field, message = problem(Report.FUNNEL, ("group_by", "params.step"))
+    assert field == "group_by"
+    assert "campaign_id" in message
+
+
+def test_enrichment_fields_are_offered_once_the_table_has_the_column() -> None:
+    offered = set(FIELDS[Report.EVENTS])
+    for name in ("geo_country", "ua_browser", "ua_device_type"):
+        assert (name in offered) == (name in EVENT_COLUMNS)

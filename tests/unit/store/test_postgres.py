@@ -1,0 +1,282 @@
+"""PostgresStore's batch writer against the real PostgreSQL: per-row answers from shared commits.
+
+Contract: "N identical requests racing give exactly one ok", "conversion click_id unknown: 404",
+"Money is exact", "A 204 or ok means the row is committed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from tests.postgres import postgres_schema
+from thrad_events.store.base import TABLES, InsertResult, StorageError, format_time
+from thrad_events.store.postgres import PostgresStore, redacted
+from thrad_events.store.writer import QueueFull
+
+T = TypeVar("T")
+NOW = datetime(2026, 2, 19, 18, 0, 0, 123456, tzinfo=UTC)
+PARTNER = "ptn_test"
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with postgres_schema() as schema_url:
+        yield schema_url
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[PostgresStore]:
+    store = PostgresStore(url, write_batch_max_rows=64, write_queue_max_rows=1000)
+    store.migrate()
+    yield store
+    store.close_sync()
+
+
+def run(store: PostgresStore, work: Callable[[], Awaitable[T]]) -> T:
+    """Start the store's writer, run `work`, and close it again, in one event loop."""
+
+    async def main() -> T:
+        await store.start()
+        try:
+            return await work()
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def event(event_id: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "received_at": NOW,
+        "partner_id": PARTNER,
+        "event_name": "page_view",
+        "tag_id": "adv_001",
+        "event_id": event_id,
+        "timestamp": 1771524000,
+        "channel": "server",
+        "params": {"integration": "partner_s2s"},
+        **extra,
+    }
+
+
+def click(click_id: str) -> dict[str, Any]:
+    return {
+        "click_id": click_id,
+        "received_at": NOW,
+        "expires_at": 1771524000,
+        "landing_url": "https://shop.example.com/",
+    }
+
+
+def conversion(
+    click_id: str, dedupe_key: str | None, order_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "received_at": NOW,
+        "partner_id": PARTNER,
+        "click_id": click_id,
+        "conversion_time": "2026-02-19T18:00:00Z",
+        "conversion_value": Decimal("49.990"),
+        "currency": "USD",
+        "event_type": "purchase_completed",
+        "order_id": order_id,
+        "dedupe_key": dedupe_key,
+        "channel": "server",
+        "params": {"price": Decimal("1.50")},
+    }
+
+
+def test_racing_duplicates_in_one_batch_give_exactly_one_inserted(store: PostgresStore) -> None:
+    async def work() -> list[InsertResult]:
+        return list(
+            await asyncio.gather(*(store.insert_event(event(f"e{i % 3}")) for i in range(30)))
+        )
+
+    answers = run(store, work)
+    assert answers.count(InsertResult.INSERTED) == 3
+    assert answers.count(InsertResult.DUPLICATE) == 27
+    # The first of each id in arrival order is the one stored.
+    assert answers[:3] == [InsertResult.INSERTED] * 3
+    assert len(list(store.export_rows("events", None))) == 3
+
+
+def test_events_without_event_id_are_never_deduplicated(store: PostgresStore) -> None:
+    answers = run(store, lambda: store.insert_events([event(None), event(None), event("x")]))
+    assert answers == [InsertResult.INSERTED] * 3
+
+
+def test_batch_api_answers_each_row_across_batches(store: PostgresStore) -> None:
+    async def work() -> tuple[list[Any], list[Any]]:
+        first = await store.insert_events([event("a"), event("b"), event("a")])
+        second = await store.insert_events([event("b"), event("c")])
+        return first, second
+
+    first, second = run(store, work)
+    inserted, duplicate = InsertResult.INSERTED, InsertResult.DUPLICATE
+    assert first == [inserted, inserted, duplicate]
+    assert second == [duplicate, inserted]
+
+
+def test_conversion_on_an_unknown_click_is_click_not_found(store: PostgresStore) -> None:
+    async def work() -> list[InsertResult]:
+        await store.insert_click(click("known"))
+        return list(
+            await asyncio.gather(
+                store.insert_conversion(conversion("unknown", "d1")),
+                store.insert_conversion(conversion("known", "d2")),
+            )
+        )
+
+    assert run(store, work) == [InsertResult.CLICK_NOT_FOUND, InsertResult.INSERTED]
+    assert [row["dedupe_key"] for row in store.export_rows("conversions", None)] == ["d2"]
+
+
+def test_conversion_dedupe_by_key_and_by_order_inside_one_batch(store: PostgresStore) -> None:
+    async def work() -> list[InsertResult]:
+        await store.insert_click(click("c1"))
+        return list(
+            await asyncio.gather(
+                store.insert_conversion(conversion("c1", "k1")),
+                store.insert_conversion(conversion("c1", "k1")),  # same Idempotency-Key
+                store.insert_conversion(conversion("c1", "k2", "o1")),
+                store.insert_conversion(conversion("c1", "k3", "o1")),  # same order
+                store.insert_conversion(conversion("c1", None)),  # no key at all: stored
+                store.insert_conversion(conversion("c1", None)),
+            )
+        )
+
+    inserted, duplicate = InsertResult.INSERTED, InsertResult.DUPLICATE
+    assert run(store, work) == [inserted, duplicate, inserted, duplicate, inserted, inserted]
+
+
+def test_a_click_and_its_conversion_in_one_batch(store: PostgresStore) -> None:
+    async def work() -> list[InsertResult]:
+        return list(
+            await asyncio.gather(
+                store.insert_click(click("c2")), store.insert_conversion(conversion("c2", "k"))
+            )
+        )
+
+    assert run(store, work) == [InsertResult.INSERTED, InsertResult.INSERTED]
+
+
+def test_a_row_postgres_refuses_fails_alone(store: PostgresStore) -> None:
+    answers = run(
+        store,
+        lambda: store.insert_events(
+            [event("ok-1"), event("too-big", timestamp=2**70), event("ok-2")]
+        ),
+    )
+    assert answers[0] is InsertResult.INSERTED
+    assert isinstance(answers[1], StorageError)
+    assert answers[2] is InsertResult.INSERTED
+
+
+def test_export_gives_sqlites_values(store: PostgresStore) -> None:
+    async def work() -> None:
+        await store.insert_click(click("c3"))
+        await store.insert_conversion(conversion("c3", "k"))
+        await store.insert_event(event("nul", page_url="a\x00b", params={"n": "x\x00y"}))
+
+    run(store, work)
+    [row] = store.export_rows("conversions", None)
+    assert row["conversion_value"] == "49.990"
+    assert row["received_at"] == format_time(NOW) == "2026-02-19T18:00:00.123456Z"
+    assert row["conversion_time"] == "2026-02-19T18:00:00Z"
+    assert row["params"] == {"price": Decimal("1.50")}
+    [stored] = store.export_rows("events", None)
+    # PostgreSQL text cannot hold NUL: the row is kept, the NUL marked.
+    assert stored["page_url"] == "a\ufffdb"
+    assert stored["params"] == {"n": "x\ufffdy"}
+    assert list(store.export_rows("events", datetime(2030, 1, 1, tzinfo=UTC))) == []
+
+
+def test_the_queue_is_bounded(url: str) -> None:
+    store = PostgresStore(url, write_batch_max_rows=8, write_queue_max_rows=10)
+    store.migrate()
+
+    async def work() -> None:
+        with pytest.raises(QueueFull):
+            await store.insert_events([event(f"q{i}") for i in range(11)])
+
+    run(store, work)
+    store.close_sync()
+
+
+def test_two_processes_migrating_together_apply_each_version_once(url: str) -> None:
+    results: list[list[int]] = []
+    stores = [PostgresStore(url) for _ in range(4)]
+    threads = [threading.Thread(target=lambda s=s: results.append(s.migrate())) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    applied = sorted(version for result in results for version in result)
+    with psycopg.connect(url) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
+    assert len(results) == 4
+    assert applied == sorted(versions)
+
+
+def test_keys_settings_and_partners(store: PostgresStore) -> None:
+    partner = store.ensure_partner("acme")
+    assert store.ensure_partner("acme") == partner
+    assert store.setting("click_secret", "first") == "first"
+    assert store.setting("click_secret", "second") == "first"
+    store.add_key(
+        key_id="key_1",
+        partner_id=partner,
+        label="l",
+        key_hash="h" * 64,
+        key_prefix="thr_abcd",
+        created_at=NOW,
+        expires_at=None,
+        rate_limit=5,
+    )
+    found = run(store, lambda: store.find_key("h" * 64))
+    assert found is not None
+    assert (found.partner_name, found.rate_limit) == ("acme", 5)
+    assert found.created_at == format_time(NOW)
+    assert store.revoke_key("key_1", NOW)
+    assert store.revoke_key("key_1", NOW), "revoking twice still finds the key"
+    assert not store.revoke_key("nope", NOW)
+    assert store.list_keys()[0].revoked_at == format_time(NOW)
+    assert store.count_keys() == 1
+
+
+def test_unreachable_postgres_is_one_clear_error_without_the_password() -> None:
+    store = PostgresStore("postgresql://thrad:s3cret@127.0.0.1:1/nowhere")
+    with pytest.raises(StorageError) as caught:
+        store.migrate()
+    message = str(caught.value)
+    assert "not reachable" in message
+    assert "s3cret" not in message
+    assert "\n" not in message
+    assert (
+        redacted("postgresql://u:p@h:5/d?password=q&x=1")
+        == "postgresql://u:***@h:5/d?password=***&x=1"
+    )
+
+
+def test_the_migrations_carry_every_column_of_the_row_tuples(url: str) -> None:
+    """store/base.py's column tuples are the schema: a column added there needs a migration."""
+    store = PostgresStore(url)
+    store.migrate()
+    with psycopg.connect(url) as conn:
+        found = {
+            (table, column)
+            for table, column in conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"
+            )
+        }
+    missing = [(t, c) for t, columns in TABLES.items() for c in columns if (t, c) not in found]
+    assert missing == [], "add these columns to migrations/postgres/"

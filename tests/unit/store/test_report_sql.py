@@ -1,0 +1,63 @@
+"""The reports' SQL: user input travels only as bound parameters, never as SQL text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from thrad_events.reports.query import (
+    ConversionsQuery,
+    EventsQuery,
+    FunnelQuery,
+    Report,
+    parse_report_query,
+)
+from thrad_events.store import report_sql
+
+HOSTILE = "x' OR 1=1; DROP TABLE events; --"
+
+
+def test_filter_values_params_keys_times_and_partner_are_bound_not_written_into_sql() -> None:
+    query = parse_report_query(
+        Report.EVENTS,
+        [
+            ("since", "2026-02-18T00:00:00Z"),
+            ("group_by", "params.step,tag_id"),
+            ("filter", f"params.extra.tier:{HOSTILE}"),
+            ("filter", f"event_name:{HOSTILE}"),
+        ],
+        partner_id=HOSTILE,
+        now=datetime(2026, 2, 20, tzinfo=UTC),
+    )
+    assert isinstance(query, EventsQuery)
+    prepared = report_sql.events_report(query, report_sql.SQLITE)
+    for text in (HOSTILE, "step", "extra", "2026-02-18"):
+        assert text not in prepared.sql
+    assert prepared.sql.count("?") == len(prepared.args)
+    assert '$."extra"."tier"' in prepared.args
+    assert prepared.args.count(HOSTILE) == 3
+
+
+def test_every_report_binds_as_many_values_as_it_has_placeholders() -> None:
+    now = datetime(2026, 2, 20, tzinfo=UTC)
+    for partner in ("ptn_a", None):
+        events = parse_report_query(
+            Report.EVENTS, [("group_by", "day,params.a")], partner_id=partner, now=now
+        )
+        conversions = parse_report_query(
+            Report.CONVERSIONS,
+            [("group_by", "campaign_id,params.b"), ("filter", "ad_id:x")],
+            partner_id=partner,
+            now=now,
+        )
+        funnel = parse_report_query(
+            Report.FUNNEL, [("filter", "tag_id:t")], partner_id=partner, now=now
+        )
+        assert isinstance(events, EventsQuery)
+        assert isinstance(conversions, ConversionsQuery)
+        assert isinstance(funnel, FunnelQuery)
+        for prepared in (
+            report_sql.events_report(events, report_sql.SQLITE),
+            report_sql.conversions_report(conversions, report_sql.SQLITE),
+            report_sql.funnel_report(funnel, report_sql.SQLITE),
+        ):
+            assert prepared.sql.count("?") == len(prepared.args)

@@ -1,0 +1,125 @@
+"""Settings from the environment: the contract's variables, defaults, and clear start-up errors.
+
+Contract, configuration: THRAD_DATABASE_URL (default sqlite:///./var/thrad.db),
+THRAD_TRUSTED_PROXIES (comma-separated CIDRs; unset: none trusted), THRAD_CLICK_SECRET, ...
+each also a `serve` flag. STYLE: "A bad value stops start-up with the variable's name."
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from thrad_events.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+
+
+def test_defaults_match_the_contract() -> None:
+    """Contract: default store sqlite:///./var/thrad.db, serving on 127.0.0.1:8080, 1 worker."""
+    settings = Settings.from_env({})
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///./var/thrad.db"
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8080, 1)
+    assert settings.trusted_proxies == ()
+    assert settings.redis_url is None
+    assert settings.click_secret is None
+    assert settings.admin_token is None
+
+
+def test_body_limit_is_one_mebibyte() -> None:
+    """The 413 limit: a body over 1 MiB is payload_too_large."""
+    assert Settings.from_env({}).max_body_bytes == 1024 * 1024
+
+
+def test_revocation_cache_is_well_under_five_seconds() -> None:
+    """Contract: revoking a key takes effect within 5 seconds on every process."""
+    assert Settings.from_env({}).key_cache_ttl_s < 5
+
+
+def test_every_contract_variable_is_read() -> None:
+    """Contract: THRAD_DATABASE_URL, THRAD_REDIS_URL, THRAD_GEOIP_DB, THRAD_TRUSTED_PROXIES,
+    THRAD_CLICK_SECRET, THRAD_ADMIN_TOKEN."""
+    settings = Settings.from_env(
+        {
+            "THRAD_DATABASE_URL": "sqlite:////tmp/x.db",
+            "THRAD_REDIS_URL": "redis://localhost:6379/0",
+            "THRAD_GEOIP_DB": "/data/GeoLite2-City.mmdb",
+            "THRAD_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32",
+            "THRAD_CLICK_SECRET": "a-click-secret-of-some-length",
+            "THRAD_ADMIN_TOKEN": "admin-token",
+        }
+    )
+    assert settings.database_url == "sqlite:////tmp/x.db"
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.geoip_db == "/data/GeoLite2-City.mmdb"
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("2001:db8::/32"),
+    )
+    assert settings.click_secret == "a-click-secret-of-some-length"
+    assert settings.admin_token == "admin-token"
+
+
+def test_postgres_urls_are_accepted() -> None:
+    """Contract: THRAD_DATABASE_URL is sqlite:///path or postgresql://..."""
+    url = "postgresql://thrad:pw@db:5432/thrad"
+    assert Settings.from_env({"THRAD_DATABASE_URL": url}).database_url == url
+
+
+def test_flags_override_the_environment() -> None:
+    """Contract: each variable is also a `serve` flag; the flag wins."""
+    settings = Settings.from_env(
+        {"THRAD_DATABASE_URL": "sqlite:///env.db"},
+        database_url="sqlite:///flag.db",
+        port=9000,
+    )
+    assert settings.database_url == "sqlite:///flag.db"
+    assert settings.port == 9000
+
+
+def test_an_unset_flag_does_not_override() -> None:
+    """A flag not given (None) leaves the environment's value."""
+    settings = Settings.from_env({"THRAD_DATABASE_URL": "sqlite:///env.db"}, database_url=None)
+    assert settings.database_url == "sqlite:///env.db"
+
+
+def test_empty_variables_mean_unset() -> None:
+    """An exported-but-empty variable is the default, not an error."""
+    settings = Settings.from_env({"THRAD_DATABASE_URL": "", "THRAD_TRUSTED_PROXIES": ""})
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.trusted_proxies == ()
+
+
+def test_a_single_address_is_a_trusted_network() -> None:
+    """A proxy given as a bare address is trusted as a /32."""
+    [network] = Settings.from_env({"THRAD_TRUSTED_PROXIES": "192.0.2.10"}).trusted_proxies
+    assert network == ipaddress.ip_network("192.0.2.10/32")
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"THRAD_DATABASE_URL": "mysql://x"}, "THRAD_DATABASE_URL"),
+        ({"THRAD_TRUSTED_PROXIES": "10.0.0.0/8, not-a-cidr"}, "THRAD_TRUSTED_PROXIES"),
+        ({"THRAD_CLICK_SECRET": "short"}, "THRAD_CLICK_SECRET"),
+        ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
+        ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], name: str) -> None:
+    """STYLE: a bad value stops start-up with the variable's name."""
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("field", "value"), [("port", 0), ("port", 70000), ("workers", 0)])
+def test_a_bad_flag_stops_start_up(field: str, value: int) -> None:
+    """serve --port/--workers out of range is refused before anything starts."""
+    with pytest.raises(ConfigError, match=field):
+        Settings.from_env({}, **{field: value})
+
+
+def test_settings_are_frozen() -> None:
+    """STYLE: one frozen settings object, handed down."""
+    settings = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
