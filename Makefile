@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-pg clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/enrich.py
+
+bench-pg: install
+	$(BIN)/python bench/run.py --store postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

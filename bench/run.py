@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
+from tests.postgres import postgres_schema  # noqa: E402
 
 KINDS = ("collect", "conversion", "collect_batch")
 
@@ -155,7 +156,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--store", default="sqlite", help="sqlite or a postgresql:// URL")
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
+    )
     parser.add_argument("--batch", type=int, default=500, help="events per batch request")
     parser.add_argument("--only", choices=KINDS, default=None)
     args = parser.parse_args()
@@ -167,10 +172,15 @@ def main() -> None:
     for kind in KINDS:
         if args.only and kind != args.only:
             continue
-        database_url = (
-            f"sqlite:///{workdir / f'{kind}.db'}" if args.store == "sqlite" else args.store
-        )
-        results.append(scenario(kind, database_url, workdir, args))
+        if args.store == "postgresql":
+            # A fresh schema on the local server (THRAD_TEST_POSTGRES_URL), dropped afterwards.
+            with postgres_schema() as database_url:
+                results.append(scenario(kind, database_url, workdir, args))
+        else:
+            database_url = (
+                f"sqlite:///{workdir / f'{kind}.db'}" if args.store == "sqlite" else args.store
+            )
+            results.append(scenario(kind, database_url, workdir, args))
         time.sleep(1)
 
     print(
