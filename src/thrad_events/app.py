@@ -137,7 +137,7 @@ def build_app(settings: Settings) -> HotPaths:
             ("/api/conversion/batch", conversion_batch_ep),
         )
     }
-    return HotPaths(hot, app)
+    return HotPaths(hot, app, metrics)
 
 
 class HotPaths:
@@ -147,9 +147,10 @@ class HotPaths:
     middleware and router there changes no behaviour and saves its cost on every event.
     """
 
-    def __init__(self, hot: dict[str, ASGIApp], app: Starlette) -> None:
+    def __init__(self, hot: dict[str, ASGIApp], app: Starlette, metrics: Metrics) -> None:
         self.hot = hot
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -162,5 +163,9 @@ class HotPaths:
 
 def create_app() -> HotPaths:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
-    configure_logging(os.environ.get("THRAD_LOG_LEVEL", "INFO"))
-    return build_app(Settings.from_env(os.environ))
+    settings = Settings.from_env(os.environ)
+    import sys
+
+    sys.setswitchinterval(float(os.environ.get("XSWITCH", "0.005")))
+    configure_logging(settings.log_level)
+    return build_app(settings)

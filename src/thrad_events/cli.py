@@ -91,7 +91,7 @@ def serve(
     from thrad_events.logs import configure_logging
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
-    configure_logging(os.environ.get("THRAD_LOG_LEVEL", "INFO"))
+    configure_logging(settings.log_level)
     if settings.redis_url:
         _check_redis(settings.redis_url)
     store = _store(settings.database_url)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/thrad.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,7 @@ class Settings:
     key_cache_ttl_s: float = 2.0
     # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
     click_ttl_s: int = 30 * 24 * 3600
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -72,6 +74,8 @@ class Settings:
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)
+        if raw := env.get("THRAD_LOG_LEVEL"):
+            values["log_level"] = parse_log_level(raw)
         if raw := env.get("THRAD_BODY_TIMEOUT_S"):
             values["body_timeout_s"] = float(parse_positive_int(raw, "THRAD_BODY_TIMEOUT_S"))
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -108,6 +112,13 @@ def parse_networks(raw: str, name: str) -> tuple[IPNetwork, ...]:
         except ValueError as exc:
             raise ConfigError(f"{name}: {part!r} is not a CIDR ({exc})") from None
     return tuple(networks)
+
+
+def parse_log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"THRAD_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {raw!r})")
+    return level
 
 
 def parse_positive_int(raw: str, name: str) -> int:

@@ -6,13 +6,34 @@ Authorization headers: requests are never logged whole, only their outcome and i
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import sys
 from contextvars import ContextVar
 
 import structlog
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Minted request ids: a random prefix per process and a counter, 32 hex digits like a uuid4's.
+# They need to be unique, not unguessable, and os.urandom on every request would give up the
+# GIL each time, which the group-commit writer thread then holds for a switch interval.
+_id_prefix = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def _reseed_ids() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix = os.urandom(8).hex()
+    _id_counter = itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_request_id() -> str:
+    return f"{_id_prefix}{next(_id_counter):016x}"
 
 
 def _add_request_id(

@@ -12,9 +12,10 @@ import logging
 import math
 import time
 
-from limits import RateLimitItem, RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.util import WindowStats
 
 from thrad_events.errors import RateLimited
 from thrad_events.store.base import ApiKeyRecord
@@ -22,17 +23,24 @@ from thrad_events.store.base import ApiKeyRecord
 log = logging.getLogger(__name__)
 
 
-def limiter_storage(redis_url: str | None) -> Storage:
+def limiter_storage(redis_url: str | None) -> Storage | storage.MemoryStorage:
+    """Redis when configured (async: a network round trip); else this process's memory, where
+    the synchronous API does the same sliding-window count without a coroutine per request."""
     if not redis_url:
-        return MemoryStorage()
+        return storage.MemoryStorage()
     uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
     return RedisStorage(uri, implementation="redispy", key_prefix="thrad", wrap_exceptions=True)
 
 
 class KeyRateLimiter:
-    def __init__(self, storage: Storage, *, default_per_s: int) -> None:
-        self._storage = storage
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+    def __init__(self, counters: Storage | storage.MemoryStorage, *, default_per_s: int) -> None:
+        self._storage = counters
+        self._limiter: SlidingWindowCounterRateLimiter | None = None
+        self._local: strategies.SlidingWindowCounterRateLimiter | None = None
+        if isinstance(counters, storage.MemoryStorage):
+            self._local = strategies.SlidingWindowCounterRateLimiter(counters)
+        else:
+            self._limiter = SlidingWindowCounterRateLimiter(counters)
         self._default = default_per_s
         self._items: dict[int, RateLimitItem] = {}
         self._failing = False
@@ -48,6 +56,12 @@ class KeyRateLimiter:
         """Count one request of `key`; RateLimited when it is over its limit."""
         per_s = key.rate_limit or self._default
         item = self._item(per_s)
+        if self._local is not None:
+            if self._local.hit(item, key.key_id):
+                return
+            stats = self._local.get_window_stats(item, key.key_id)
+            raise self._refusal(per_s, stats)
+        assert self._limiter is not None
         try:
             allowed = await self._limiter.hit(item, key.key_id)
             if allowed:
@@ -60,8 +74,12 @@ class KeyRateLimiter:
                 log.warning("rate-limit storage unreachable, admitting requests: %s", exc)
                 self._failing = True
             return
+        raise self._refusal(per_s, stats)
+
+    @staticmethod
+    def _refusal(per_s: int, stats: WindowStats) -> RateLimited:
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
-        raise RateLimited(
+        return RateLimited(
             f"rate limit of {per_s} requests per second exceeded",
             retry_after_s=reset_s,
             limit=per_s,
@@ -69,6 +87,8 @@ class KeyRateLimiter:
         )
 
     async def ping(self) -> bool:
+        if isinstance(self._storage, storage.MemoryStorage):
+            return True
         try:
             return bool(await self._storage.check())
         except Exception:

@@ -103,6 +103,7 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_CLICK_SECRET": "short"}, "THRAD_CLICK_SECRET"),
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
+        ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], name: str) -> None:
@@ -116,6 +117,11 @@ def test_a_bad_flag_stops_start_up(field: str, value: int) -> None:
     """serve --port/--workers out of range is refused before anything starts."""
     with pytest.raises(ConfigError, match=field):
         Settings.from_env({}, **{field: value})
+
+
+@pytest.mark.parametrize(("raw", "level"), [("warning", "WARNING"), (" Debug ", "DEBUG")])
+def test_log_level_is_read_in_any_case(raw: str, level: str) -> None:
+    assert Settings.from_env({"THRAD_LOG_LEVEL": raw}).log_level == level
 
 
 def test_settings_are_frozen() -> None:

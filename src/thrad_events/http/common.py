@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +30,7 @@ from thrad_events.http.request import (
     read_body,
 )
 from thrad_events.ingest.pipeline import RequestContext
-from thrad_events.logs import request_id
+from thrad_events.logs import new_request_id, request_id
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import ApiKeyRecord
@@ -55,7 +55,7 @@ class EndpointDeps:
 
 def given_request_id(headers: dict[str, str]) -> str:
     given = headers.get("x-request-id")
-    return given if given is not None and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _SANE_REQUEST_ID.match(given) else new_request_id()
 
 
 async def send_answer(send: Send, answer: Answer, rid: str) -> None:
@@ -78,6 +78,7 @@ def ingest_endpoint(
     """
     outcomes = {outcome: deps.metrics.outcomes.labels(route, outcome) for outcome in Outcome}
     requests = deps.metrics.requests
+    by_status: dict[int, Any] = {}
     latency = deps.metrics.latency.labels(route)
 
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,7 +109,10 @@ def ingest_endpoint(
         finally:
             if not counted:
                 outcomes[outcome].inc()
-            requests.labels(route, str(answer.status)).inc()
+            counter = by_status.get(answer.status)
+            if counter is None:
+                counter = by_status[answer.status] = requests.labels(route, str(answer.status))
+            counter.inc()
             latency.observe(time.perf_counter() - started)
             request_id.reset(token)
 

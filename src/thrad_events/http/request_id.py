@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from thrad_events.logs import request_id
+from thrad_events.logs import new_request_id, request_id
 
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -27,7 +26,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        rid = given if given is not None and _SANE.match(given) else uuid.uuid4().hex
+        rid = given if given is not None and _SANE.match(given) else new_request_id()
         header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
 

@@ -142,7 +142,12 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            # Room for a multi-row event INSERT of every size up to _ROWS_PER_STATEMENT.
+            cached_statements=_ROWS_PER_STATEMENT + 64,
         )
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA journal_mode = WAL")
@@ -172,22 +177,24 @@ class SqliteStore:
         return self._writer.depth()
 
     async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
+        future = self._writer.submit(op)
+        # A timer on the future itself: cheaper than wait_for's wrapping task on the hot path.
+        timer = asyncio.get_running_loop().call_later(self._write_timeout_s, _expire, future)
         try:
-            return await asyncio.wait_for(self._writer.submit(op), self._write_timeout_s)
-        except TimeoutError:
-            # The row may still commit later; a retry with the same event_id or
-            # Idempotency-Key is then answered as a duplicate, so nothing is counted twice.
-            raise StorageError("storage did not commit in time") from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def insert_event(self, row: Row) -> InsertResult:
-        values = _values(row, EVENT_COLUMNS)
-        result: InsertResult = await self._write(lambda c: _insert_event(c, values))
+        result: InsertResult = await self._write(
+            _EventInsert([_values(row, EVENT_COLUMNS)], many=False)
+        )
         return result
 
     async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
         batch = [_values(row, EVENT_COLUMNS) for row in rows]
         results: list[InsertResult | StorageError] = await self._write(
-            lambda c: _each(c, _insert_event, batch)
+            _EventInsert(batch, many=True)
         )
         return results
 
@@ -420,6 +427,13 @@ class SqliteStore:
             self._local.connection = None
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        # The row may still commit later; a retry with the same event_id or Idempotency-Key is
+        # then answered as a duplicate, so nothing is counted twice.
+        future.set_exception(StorageError("storage did not commit in time"))
+
+
 def _noop(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
 
@@ -427,6 +441,115 @@ def _noop(connection: sqlite3.Connection) -> None:
 def _insert_event(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:
     inserted = connection.execute(_EVENT_SQL, values).rowcount
     return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
+
+
+EventResult = InsertResult | StorageError
+_EVENT_KEY = tuple(EVENT_COLUMNS.index(c) for c in ("partner_id", "tag_id", "event_id"))
+# 41 columns x 256 rows stays well under SQLite's 32,766 bound parameters per statement.
+_ROWS_PER_STATEMENT = 256
+_EVENT_KEYS_FROM_SQL = (
+    "SELECT json_group_array(json_array(partner_id, tag_id, event_id)) FROM events WHERE id >= ?"
+)
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
+def _events_sql(rows: int) -> str:
+    marks = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+    return (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+        f"{', '.join([marks] * rows)} ON CONFLICT DO NOTHING"
+    )
+
+
+class _EventInsert:
+    """Event rows for the writer, which merges every queued insert into multi-row statements.
+
+    Each answer is the one a single `INSERT ... ON CONFLICT DO NOTHING` per row, in queue order,
+    would give: the first row with a (partner_id, tag_id, event_id) is inserted, later ones are
+    duplicates, and rows without an event_id never conflict.
+    """
+
+    __slots__ = ("many", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], *, many: bool) -> None:
+        self.rows = rows
+        self.many = many
+
+    def __call__(self, connection: sqlite3.Connection) -> Any:
+        return self._answer(_each(connection, _insert_event, self.rows))
+
+    def _answer(self, results: list[EventResult]) -> Any:
+        return results if self.many else results[0]
+
+    @classmethod
+    def run_merged(cls, connection: sqlite3.Connection, ops: list[_EventInsert]) -> list[Any]:
+        results = _insert_events_merged(connection, [row for op in ops for row in op.rows])
+        answers, start = [], 0
+        for op in ops:
+            answers.append(op._answer(results[start : start + len(op.rows)]))
+            start += len(op.rows)
+        return answers
+
+
+def _event_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(values[i] for i in _EVENT_KEY)
+
+
+def _insert_events_merged(
+    connection: sqlite3.Connection, rows: list[tuple[Any, ...]]
+) -> list[EventResult]:
+    results: list[EventResult | None] = [None] * len(rows)
+    seen: set[tuple[Any, ...]] = set()
+    todo: list[int] = []
+    for index, values in enumerate(rows):
+        key = _event_key(values)
+        if None not in key:
+            if key in seen:
+                results[index] = InsertResult.DUPLICATE
+                continue
+            seen.add(key)
+        todo.append(index)
+    for start in range(0, len(todo), _ROWS_PER_STATEMENT):
+        chunk = todo[start : start + _ROWS_PER_STATEMENT]
+        for index, result in zip(chunk, _insert_chunk(connection, rows, chunk), strict=True):
+            results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _insert_chunk(
+    connection: sqlite3.Connection, rows: list[tuple[Any, ...]], chunk: list[int]
+) -> list[EventResult]:
+    """One statement for rows with distinct keys; which were new is read back only when some
+    were not."""
+    try:
+        cursor = connection.execute(
+            _events_sql(len(chunk)), [value for index in chunk for value in rows[index]]
+        )
+    except sqlite3.OperationalError:
+        raise
+    except (sqlite3.Error, OverflowError):
+        # A row SQLite refuses fails the whole statement, and nothing of it stays: retry the
+        # chunk row by row, so that only that row fails.
+        return _each(connection, _insert_event, [rows[index] for index in chunk])
+    inserted = cursor.rowcount
+    if inserted == len(chunk):
+        return [InsertResult.INSERTED] * len(chunk)
+    if inserted == 0:
+        return [InsertResult.DUPLICATE] * len(chunk)
+    # The writer holds the write lock, so this statement's rows took the consecutive ids that
+    # end at lastrowid.
+    first_id = (cursor.lastrowid or 0) - inserted + 1
+    (found,) = connection.execute(_EVENT_KEYS_FROM_SQL, (first_id,)).fetchone()
+    read_back = _json_decoder.decode(found)
+    if len(read_back) != inserted:
+        log.error("event insert: %d rows inserted but %d read back", inserted, len(read_back))
+    new = {tuple(key) for key in read_back}
+    return [
+        InsertResult.INSERTED
+        if None in (key := _event_key(rows[index])) or key in new
+        else InsertResult.DUPLICATE
+        for index in chunk
+    ]
 
 
 _CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
@@ -444,7 +567,7 @@ def _each(
     connection: sqlite3.Connection,
     insert: Callable[[sqlite3.Connection, tuple[Any, ...]], InsertResult],
     batch: list[tuple[Any, ...]],
-) -> list[InsertResult | StorageError]:
+) -> list[EventResult]:
     """Several rows inside the writer's one transaction; a row that fails, fails alone."""
     results: list[InsertResult | StorageError] = []
     for values in batch:
@@ -452,7 +575,7 @@ def _each(
             results.append(insert(connection, values))
         except sqlite3.OperationalError:
             raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:
             results.append(StorageError(str(exc)))
     return results
 

@@ -4,6 +4,12 @@ A request enqueues an operation and awaits a future. The thread takes everything
 `max_batch_rows`), runs it in one transaction, commits, and only then answers each future with
 that row's own result, so an acknowledged row is always durable. Batches grow by themselves
 under load, because requests keep arriving while the previous commit is on disk.
+
+An operation may also be *mergeable*: it has a `run_merged(connection, ops)` class method, and
+the writer hands it every queued operation of its kind at once, to be written in as few
+statements as it can. That matters beyond the statement count: every sqlite3 call gives up the
+GIL and must win it back from the busy event loop, so the fewer calls per transaction, the
+less the writer (and, holding the write lock, every other process) waits.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ log = logging.getLogger(__name__)
 
 WriteOp = Callable[[sqlite3.Connection], Any]
 _Item = tuple[WriteOp, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
+# A mergeable kind's class method: all of its queued operations in, one answer each out.
+_RunMerged = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 _STOP = object()
 
 
@@ -134,6 +142,10 @@ class GroupCommitWriter:
                 log.error("batch of %d rows not committed: %s", len(batch), exc)
             self._failure = str(exc)
             results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
+        except Exception as exc:
+            # A bug must not end the thread (every later write would hang): fail this batch.
+            log.exception("batch of %d rows not committed", len(batch))
+            results = [StorageError(f"write failed: {type(exc).__name__}")] * len(batch)
         else:
             self._failure = None
         finally:
@@ -144,20 +156,23 @@ class GroupCommitWriter:
 
     @staticmethod
     def _transaction(connection: sqlite3.Connection, batch: list[_Item]) -> list[Any]:
-        results: list[Any] = []
+        results: list[Any] = [None] * len(batch)
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for op, _, _ in batch:
-                try:
-                    results.append(op(connection))
-                except sqlite3.OperationalError:
-                    raise
-                except sqlite3.Error as exc:
-                    # One bad row fails alone; SQLite rolls back only that statement.
-                    log.error("write failed for one row: %s", exc)
-                    results.append(StorageError(str(exc)))
+            # Mergeable kinds run after the others: they must not depend on their order.
+            merged: dict[_RunMerged, list[int]] = {}
+            for index, (op, _, _) in enumerate(batch):
+                run_merged: _RunMerged | None = getattr(op, "run_merged", None)
+                if run_merged is not None:
+                    merged.setdefault(run_merged, []).append(index)
+                else:
+                    results[index] = _run_one(connection, op)
+            for run_merged, indexes in merged.items():
+                answers = run_merged(connection, [batch[i][0] for i in indexes])
+                for index, answer in zip(indexes, answers, strict=True):
+                    results[index] = answer
             connection.execute("COMMIT")
-        except sqlite3.Error:
+        except Exception:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
@@ -173,6 +188,18 @@ class GroupCommitWriter:
             # A closed loop means nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _run_one(connection: sqlite3.Connection, op: WriteOp) -> Any:
+    try:
+        return op(connection)
+    except sqlite3.OperationalError:
+        raise
+    except (sqlite3.Error, OverflowError) as exc:
+        # One bad row fails alone; SQLite rolls back only that statement. (OverflowError: an
+        # integer wider than SQLite's 64 bits, refused while binding.)
+        log.error("write failed for one row: %s", exc)
+        return StorageError(str(exc))
 
 
 def _resolve(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:

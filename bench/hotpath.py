@@ -1,0 +1,204 @@
+"""CPU cost of one ingest request inside the app, without sockets, HTTP parsing or a load tool.
+
+Builds the real app (real SQLite store with its group-commit writer, enrichment, rate limits,
+metrics) and calls the collect or conversion endpoint as uvicorn would, with many requests in
+flight, then prints the process CPU time per request. It isolates the Python work that a
+wrk run mixes with the kernel and the load generator, and it is steadier from run to run, so
+it is the number to watch while optimising the hot path. --profile adds a cProfile listing.
+
+    python bench/hotpath.py [--kind collect|conversion] [--requests 20000] [--repeat 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from thrad_events.app import build_app  # noqa: E402
+from thrad_events.auth.keys import create_key  # noqa: E402
+from thrad_events.config import Settings  # noqa: E402
+from thrad_events.ingest.clicklinks import ClickLink, sign_link  # noqa: E402
+from thrad_events.store import open_store  # noqa: E402
+
+EVENT_NUMBERS = itertools.count()  # every request a new event_id / order_id, across rounds
+SECRET = "bench-click-secret-0123456789"
+UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Safari/605.1.15"
+)
+
+
+def body(kind: str, n: int, click_id: str) -> bytes:
+    if kind == "conversion":
+        return (
+            f'{{"click_id":"{click_id}","conversion_time":"2026-02-19T18:00:00Z",'
+            f'"conversion_value":49.99,"currency":"USD","order_id":"order-{n}",'
+            f'"event_type":"purchase_completed","user_agent":"{UA}","customer_tier":"gold"}}'
+        ).encode()
+    return (
+        f'{{"tag_id":"adv_001","event_name":"page_view","event_id":"e-{n}",'
+        f'"timestamp":1771879200,"page_url":"https://shop.example.com/checkout?utm_source=chat",'
+        f'"user_agent":"{UA}","session_id":"sess_abc","params":{{"step":"shipping","value":58.0}}}}'
+    ).encode()
+
+
+async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflight: int) -> int:
+    path = "/v1/api/collect" if kind == "collect" else "/v1/api/conversion"
+    statuses: dict[int, int] = {}
+
+    async def one() -> None:
+        n = next(EVENT_NUMBERS)
+        payload = body(kind, n, click_id)
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "client": ("203.0.113.7", 40000),
+            "headers": [
+                (b"host", b"events.example"),
+                (b"authorization", f"Bearer {key}".encode()),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"user-agent", UA.encode()),
+            ],
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+        await app(scope, receive, send)
+
+    async def lane(requests: int) -> None:
+        for _ in range(requests):
+            await one()
+
+    per_lane, extra = divmod(count, inflight)
+    await asyncio.gather(*(lane(per_lane + (i < extra)) for i in range(inflight)))
+    ok = sum(n for status, n in statuses.items() if status < 300)
+    if ok != count:
+        sys.exit(f"not every request succeeded: {statuses}")
+    return ok
+
+
+def rows_per_commit(app: Any) -> float:
+    samples = {
+        sample.name: sample.value
+        for metric in app.metrics.registry.collect()
+        if metric.name == "thrad_write_batch_rows"
+        for sample in metric.samples
+    }
+    return samples["thrad_write_batch_rows_sum"] / max(1.0, samples["thrad_write_batch_rows_count"])
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of this process, by thread name."""
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name), f"thread {task.name}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.db"
+        store = open_store(url)
+        store.migrate()
+        key = create_key(store, partner="bench", label="bench").api_key
+        store.close_sync()
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        app = build_app(Settings(database_url=url, rate_limit_per_s=10**9, click_secret=SECRET))
+        starlette = app.app
+        async with starlette.router.lifespan_context(starlette):
+            click_id = await mint_click(app)
+            await drive(app, args.kind, key, click_id, 2000, args.inflight)  # warm caches
+            best: tuple[float, float, dict[str, float]] | None = None
+            profile = cProfile.Profile() if args.profile else None
+            for _ in range(args.repeat):
+                threads = thread_cpu()
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profile is not None:
+                    profile.enable()
+                done = await drive(app, args.kind, key, click_id, args.requests, args.inflight)
+                if profile is not None:
+                    profile.disable()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                threads = {
+                    name: seconds - threads.get(name, 0.0) for name, seconds in thread_cpu().items()
+                }
+                if best is None or cpu < best[0]:
+                    best = (cpu, wall, threads)
+    assert best is not None
+    cpu, wall, threads = best
+    print(
+        f"{args.kind}: {done} requests, {args.inflight} in flight: "
+        f"{cpu / done * 1e6:.1f} us CPU per request (all threads), {done / wall:,.0f} req/s "
+        ""
+        f"in one process without HTTP (best of {args.repeat})"
+    )
+    print(f"  rows per commit: {rows_per_commit(app):.1f}")
+    for name, seconds in sorted(threads.items(), key=lambda item: -item[1]):
+        if seconds > 0:
+            print(f"  {name:<24} {seconds / done * 1e6:7.1f} us per request")
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(35)
+
+
+async def mint_click(app: Any) -> str:
+    """A click to convert on, through the real GET /v1/click of a link signed here."""
+    link = sign_link(ClickLink("https://shop.example.com/", tag_id="adv_001"), SECRET, "http://x")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8080),
+        "root_path": "",
+        "method": "GET",
+        "path": "/v1/click",
+        "raw_path": b"/v1/click",
+        "query_string": link.split("?", 1)[1].encode(),
+        "client": ("203.0.113.7", 40000),
+        "headers": [(b"host", b"events.example")],
+    }
+    await app(scope, receive, send)
+    location = dict(sent[0]["headers"])[b"location"].decode()
+    return parse_qs(urlsplit(location).query)["thrad_click_id"][0]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kind", choices=("collect", "conversion"), default="collect")
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--inflight", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best one is shown")
+    parser.add_argument("--profile", action="store_true")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,198 @@
+"""SqliteStore's event writes: queued inserts merged into multi-row statements, per-row answers.
+
+Contract: "N identical requests racing give exactly one ok", "A 204 or ok means the row is
+committed". Every answer must be the one a plain INSERT ... ON CONFLICT DO NOTHING per row, in
+arrival order, would give, however the writer merged the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from thrad_events.store import sqlite as sqlite_store
+from thrad_events.store.base import InsertResult, StorageError
+from thrad_events.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+NOW = datetime(2026, 2, 19, 18, 0, 0, 123456, tzinfo=UTC)
+INSERTED, DUPLICATE = InsertResult.INSERTED, InsertResult.DUPLICATE
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(f"sqlite:///{tmp_path / 'events.db'}", write_batch_max_rows=512)
+    store.migrate()
+    yield store
+    store.close_sync()
+
+
+def run(store: SqliteStore, work: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        await store.start()
+        try:
+            return await work()
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def event(event_id: str | None, partner: str = "ptn_a", **extra: Any) -> dict[str, Any]:
+    return {
+        "received_at": NOW,
+        "partner_id": partner,
+        "event_name": "page_view",
+        "tag_id": "adv_001",
+        "event_id": event_id,
+        "timestamp": 1771524000,
+        "channel": "server",
+        "params": {"integration": "partner_s2s"},
+        **extra,
+    }
+
+
+def stored_ids(store: SqliteStore) -> list[str | None]:
+    return [row["event_id"] for row in store.export_rows("events", None)]
+
+
+def test_racing_duplicates_give_exactly_one_inserted_the_first_in_arrival_order(
+    store: SqliteStore,
+) -> None:
+    async def work() -> list[InsertResult]:
+        return list(
+            await asyncio.gather(*(store.insert_event(event(f"e{i % 3}")) for i in range(30)))
+        )
+
+    answers = run(store, work)
+    assert answers[:3] == [INSERTED] * 3
+    assert answers[3:] == [DUPLICATE] * 27
+    assert sorted(stored_ids(store)) == ["e0", "e1", "e2"]  # type: ignore[type-var]
+
+
+def test_the_same_event_id_of_another_partner_is_another_event(store: SqliteStore) -> None:
+    answers = run(store, lambda: store.insert_events([event("x", "ptn_a"), event("x", "ptn_b")]))
+    assert answers == [INSERTED, INSERTED]
+
+
+def test_events_without_event_id_are_never_deduplicated(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def work() -> tuple[list[Any], list[Any]]:
+        first = await store.insert_events([event(None), event(None), event("x")])
+        # With a duplicate in the statement, the new rows are read back: keys without an
+        # event_id are alike there, and must still each count as a row.
+        second = await store.insert_events([event(None), event("x"), event(None)])
+        return first, second
+
+    assert run(store, work) == ([INSERTED] * 3, [INSERTED, DUPLICATE, INSERTED])
+    assert len(stored_ids(store)) == 5
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_rows_already_stored_are_told_apart_from_new_ones_in_one_statement(
+    store: SqliteStore,
+) -> None:
+    async def work() -> tuple[list[Any], list[Any]]:
+        first = await store.insert_events([event("a"), event("b"), event("a")])
+        # Mixed: stored before (b, d's twin later), new (c, e), no id (None), in one batch.
+        second = await store.insert_events(
+            [event("c"), event("b"), event(None), event("e"), event("a"), event("c")]
+        )
+        return first, second
+
+    first, second = run(store, work)
+    assert first == [INSERTED, INSERTED, DUPLICATE]
+    assert second == [INSERTED, DUPLICATE, INSERTED, INSERTED, DUPLICATE, DUPLICATE]
+    assert sorted(map(str, stored_ids(store))) == ["None", "a", "b", "c", "e"]
+
+
+def test_single_and_batch_inserts_queued_together_share_statements(store: SqliteStore) -> None:
+    async def work() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                store.insert_event(event("s1")),
+                store.insert_events([event("s1"), event("b1"), event("b2")]),
+                store.insert_event(event("b2")),
+                store.insert_event(event("s2")),
+            )
+        )
+
+    answers = run(store, work)
+    assert answers == [INSERTED, [DUPLICATE, INSERTED, INSERTED], DUPLICATE, INSERTED]
+
+
+def test_more_rows_than_one_statement_takes(store: SqliteStore) -> None:
+    count = sqlite_store._ROWS_PER_STATEMENT * 2 + 7
+    rows = [event(f"n{i}") for i in range(count)]
+
+    async def work() -> tuple[list[Any], list[Any]]:
+        first = await store.insert_events(rows[: count // 2])
+        return first, await store.insert_events(rows)
+
+    first, second = run(store, work)
+    assert first == [INSERTED] * (count // 2)
+    assert second == [DUPLICATE] * (count // 2) + [INSERTED] * (count - count // 2)
+    assert len(stored_ids(store)) == count
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"event_name": None},  # NOT NULL: SQLite refuses the row
+        {"timestamp": 2**70},  # wider than 64 bits: refused while binding
+    ],
+)
+def test_a_row_sqlite_refuses_fails_alone(store: SqliteStore, bad: dict[str, Any]) -> None:
+    answers = run(
+        store,
+        lambda: store.insert_events([event("ok-1"), event("bad", **bad), event("ok-2")]),
+    )
+    assert answers[0] is INSERTED
+    assert isinstance(answers[1], StorageError)
+    assert answers[2] is INSERTED
+    assert sorted(stored_ids(store)) == ["ok-1", "ok-2"]  # type: ignore[type-var]
+
+
+def test_merged_answers_match_one_insert_per_row(store: SqliteStore, tmp_path: Path) -> None:
+    """A random mix of ids, partners and repeats: merged answers equal the row-by-row ones."""
+    import random
+
+    rng = random.Random(7)
+    batches = [
+        [
+            event(rng.choice([None, *(f"id{n}" for n in range(40))]), rng.choice(["p1", "p2"]))
+            for _ in range(rng.randint(1, 60))
+        ]
+        for _ in range(20)
+    ]
+
+    async def work() -> list[Any]:
+        return list(await asyncio.gather(*(store.insert_events(rows) for rows in batches)))
+
+    merged = run(store, work)
+    reference = sqlite3.connect(tmp_path / "reference.db")
+    reference.execute(
+        "CREATE TABLE events (partner_id TEXT, tag_id TEXT, event_id TEXT, "
+        "UNIQUE (partner_id, tag_id, event_id))"
+    )
+    expected = [
+        [
+            INSERTED
+            if reference.execute(
+                "INSERT INTO events VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (row["partner_id"], row["tag_id"], row["event_id"]),
+            ).rowcount
+            == 1
+            else DUPLICATE
+            for row in rows
+        ]
+        for rows in batches
+    ]
+    assert merged == expected
