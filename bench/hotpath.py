@@ -6,7 +6,7 @@ flight, then prints the process CPU time per request. It isolates the Python wor
 wrk run mixes with the kernel and the load generator, and it is steadier from run to run, so
 it is the number to watch while optimising the hot path. --profile adds a cProfile listing.
 
-    python bench/hotpath.py [--kind collect|conversion] [--requests 20000] [--repeat 3] [--profile]
+    python bench/hotpath.py [--kind collect|conversion|collect_batch] [--requests 20000] [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
@@ -42,7 +42,15 @@ UA = (
 )
 
 
+BATCH_ITEMS = 500
+
+
 def body(kind: str, n: int, click_id: str) -> bytes:
+    if kind == "collect_batch":
+        items = b",".join(
+            body("collect", n * BATCH_ITEMS + i, click_id) for i in range(BATCH_ITEMS)
+        )
+        return b'{"events":[' + items + b"]}"
     if kind == "conversion":
         return (
             f'{{"click_id":"{click_id}","conversion_time":"2026-02-19T18:00:00Z",'
@@ -57,7 +65,11 @@ def body(kind: str, n: int, click_id: str) -> bytes:
 
 
 async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflight: int) -> int:
-    path = "/v1/api/collect" if kind == "collect" else "/v1/api/conversion"
+    path = {
+        "collect": "/v1/api/collect",
+        "conversion": "/v1/api/conversion",
+        "collect_batch": "/v1/api/collect/batch",
+    }[kind]
     statuses: dict[int, int] = {}
 
     async def one() -> None:
@@ -132,7 +144,8 @@ async def main(args: argparse.Namespace) -> None:
         starlette = app.app
         async with starlette.router.lifespan_context(starlette):
             click_id = await mint_click(app)
-            await drive(app, args.kind, key, click_id, 2000, args.inflight)  # warm caches
+            warm = 20 if args.kind == "collect_batch" else 2000
+            await drive(app, args.kind, key, click_id, warm, args.inflight)  # warm caches
             best: tuple[float, float, dict[str, float]] | None = None
             profile = cProfile.Profile() if args.profile else None
             for _ in range(args.repeat):
@@ -151,6 +164,9 @@ async def main(args: argparse.Namespace) -> None:
                     best = (cpu, wall, threads)
     assert best is not None
     cpu, wall, threads = best
+    per = BATCH_ITEMS if args.kind == "collect_batch" else 1
+    if per > 1:
+        print(f"{args.kind} of {per} events: {cpu / done / per * 1e6:.1f} us CPU per event")
     print(
         f"{args.kind}: {done} requests, {args.inflight} in flight: "
         f"{cpu / done * 1e6:.1f} us CPU per request (all threads), {done / wall:,.0f} req/s "
@@ -196,7 +212,9 @@ async def mint_click(app: Any) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=("collect", "conversion"), default="collect")
+    parser.add_argument(
+        "--kind", choices=("collect", "conversion", "collect_batch"), default="collect"
+    )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best one is shown")

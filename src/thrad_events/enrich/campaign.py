@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,9 @@ _WANTED = frozenset(CAMPAIGN_COLUMNS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# Pages repeat (a shop's landing and checkout URLs): the parsed columns of recent ones are kept.
+# Callers only read the mapping they get, so one cached answer is shared.
+@functools.lru_cache(maxsize=2048)
 def campaign_columns(page_url: str | None) -> CampaignColumns:
     """utm_source ... utm_content and thrad_click_id from the URL's query string.
 

@@ -8,6 +8,7 @@ request (auth, size, the envelope's shape, storage down) is an error status.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
@@ -101,10 +102,9 @@ def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDe
             duplicate=sum(r.status == "duplicate" for r in results),
             error=sum(r.status == "error" for r in results),
         )
-        for answer in answers:
-            outcomes.labels(
-                route, answer.outcome if isinstance(answer, IngestError) else answer
-            ).inc()
+        counts = Counter(a.outcome if isinstance(a, IngestError) else a for a in answers)
+        for outcome, count in counts.items():
+            outcomes.labels(route, outcome).inc(count)
         content = _encoder.encode(BatchResponse(results, totals))
         return Outcome.STORED, Answer(200, content, [JSON_TYPE])
 
