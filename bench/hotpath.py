@@ -6,7 +6,8 @@ flight, then prints the process CPU time per request. It isolates the Python wor
 wrk run mixes with the kernel and the load generator, and it is steadier from run to run, so
 it is the number to watch while optimising the hot path. --profile adds a cProfile listing.
 
-    python bench/hotpath.py [--kind collect|conversion|collect_batch] [--requests 20000] [--repeat 3] [--profile]
+    python bench/hotpath.py [--kind collect|conversion|collect_batch] [--requests 20000]
+                            [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
