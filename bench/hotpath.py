@@ -179,7 +179,7 @@ async def main(args: argparse.Namespace) -> None:
         if seconds > 0:
             print(f"  {name:<24} {seconds / done * 1e6:7.1f} us per request")
     if profile is not None:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(35)
+        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
 
 
 async def mint_click(app: Any) -> str:

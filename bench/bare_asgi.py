@@ -1,0 +1,129 @@
+"""The machine's ceiling for the HTTP stack: a bare ASGI app that reads and decodes the event.
+
+It serves POST /v1/api/collect with nothing but the body read, a msgspec decode and a 204, on
+uvicorn with uvloop and httptools and the same worker count, and drives it with the same wrk
+script as bench/run.py. Numbers move 2-3x between machines and hours, so compare `make bench`
+against this figure from the same hour, not against figures from another machine.
+
+    python bench/bare_asgi.py [--duration 10] [--connections 64] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Event(msgspec.Struct):
+    event_name: str
+    tag_id: str | None = None
+    event_id: str | None = None
+    timestamp: int | None = None
+    page_url: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+    params: dict[str, Any] | None = None
+
+
+_decoder = msgspec.json.Decoder(Event)
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    _decoder.decode(body)
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare_asgi:app",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "bench")},
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        env = {**os.environ, "BENCH_KIND": "collect", "BENCH_KEY": "unused"}
+        done = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{args.connections}",
+                f"-d{args.duration}s",
+                "-s",
+                str(ROOT / "bench" / "events.lua"),
+                f"http://127.0.0.1:{port}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON"))
+        result = json.loads(line.split(" ", 1)[1])
+        rate = result["requests"] / (result["duration_us"] / 1e6)
+        print(
+            f"bare ASGI + msgspec, {args.workers} workers, {args.connections} connections: "
+            f"{rate:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
+            f"p99 {result['p99_us'] / 1000:.2f} ms, non-2xx {result['non_2xx']}"
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
