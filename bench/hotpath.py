@@ -179,7 +179,8 @@ async def main(args: argparse.Namespace) -> None:
         if seconds > 0:
             print(f"  {name:<24} {seconds / done * 1e6:7.1f} us per request")
     if profile is not None:
-        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
+        stats = pstats.Stats(profile).sort_stats(args.sort)
+        stats.print_stats(35)
 
 
 async def mint_click(app: Any) -> str:
@@ -220,4 +221,5 @@ if __name__ == "__main__":
     parser.add_argument("--inflight", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best one is shown")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     asyncio.run(main(parser.parse_args()))
