@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
 
 from tests.postgres import postgres_schema
+from tests.unit.store.rows import NOW, PARTNER, event, run
 from thrad_events.store.base import TABLES, InsertResult, StorageError, format_time
 from thrad_events.store.postgres import PostgresStore, redacted
 from thrad_events.store.writer import QueueFull
-
-T = TypeVar("T")
-NOW = datetime(2026, 2, 19, 18, 0, 0, 123456, tzinfo=UTC)
-PARTNER = "ptn_test"
 
 
 @pytest.fixture
@@ -38,33 +35,6 @@ def store(url: str) -> Iterator[PostgresStore]:
     store.migrate()
     yield store
     store.close_sync()
-
-
-def run(store: PostgresStore, work: Callable[[], Awaitable[T]]) -> T:
-    """Start the store's writer, run `work`, and close it again, in one event loop."""
-
-    async def main() -> T:
-        await store.start()
-        try:
-            return await work()
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
-def event(event_id: str | None, **extra: Any) -> dict[str, Any]:
-    return {
-        "received_at": NOW,
-        "partner_id": PARTNER,
-        "event_name": "page_view",
-        "tag_id": "adv_001",
-        "event_id": event_id,
-        "timestamp": 1771524000,
-        "channel": "server",
-        "params": {"integration": "partner_s2s"},
-        **extra,
-    }
 
 
 def click(click_id: str) -> dict[str, Any]:

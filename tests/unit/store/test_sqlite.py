@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests.unit.store.rows import event, run
 from thrad_events.store import sqlite as sqlite_store
 from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.sqlite import SqliteStore
 
-T = TypeVar("T")
-NOW = datetime(2026, 2, 19, 18, 0, 0, 123456, tzinfo=UTC)
 INSERTED, DUPLICATE = InsertResult.INSERTED, InsertResult.DUPLICATE
 
 
@@ -31,31 +29,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     store.migrate()
     yield store
     store.close_sync()
-
-
-def run(store: SqliteStore, work: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        await store.start()
-        try:
-            return await work()
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
-def event(event_id: str | None, partner: str = "ptn_a", **extra: Any) -> dict[str, Any]:
-    return {
-        "received_at": NOW,
-        "partner_id": partner,
-        "event_name": "page_view",
-        "tag_id": "adv_001",
-        "event_id": event_id,
-        "timestamp": 1771524000,
-        "channel": "server",
-        "params": {"integration": "partner_s2s"},
-        **extra,
-    }
 
 
 def stored_ids(store: SqliteStore) -> list[str | None]:
