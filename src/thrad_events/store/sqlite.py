@@ -37,6 +37,7 @@ from thrad_events.store.base import (
     format_time,
     utcnow,
 )
+from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 from thrad_events.store.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,19 @@ class SqliteStore:
         write_queue_max_rows: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
         write_timeout_s: float = 2.0,
+        checkpoint_every_s: float = 1.0,
     ) -> None:
         self.path = sqlite_path(database_url)
         self._write_timeout_s = write_timeout_s
         self._local = threading.local()
         self._writer = GroupCommitWriter(
-            self._connect,
+            self._connect_writer,
             max_batch_rows=write_batch_max_rows,
             max_queue_rows=write_queue_max_rows,
             on_batch=on_batch,
             exclusive=self._write_lock,
         )
+        self._checkpointer = Checkpointer(self._connect, every_s=checkpoint_every_s)
         self._lock_fd: int | None = None
         self._report_pool: ThreadPoolExecutor | None = None
 
@@ -155,6 +158,13 @@ class SqliteStore:
         connection.execute("PRAGMA synchronous = FULL")
         return connection
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        connection = self._connect()
+        # Checkpoints run on their own thread (store/checkpoint.py); a commit checkpoints only
+        # if that thread falls far behind.
+        connection.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        return connection
+
     def _reader(self) -> sqlite3.Connection:
         """One connection per reading thread (asyncio's default executor threads, or the CLI)."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -168,9 +178,11 @@ class SqliteStore:
 
     async def start(self) -> None:
         self._writer.start()
+        self._checkpointer.start()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.stop)
+        await asyncio.to_thread(self._checkpointer.stop)
         await asyncio.to_thread(self._stop_report_pool)
 
     def queue_depth(self) -> int:
@@ -420,6 +432,7 @@ class SqliteStore:
 
     def close_sync(self) -> None:
         self._writer.stop()
+        self._checkpointer.stop()
         self._stop_report_pool()
         connection = getattr(self._local, "connection", None)
         if connection is not None:

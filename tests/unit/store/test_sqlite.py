@@ -169,3 +169,26 @@ def test_merged_answers_match_one_insert_per_row(store: SqliteStore, tmp_path: P
         for rows in batches
     ]
     assert merged == expected
+
+
+@pytest.mark.parametrize(("every_s", "checkpointed"), [(0.05, True), (3600.0, False)])
+def test_the_wal_is_checkpointed_by_its_own_thread_not_by_commits(
+    tmp_path: Path, every_s: float, checkpointed: bool
+) -> None:
+    """Rows reach the database file (from the WAL) without a commit doing it: with the
+    checkpoint thread idle (an hour's interval), the same writes leave the file as it was."""
+    path = tmp_path / "events.db"
+    store = SqliteStore(f"sqlite:///{path}", checkpoint_every_s=every_s)
+    store.migrate()
+
+    async def work() -> tuple[int, int]:
+        before = path.stat().st_size
+        for start in range(0, 2000, 500):
+            await store.insert_events([event(f"e{i}") for i in range(start, start + 500)])
+        await asyncio.sleep(0.5)
+        return before, path.stat().st_size
+
+    before, after = run(store, work)
+    store.close_sync()
+    assert (after > before) is checkpointed
+    assert len(stored_ids(store)) == 2000
