@@ -36,7 +36,7 @@ class Settings:
     write_batch_max_rows: int = 512
     write_queue_max_rows: int = 20_000
     # A request waits at most this long for its commit before it is answered 503.
-    write_timeout_s: float = 2.0
+    write_timeout_s: float = 1.0
     # Set (by `serve --workers N`) when several worker processes share their metrics.
     metrics_dir: str | None = None
     # Requests per second per key when the key has no limit of its own.

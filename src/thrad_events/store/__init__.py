@@ -14,7 +14,7 @@ def open_store(
     write_batch_max_rows: int = 512,
     write_queue_max_rows: int = 20_000,
     on_batch: Callable[[int, float], None] | None = None,
-    write_timeout_s: float = 2.0,
+    write_timeout_s: float = 1.0,
 ) -> Store:
     if database_url.startswith("sqlite:///"):
         from thrad_events.store.sqlite import SqliteStore

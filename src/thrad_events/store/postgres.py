@@ -630,7 +630,7 @@ class PostgresStore:
         write_batch_max_rows: int = 512,
         write_queue_max_rows: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
-        write_timeout_s: float = 2.0,
+        write_timeout_s: float = 1.0,
     ) -> None:
         self.database_url = database_url
         self._conninfo = conninfo_of(database_url)

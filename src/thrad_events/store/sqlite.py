@@ -110,7 +110,7 @@ class SqliteStore:
         write_batch_max_rows: int = 512,
         write_queue_max_rows: int = 20_000,
         on_batch: Callable[[int, float], None] | None = None,
-        write_timeout_s: float = 2.0,
+        write_timeout_s: float = 1.0,
         checkpoint_every_s: float = 1.0,
     ) -> None:
         self.path = sqlite_path(database_url)
