@@ -38,6 +38,13 @@ from thrad_events.store.base import (
     utcnow,
 )
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
+from thrad_events.store.sqlite_rows import (
+    ROWS_PER_STATEMENT,
+    EventRows,
+    each,
+    insert_conversion,
+    insert_sql,
+)
 from thrad_events.store.writer import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -54,11 +61,6 @@ REPORT_THREADS = 2
 def sqlite_path(database_url: str) -> Path:
     """sqlite:///relative/path or sqlite:////absolute/path."""
     return Path(database_url.removeprefix("sqlite:///"))
-
-
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,10 +98,7 @@ def _converted_positions(columns: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, column in enumerate(columns) if column in _CONVERTED)
 
 
-_EVENT_SQL = _insert_sql("events", EVENT_COLUMNS)
-_CONVERSION_SQL = _insert_sql("conversions", CONVERSION_COLUMNS)
-_CLICK_SQL = _insert_sql("clicks", CLICK_COLUMNS)
-_CLICK_EXISTS_SQL = "SELECT 1 FROM clicks WHERE click_id = ?"
+_CLICK_SQL = insert_sql("clicks", CLICK_COLUMNS)
 
 
 class SqliteStore:
@@ -149,8 +148,8 @@ class SqliteStore:
             isolation_level=None,
             check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
-            # Room for a multi-row event INSERT of every size up to _ROWS_PER_STATEMENT.
-            cached_statements=_ROWS_PER_STATEMENT + 64,
+            # Room for the writer's multi-row event INSERTs of every size.
+            cached_statements=ROWS_PER_STATEMENT + 64,
         )
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA journal_mode = WAL")
@@ -199,26 +198,24 @@ class SqliteStore:
 
     async def insert_event(self, row: Row) -> InsertResult:
         result: InsertResult = await self._write(
-            _EventInsert([_values(row, EVENT_COLUMNS)], many=False)
+            EventRows([_values(row, EVENT_COLUMNS)], many=False)
         )
         return result
 
     async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
         batch = [_values(row, EVENT_COLUMNS) for row in rows]
-        results: list[InsertResult | StorageError] = await self._write(
-            _EventInsert(batch, many=True)
-        )
+        results: list[InsertResult | StorageError] = await self._write(EventRows(batch, many=True))
         return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
         values = _values(row, CONVERSION_COLUMNS)
-        result: InsertResult = await self._write(lambda c: _insert_conversion(c, values))
+        result: InsertResult = await self._write(lambda c: insert_conversion(c, values))
         return result
 
     async def insert_conversions(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
         batch = [_values(row, CONVERSION_COLUMNS) for row in rows]
         results: list[InsertResult | StorageError] = await self._write(
-            lambda c: _each(c, _insert_conversion, batch)
+            lambda c: each(c, insert_conversion, batch)
         )
         return results
 
@@ -449,148 +446,6 @@ def _expire(future: asyncio.Future[Any]) -> None:
 
 def _noop(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
-
-
-def _insert_event(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:
-    inserted = connection.execute(_EVENT_SQL, values).rowcount
-    return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
-
-
-EventResult = InsertResult | StorageError
-_EVENT_KEY = tuple(EVENT_COLUMNS.index(c) for c in ("partner_id", "tag_id", "event_id"))
-# 41 columns x 256 rows stays well under SQLite's 32,766 bound parameters per statement.
-_ROWS_PER_STATEMENT = 256
-_EVENT_KEYS_FROM_SQL = (
-    "SELECT json_group_array(json_array(partner_id, tag_id, event_id)) FROM events WHERE id >= ?"
-)
-
-
-@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
-def _events_sql(rows: int) -> str:
-    marks = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
-    return (
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
-        f"{', '.join([marks] * rows)} ON CONFLICT DO NOTHING"
-    )
-
-
-class _EventInsert:
-    """Event rows for the writer, which merges every queued insert into multi-row statements.
-
-    Each answer is the one a single `INSERT ... ON CONFLICT DO NOTHING` per row, in queue order,
-    would give: the first row with a (partner_id, tag_id, event_id) is inserted, later ones are
-    duplicates, and rows without an event_id never conflict.
-    """
-
-    __slots__ = ("many", "rows")
-
-    def __init__(self, rows: list[tuple[Any, ...]], *, many: bool) -> None:
-        self.rows = rows
-        self.many = many
-
-    def __call__(self, connection: sqlite3.Connection) -> Any:
-        return self._answer(_each(connection, _insert_event, self.rows))
-
-    def _answer(self, results: list[EventResult]) -> Any:
-        return results if self.many else results[0]
-
-    @classmethod
-    def run_merged(cls, connection: sqlite3.Connection, ops: list[_EventInsert]) -> list[Any]:
-        results = _insert_events_merged(connection, [row for op in ops for row in op.rows])
-        answers, start = [], 0
-        for op in ops:
-            answers.append(op._answer(results[start : start + len(op.rows)]))
-            start += len(op.rows)
-        return answers
-
-
-def _event_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(values[i] for i in _EVENT_KEY)
-
-
-def _insert_events_merged(
-    connection: sqlite3.Connection, rows: list[tuple[Any, ...]]
-) -> list[EventResult]:
-    results: list[EventResult | None] = [None] * len(rows)
-    seen: set[tuple[Any, ...]] = set()
-    todo: list[int] = []
-    for index, values in enumerate(rows):
-        key = _event_key(values)
-        if None not in key:
-            if key in seen:
-                results[index] = InsertResult.DUPLICATE
-                continue
-            seen.add(key)
-        todo.append(index)
-    for start in range(0, len(todo), _ROWS_PER_STATEMENT):
-        chunk = todo[start : start + _ROWS_PER_STATEMENT]
-        for index, result in zip(chunk, _insert_chunk(connection, rows, chunk), strict=True):
-            results[index] = result
-    return results  # type: ignore[return-value]
-
-
-def _insert_chunk(
-    connection: sqlite3.Connection, rows: list[tuple[Any, ...]], chunk: list[int]
-) -> list[EventResult]:
-    """One statement for rows with distinct keys; which were new is read back only when some
-    were not."""
-    try:
-        cursor = connection.execute(
-            _events_sql(len(chunk)), [value for index in chunk for value in rows[index]]
-        )
-    except sqlite3.OperationalError:
-        raise
-    except (sqlite3.Error, OverflowError):
-        # A row SQLite refuses fails the whole statement, and nothing of it stays: retry the
-        # chunk row by row, so that only that row fails.
-        return _each(connection, _insert_event, [rows[index] for index in chunk])
-    inserted = cursor.rowcount
-    if inserted == len(chunk):
-        return [InsertResult.INSERTED] * len(chunk)
-    if inserted == 0:
-        return [InsertResult.DUPLICATE] * len(chunk)
-    # The writer holds the write lock, so this statement's rows took the consecutive ids that
-    # end at lastrowid.
-    first_id = (cursor.lastrowid or 0) - inserted + 1
-    (found,) = connection.execute(_EVENT_KEYS_FROM_SQL, (first_id,)).fetchone()
-    read_back = _json_decoder.decode(found)
-    if len(read_back) != inserted:
-        log.error("event insert: %d rows inserted but %d read back", inserted, len(read_back))
-    new = {tuple(key) for key in read_back}
-    return [
-        InsertResult.INSERTED
-        if None in (key := _event_key(rows[index])) or key in new
-        else InsertResult.DUPLICATE
-        for index in chunk
-    ]
-
-
-_CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
-
-
-def _insert_conversion(connection: sqlite3.Connection, values: tuple[Any, ...]) -> InsertResult:
-    # Checked inside the writer's transaction, so a click and its conversion are ordered.
-    if connection.execute(_CLICK_EXISTS_SQL, (values[_CONVERSION_CLICK],)).fetchone() is None:
-        return InsertResult.CLICK_NOT_FOUND
-    inserted = connection.execute(_CONVERSION_SQL, values).rowcount
-    return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
-
-
-def _each(
-    connection: sqlite3.Connection,
-    insert: Callable[[sqlite3.Connection, tuple[Any, ...]], InsertResult],
-    batch: list[tuple[Any, ...]],
-) -> list[EventResult]:
-    """Several rows inside the writer's one transaction; a row that fails, fails alone."""
-    results: list[InsertResult | StorageError] = []
-    for values in batch:
-        try:
-            results.append(insert(connection, values))
-        except sqlite3.OperationalError:
-            raise
-        except (sqlite3.Error, OverflowError) as exc:
-            results.append(StorageError(str(exc)))
-    return results
 
 
 def _from_db(column: str, value: Any) -> Any:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.postgres import postgres_schema
-from tests.unit.store.rows import NOW, PARTNER, event, run
+from tests.unit.store.rows import NOW, click, conversion, event, run
 from thrad_events.store.base import TABLES, InsertResult, StorageError, format_time
 from thrad_events.store.postgres import PostgresStore, redacted
 from thrad_events.store.writer import QueueFull
@@ -35,33 +35,6 @@ def store(url: str) -> Iterator[PostgresStore]:
     store.migrate()
     yield store
     store.close_sync()
-
-
-def click(click_id: str) -> dict[str, Any]:
-    return {
-        "click_id": click_id,
-        "received_at": NOW,
-        "expires_at": 1771524000,
-        "landing_url": "https://shop.example.com/",
-    }
-
-
-def conversion(
-    click_id: str, dedupe_key: str | None, order_id: str | None = None
-) -> dict[str, Any]:
-    return {
-        "received_at": NOW,
-        "partner_id": PARTNER,
-        "click_id": click_id,
-        "conversion_time": "2026-02-19T18:00:00Z",
-        "conversion_value": Decimal("49.990"),
-        "currency": "USD",
-        "event_type": "purchase_completed",
-        "order_id": order_id,
-        "dedupe_key": dedupe_key,
-        "channel": "server",
-        "params": {"price": Decimal("1.50")},
-    }
 
 
 def test_racing_duplicates_in_one_batch_give_exactly_one_inserted(store: PostgresStore) -> None:

@@ -8,6 +8,7 @@ arrival order, would give, however the writer merged the rows.
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.unit.store.rows import event, run
-from thrad_events.store import sqlite as sqlite_store
+from tests.unit.store.rows import click, conversion, event, run
 from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.sqlite import SqliteStore
+from thrad_events.store.sqlite_rows import ROWS_PER_STATEMENT
 
 INSERTED, DUPLICATE = InsertResult.INSERTED, InsertResult.DUPLICATE
 
@@ -102,7 +103,7 @@ def test_single_and_batch_inserts_queued_together_share_statements(store: Sqlite
 
 
 def test_more_rows_than_one_statement_takes(store: SqliteStore) -> None:
-    count = sqlite_store._ROWS_PER_STATEMENT * 2 + 7
+    count = ROWS_PER_STATEMENT * 2 + 7
     rows = [event(f"n{i}") for i in range(count)]
 
     async def work() -> tuple[list[Any], list[Any]]:
@@ -135,8 +136,6 @@ def test_a_row_sqlite_refuses_fails_alone(store: SqliteStore, bad: dict[str, Any
 
 def test_merged_answers_match_one_insert_per_row(store: SqliteStore, tmp_path: Path) -> None:
     """A random mix of ids, partners and repeats: merged answers equal the row-by-row ones."""
-    import random
-
     rng = random.Random(7)
     batches = [
         [
@@ -192,3 +191,118 @@ def test_the_wal_is_checkpointed_by_its_own_thread_not_by_commits(
     store.close_sync()
     assert (after > before) is checkpointed
     assert len(stored_ids(store)) == 2000
+
+
+CLICK_NOT_FOUND = InsertResult.CLICK_NOT_FOUND
+
+
+def conversion_of(
+    click_id: str,
+    dedupe_key: str | None,
+    order_id: str | None = None,
+    *,
+    partner: str = "ptn_test",
+    event_type: str = "purchase_completed",
+) -> dict[str, Any]:
+    return {
+        **conversion(click_id, dedupe_key, order_id),
+        "partner_id": partner,
+        "event_type": event_type,
+    }
+
+
+def test_a_conversion_that_meets_a_stored_one_does_not_block_a_later_row(
+    store: SqliteStore,
+) -> None:
+    """Two unique keys: A repeats the stored row's dedupe key (so A is not stored); B shares
+    only A's order key, and A was not stored, so B is."""
+
+    async def work() -> tuple[Any, Any]:
+        await store.insert_click(click("c1"))
+        first = await store.insert_conversion(conversion_of("c1", "k-stored", "o-stored"))
+        second = await store.insert_conversions(
+            [
+                conversion_of("c1", "k-stored", "o-new"),  # A: its dedupe key is stored
+                conversion_of("c1", "k-other", "o-new"),  # B: shares only A's order key
+                conversion_of("c1", "k-third", "o-new"),  # C: B was stored: duplicate order
+                conversion_of("c1", "k-fourth", "o-stored"),  # the stored row's order key
+                conversion_of("unknown", "k-fifth"),
+            ]
+        )
+        return first, second
+
+    first, second = run(store, work)
+    assert first is INSERTED
+    assert second == [DUPLICATE, INSERTED, DUPLICATE, DUPLICATE, CLICK_NOT_FOUND]
+    stored = sorted(row["dedupe_key"] for row in store.export_rows("conversions", None))
+    assert stored == ["k-other", "k-stored"]
+
+
+def test_a_click_queued_with_its_conversion_is_found(store: SqliteStore) -> None:
+    async def work() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                store.insert_click(click("fresh")),
+                store.insert_conversion(conversion_of("fresh", "k1")),
+                store.insert_conversion(conversion_of("fresh", "k1")),
+            )
+        )
+
+    assert run(store, work) == [INSERTED, INSERTED, DUPLICATE]
+
+
+def test_merged_conversion_answers_match_one_insert_per_row(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Random partners, clicks (one unknown), dedupe keys and order ids, some NULL, some rows
+    already stored: the merged answers equal the row-by-row path's on a second database."""
+    from thrad_events.store.base import CONVERSION_COLUMNS
+    from thrad_events.store.sqlite import _values
+    from thrad_events.store.sqlite_rows import insert_conversion
+
+    rng = random.Random(11)
+    clicks = ["c0", "c1", "c2", "c3"]
+
+    def random_row() -> dict[str, Any]:
+        return conversion_of(
+            rng.choice([*clicks, "nowhere"]),
+            rng.choice([None, None, *(f"k{n}" for n in range(12))]),
+            rng.choice([None, *(f"o{n}" for n in range(6))]),
+            partner=rng.choice(["p1", "p2"]),
+            event_type=rng.choice(["purchase_completed", "lead_created"]),
+        )
+
+    earlier = [random_row() for _ in range(40)]
+    batches = [[random_row() for _ in range(rng.randint(1, 50))] for _ in range(25)]
+
+    async def work() -> list[Any]:
+        for click_id in clicks:
+            await store.insert_click(click(click_id))
+        await store.insert_conversions(earlier)
+        singles = [store.insert_conversion(rows[0]) for rows in batches[:5]]
+        many = [store.insert_conversions(rows) for rows in batches[5:]]
+        answers = await asyncio.gather(*singles, *many)
+        return [[answer] for answer in answers[:5]] + list(answers[5:])
+
+    merged = run(store, work)
+
+    reference = SqliteStore(f"sqlite:///{tmp_path / 'reference.db'}")
+    reference.migrate()
+    connection = reference._connect()
+    connection.execute("BEGIN")
+    for click_id in clicks:
+        connection.execute(
+            "INSERT INTO clicks (click_id, received_at, expires_at, landing_url) "
+            "VALUES (?, '2026-02-19T18:00:00.000000Z', 1771524000, 'https://x.example/')",
+            (click_id,),
+        )
+    for row in earlier:
+        insert_conversion(connection, _values(row, CONVERSION_COLUMNS))
+    expected = [
+        [insert_conversion(connection, _values(row, CONVERSION_COLUMNS)) for row in rows]
+        for rows in [[rows[0]] for rows in batches[:5]] + batches[5:]
+    ]
+    connection.execute("COMMIT")
+    connection.close()
+    assert merged == expected
+    assert {DUPLICATE, INSERTED, CLICK_NOT_FOUND} <= {a for answers in merged for a in answers}
