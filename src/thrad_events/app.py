@@ -164,8 +164,5 @@ class HotPaths:
 def create_app() -> HotPaths:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     settings = Settings.from_env(os.environ)
-    import sys
-
-    sys.setswitchinterval(float(os.environ.get("XSWITCH", "0.005")))
     configure_logging(settings.log_level)
     return build_app(settings)
