@@ -166,7 +166,7 @@ class GroupCommitWriter:
                 if run_merged is not None:
                     merged.setdefault(run_merged, []).append(index)
                 else:
-                    results[index] = _run_one(connection, op)
+                    results[index] = run_isolated(connection, op)
             for run_merged, indexes in merged.items():
                 answers = run_merged(connection, [batch[i][0] for i in indexes])
                 for index, answer in zip(indexes, answers, strict=True):
@@ -190,14 +190,16 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, pairs)
 
 
-def _run_one(connection: sqlite3.Connection, op: WriteOp) -> Any:
+def run_isolated(connection: sqlite3.Connection, op: Callable[..., Any], *args: Any) -> Any:
+    """op(connection, *args), or the StorageError it failed with: one bad row fails alone,
+    because SQLite rolls back only that statement. OperationalError (locked, disk full, ...)
+    is the whole transaction's and propagates."""
     try:
-        return op(connection)
+        return op(connection, *args)
     except sqlite3.OperationalError:
         raise
     except (sqlite3.Error, OverflowError) as exc:
-        # One bad row fails alone; SQLite rolls back only that statement. (OverflowError: an
-        # integer wider than SQLite's 64 bits, refused while binding.)
+        # OverflowError: an integer wider than SQLite's 64 bits, refused while binding.
         log.error("write failed for one row: %s", exc)
         return StorageError(str(exc))
 

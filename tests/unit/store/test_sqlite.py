@@ -134,6 +134,23 @@ def test_a_row_sqlite_refuses_fails_alone(store: SqliteStore, bad: dict[str, Any
     assert sorted(stored_ids(store)) == ["ok-1", "ok-2"]  # type: ignore[type-var]
 
 
+def test_a_refused_row_in_a_later_statement_leaves_earlier_rows_and_its_repeat_stored(
+    store: SqliteStore,
+) -> None:
+    """The first statement's rows stay inserted; the refused row is not stored, so a later row
+    with its event_id, planned as its duplicate, is stored after all."""
+    rows = [event(f"n{i}") for i in range(ROWS_PER_STATEMENT + 20)]
+    rows[ROWS_PER_STATEMENT + 5] = event("again", event_name=None)
+    rows[ROWS_PER_STATEMENT + 10] = event("again")
+
+    answers = run(store, lambda: store.insert_events(rows))
+    refused = ROWS_PER_STATEMENT + 5
+    assert answers[:refused] == [INSERTED] * refused
+    assert isinstance(answers[refused], StorageError)
+    assert answers[refused + 1 :] == [INSERTED] * (len(rows) - refused - 1)
+    assert len(stored_ids(store)) == len(rows) - 1
+
+
 def test_merged_answers_match_one_insert_per_row(store: SqliteStore, tmp_path: Path) -> None:
     """A random mix of ids, partners and repeats: merged answers equal the row-by-row ones."""
     rng = random.Random(7)
