@@ -34,13 +34,13 @@ def limiter_storage(redis_url: str | None) -> Storage | storage.MemoryStorage:
 
 class KeyRateLimiter:
     def __init__(self, counters: Storage | storage.MemoryStorage, *, default_per_s: int) -> None:
-        self._storage = counters
-        self._limiter: SlidingWindowCounterRateLimiter | None = None
+        # Exactly one of the two: this process's counters, or the shared (Redis) ones.
         self._local: strategies.SlidingWindowCounterRateLimiter | None = None
+        self._shared: SlidingWindowCounterRateLimiter | None = None
         if isinstance(counters, storage.MemoryStorage):
             self._local = strategies.SlidingWindowCounterRateLimiter(counters)
         else:
-            self._limiter = SlidingWindowCounterRateLimiter(counters)
+            self._shared = SlidingWindowCounterRateLimiter(counters)
         self._default = default_per_s
         self._items: dict[int, RateLimitItem] = {}
         self._failing = False
@@ -61,13 +61,13 @@ class KeyRateLimiter:
                 return
             stats = self._local.get_window_stats(item, key.key_id)
             raise self._refusal(per_s, stats)
-        assert self._limiter is not None
+        assert self._shared is not None
         try:
-            allowed = await self._limiter.hit(item, key.key_id)
+            allowed = await self._shared.hit(item, key.key_id)
             if allowed:
                 self._failing = False
                 return
-            stats = await self._limiter.get_window_stats(item, key.key_id)
+            stats = await self._shared.get_window_stats(item, key.key_id)
         except Exception as exc:
             self.failures += 1
             if not self._failing:
@@ -87,9 +87,9 @@ class KeyRateLimiter:
         )
 
     async def ping(self) -> bool:
-        if isinstance(self._storage, storage.MemoryStorage):
+        if self._shared is None:
             return True
         try:
-            return bool(await self._storage.check())
+            return bool(await self._shared.storage.check())
         except Exception:
             return False

@@ -29,8 +29,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # Pages repeat (a shop's landing and checkout URLs): the parsed columns of recent ones are kept.
-# Callers only read the mapping they get, so one cached answer is shared.
-@functools.lru_cache(maxsize=2048)
+# Callers only read the mapping they get, so one cached answer is shared. A URL may be 8 KiB, so
+# the entries stay few: at most 2 MiB however a client varies its URLs.
+@functools.lru_cache(maxsize=256)
 def campaign_columns(page_url: str | None) -> CampaignColumns:
     """utm_source ... utm_content and thrad_click_id from the URL's query string.
 

@@ -132,8 +132,6 @@ class TrustedProxies:
 
     def __init__(self, networks: Iterable[IPNetwork]) -> None:
         self._networks = tuple(networks)
-        # Every item of a batch, and every request of a keep-alive connection, asks the same.
-        self.sender_ip = functools.lru_cache(maxsize=1024)(self._sender_ip)  # type: ignore[method-assign]
 
     def __bool__(self) -> bool:
         return bool(self._networks)
@@ -146,12 +144,6 @@ class TrustedProxies:
         return any(ip in network for network in self._networks)
 
     def sender_ip(
-        self, peer: str | None, forwarded_for: str | None, forwarded: str | None = None
-    ) -> str | None:
-        """The right-most forwarded hop that is not a trusted proxy, else the peer (cached)."""
-        return self._sender_ip(peer, forwarded_for, forwarded)
-
-    def _sender_ip(
         self, peer: str | None, forwarded_for: str | None, forwarded: str | None = None
     ) -> str | None:
         """The right-most forwarded hop that is not a trusted proxy, else the peer.

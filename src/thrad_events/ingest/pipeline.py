@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -81,13 +82,16 @@ class Ingestor:
         enricher: Enricher = no_enrichment,
     ) -> None:
         self._store = store
-        self._proxies = proxies
+        # The items of a batch share their request's addresses, and a partner's backend sends
+        # request after request from one address: the last answer is kept (one entry, so a
+        # client varying its headers cannot grow it).
+        self._sender_ip = functools.lru_cache(maxsize=1)(proxies.sender_ip)
         self._click_secret = click_secret
         self._click_ttl_s = click_ttl_s
         self._enrich = enricher
 
     def _addresses(self, ctx: RequestContext, client_ip: str | None) -> dict[str, Any]:
-        sender = self._proxies.sender_ip(ctx.peer_ip, ctx.forwarded_for, ctx.forwarded)
+        sender = self._sender_ip(ctx.peer_ip, ctx.forwarded_for, ctx.forwarded)
         ip_address = client_ip or sender
         return {"ip_address": ip_address, "sender_ip": sender}
 

@@ -30,7 +30,6 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
-        self.completed = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -59,7 +58,6 @@ class Checkpointer:
                     self._failing = True
                 else:
                     self._failing = False
-                    self.completed += 1
         finally:
             if connection is not None:
                 connection.close()
