@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import sys
 from contextvars import ContextVar
 
@@ -34,6 +35,14 @@ os.register_at_fork(after_in_child=_reseed_ids)
 
 def new_request_id() -> str:
     return f"{_id_prefix}{next(_id_counter):016x}"
+
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_for(given: str | None) -> str:
+    """The client's X-Request-ID when it is a sane token (safe to log and echo), else a new one."""
+    return given if given is not None and _SANE_REQUEST_ID.fullmatch(given) else new_request_id()
 
 
 def _add_request_id(

@@ -9,7 +9,6 @@ and middleware (BENCHMARKS.md has the measurement); app.py routes POSTs to them 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,14 +29,12 @@ from thrad_events.http.request import (
     read_body,
 )
 from thrad_events.ingest.pipeline import RequestContext
-from thrad_events.logs import new_request_id, request_id
+from thrad_events.logs import request_id, request_id_for
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import ApiKeyRecord
 
 log = logging.getLogger("thrad_events.http")
-
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -51,11 +48,6 @@ class EndpointDeps:
     metrics: Metrics
     max_body_bytes: int
     body_timeout_s: float = 10.0
-
-
-def given_request_id(headers: dict[str, str]) -> str:
-    given = headers.get("x-request-id")
-    return given if given is not None and _SANE_REQUEST_ID.match(given) else new_request_id()
 
 
 async def send_answer(send: Send, answer: Answer, rid: str) -> None:
@@ -84,7 +76,7 @@ def ingest_endpoint(
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = header_map(scope)
-        rid = given_request_id(headers)
+        rid = request_id_for(headers.get("x-request-id"))
         token = request_id.set(rid)
         counted = False
         try:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from thrad_events.logs import new_request_id, request_id
-
-_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+from thrad_events.logs import request_id, request_id_for
 
 
 class RequestIdMiddleware:
@@ -26,7 +22,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        rid = given if given is not None and _SANE.match(given) else new_request_id()
+        rid = request_id_for(given)
         header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
 
