@@ -1,6 +1,7 @@
 """The machine's ceiling for the HTTP stack: a bare ASGI app that reads and decodes the event.
 
-It serves POST /v1/api/collect with nothing but the body read, a msgspec decode and a 204, on
+It serves POST /v1/api/collect with nothing but the body read, the decode into the service's own
+CollectRequest Struct and a 204, on
 uvicorn with uvloop and httptools and the same worker count, and drives it with the same wrk
 script as bench/run.py. Numbers move 2-3x between machines and hours, so compare `make bench`
 against this figure from the same hour, not against figures from another machine.
@@ -11,7 +12,6 @@ against this figure from the same hour, not against figures from another machine
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -23,20 +23,11 @@ from typing import Any
 import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
+from thrad_events.schemas import CollectRequest  # noqa: E402
 
-class Event(msgspec.Struct):
-    event_name: str
-    tag_id: str | None = None
-    event_id: str | None = None
-    timestamp: int | None = None
-    page_url: str | None = None
-    user_agent: str | None = None
-    session_id: str | None = None
-    params: dict[str, Any] | None = None
-
-
-_decoder = msgspec.json.Decoder(Event)
+_decoder = msgspec.json.Decoder(CollectRequest, strict=True)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -53,13 +44,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def main() -> None:
+    # Only the driver needs these (uvicorn's workers import this module for `app` alone): the
+    # wrk run of `make bench` and the tests' free port.
+    from run import run_wrk
+    from tests.integration.server import free_port
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
@@ -96,24 +86,9 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        env = {**os.environ, "BENCH_KIND": "collect", "BENCH_KEY": "unused"}
-        done = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{args.connections}",
-                f"-d{args.duration}s",
-                "-s",
-                str(ROOT / "bench" / "events.lua"),
-                f"http://127.0.0.1:{port}",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
+        result = run_wrk(
+            f"http://127.0.0.1:{port}", "collect", "unused", "", args.duration, args.connections, 1
         )
-        line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON"))
-        result = json.loads(line.split(" ", 1)[1])
         rate = result["requests"] / (result["duration_us"] / 1e6)
         print(
             f"bare ASGI + msgspec, {args.workers} workers, {args.connections} connections: "

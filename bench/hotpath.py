@@ -65,6 +65,40 @@ def body(kind: str, n: int, click_id: str) -> bytes:
     ).encode()
 
 
+async def call(
+    app: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes = b"",
+    query: bytes = b"",
+) -> list[dict[str, Any]]:
+    """One request through the ASGI app, as uvicorn would make it; the messages sent back."""
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8080),
+        "root_path": "",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "client": ("203.0.113.7", 40000),
+        "headers": [(b"host", b"events.example"), *headers],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
 async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflight: int) -> int:
     path = {
         "collect": "/v1/api/collect",
@@ -74,30 +108,15 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
     statuses: dict[int, int] = {}
 
     async def one() -> None:
-        n = next(EVENT_NUMBERS)
-        payload = body(kind, n, click_id)
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": path,
-            "client": ("203.0.113.7", 40000),
-            "headers": [
-                (b"host", b"events.example"),
-                (b"authorization", f"Bearer {key}".encode()),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"user-agent", UA.encode()),
-            ],
-        }
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": payload, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
-
-        await app(scope, receive, send)
+        payload = body(kind, next(EVENT_NUMBERS), click_id)
+        headers = [
+            (b"authorization", f"Bearer {key}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"user-agent", UA.encode()),
+        ]
+        status = (await call(app, "POST", path, headers, payload))[0]["status"]
+        statuses[status] = statuses.get(status, 0) + 1
 
     async def lane(requests: int) -> None:
         for _ in range(requests):
@@ -186,28 +205,7 @@ async def main(args: argparse.Namespace) -> None:
 async def mint_click(app: Any) -> str:
     """A click to convert on, through the real GET /v1/click of a link signed here."""
     link = sign_link(ClickLink("https://shop.example.com/", tag_id="adv_001"), SECRET, "http://x")
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "scheme": "http",
-        "server": ("127.0.0.1", 8080),
-        "root_path": "",
-        "method": "GET",
-        "path": "/v1/click",
-        "raw_path": b"/v1/click",
-        "query_string": link.split("?", 1)[1].encode(),
-        "client": ("203.0.113.7", 40000),
-        "headers": [(b"host", b"events.example")],
-    }
-    await app(scope, receive, send)
+    sent = await call(app, "GET", "/v1/click", [], query=link.split("?", 1)[1].encode())
     location = dict(sent[0]["headers"])[b"location"].decode()
     return parse_qs(urlsplit(location).query)["thrad_click_id"][0]
 

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer  # noqa: E402
-from thrad_events.store.sqlite import SqliteStore, _events_sql, _values  # noqa: E402
+from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
+from thrad_events.store.sqlite_rows import EventRows  # noqa: E402
 
 ROW: dict[str, Any] = {
     "received_at": datetime(2026, 2, 19, 18, 0, tzinfo=UTC),
@@ -56,11 +57,15 @@ ROW: dict[str, Any] = {
 }
 
 
-def rows(count: int) -> list[Any]:
-    flat: list[Any] = []
-    for _ in range(count):
-        flat.extend(_values({**ROW, "event_id": str(uuid.uuid4())}, EVENT_COLUMNS))
-    return flat
+def rows(count: int) -> EventRows:
+    """`count` new event rows, as the store hands them to its writer."""
+    values = [_values({**ROW, "event_id": str(uuid.uuid4())}, EVENT_COLUMNS) for _ in range(count)]
+    return EventRows(values, many=True)
+
+
+def write(connection: sqlite3.Connection, batch: EventRows) -> None:
+    """What the writer does with them: merged multi-row INSERTs inside one transaction."""
+    EventRows.run_merged(connection, [batch])
 
 
 def fill(path: Path, count: int) -> None:
@@ -71,7 +76,7 @@ def fill(path: Path, count: int) -> None:
         for start in range(0, count, 256):
             size = min(256, count - start)
             connection.execute("BEGIN")
-            connection.execute(_events_sql(size), rows(size))
+            write(connection, rows(size))
             connection.execute("COMMIT")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -90,10 +95,10 @@ def measure(base: Path, folder: Path, args: argparse.Namespace, *, thread: bool)
     batches = [rows(args.batch) for _ in range(args.commits)]
     latencies = []
     cpu, wall = time.process_time(), time.perf_counter()
-    for flat in batches:
+    for batch in batches:
         began = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
-        connection.execute(_events_sql(args.batch), flat)
+        write(connection, batch)
         connection.execute("COMMIT")
         latencies.append(time.perf_counter() - began)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
