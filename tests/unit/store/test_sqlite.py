@@ -1,8 +1,9 @@
-"""SqliteStore's event writes: queued inserts merged into multi-row statements, per-row answers.
+"""SqliteStore's writes through its group-commit writer: per-row answers in arrival order.
 
 Contract: "N identical requests racing give exactly one ok", "A 204 or ok means the row is
 committed". Every answer must be the one a plain INSERT ... ON CONFLICT DO NOTHING per row, in
-arrival order, would give, however the writer merged the rows.
+arrival order, would give: for events however the writer merged them into multi-row
+statements, for conversions (written row by row) across both unique keys and the click check.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def test_rows_already_stored_are_told_apart_from_new_ones_in_one_statement(
     assert sorted(map(str, stored_ids(store))) == ["None", "a", "b", "c", "e"]
 
 
-def test_single_and_batch_inserts_queued_together_share_statements(store: SqliteStore) -> None:
+def test_single_and_batch_inserts_queued_together_are_answered_in_arrival_order(
+    store: SqliteStore,
+) -> None:
     async def work() -> list[Any]:
         return list(
             await asyncio.gather(
@@ -268,11 +271,12 @@ def test_a_click_queued_with_its_conversion_is_found(store: SqliteStore) -> None
     assert run(store, work) == [INSERTED, INSERTED, DUPLICATE]
 
 
-def test_merged_conversion_answers_match_one_insert_per_row(
+def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     store: SqliteStore, tmp_path: Path
 ) -> None:
     """Random partners, clicks (one unknown), dedupe keys and order ids, some NULL, some rows
-    already stored: the merged answers equal the row-by-row path's on a second database."""
+    already stored, singles and batches queued together: the writer's answers equal those of
+    the same rows inserted one by one, in order, into a second database."""
     from thrad_events.store.base import CONVERSION_COLUMNS
     from thrad_events.store.sqlite import _values
     from thrad_events.store.sqlite_rows import insert_conversion
