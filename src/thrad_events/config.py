@@ -9,6 +9,11 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/thrad.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Group-commit defaults, shared by the settings and both stores: rows per transaction at most,
+# rows that may wait before requests get 503, and how long a request waits for its commit.
+WRITE_BATCH_MAX_ROWS = 512
+WRITE_QUEUE_MAX_ROWS = 20_000
+WRITE_TIMEOUT_S = 1.0
 
 
 class ConfigError(ValueError):
@@ -33,10 +38,10 @@ class Settings:
     # A body must arrive within this time (slow-client protection).
     body_timeout_s: float = 10.0
     # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
-    write_batch_max_rows: int = 512
-    write_queue_max_rows: int = 20_000
+    write_batch_max_rows: int = WRITE_BATCH_MAX_ROWS
+    write_queue_max_rows: int = WRITE_QUEUE_MAX_ROWS
     # A request waits at most this long for its commit before it is answered 503.
-    write_timeout_s: float = 1.0
+    write_timeout_s: float = WRITE_TIMEOUT_S
     # Set (by `serve --workers N`) when several worker processes share their metrics.
     metrics_dir: str | None = None
     # Requests per second per key when the key has no limit of its own.

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from thrad_events.config import ConfigError
+from thrad_events.config import (
+    WRITE_BATCH_MAX_ROWS,
+    WRITE_QUEUE_MAX_ROWS,
+    WRITE_TIMEOUT_S,
+    ConfigError,
+)
 from thrad_events.store.base import Store
 
 
 def open_store(
     database_url: str,
     *,
-    write_batch_max_rows: int = 512,
-    write_queue_max_rows: int = 20_000,
+    write_batch_max_rows: int = WRITE_BATCH_MAX_ROWS,
+    write_queue_max_rows: int = WRITE_QUEUE_MAX_ROWS,
     on_batch: Callable[[int, float], None] | None = None,
-    write_timeout_s: float = 1.0,
+    write_timeout_s: float = WRITE_TIMEOUT_S,
 ) -> Store:
     if database_url.startswith("sqlite:///"):
         from thrad_events.store.sqlite import SqliteStore

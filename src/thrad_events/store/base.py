@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 
+
 ENRICHMENT_COLUMNS = (
     "ip_address",
     "sender_ip",

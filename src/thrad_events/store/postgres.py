@@ -35,7 +35,12 @@ import psycopg.types.json
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from thrad_events.config import ConfigError
+from thrad_events.config import (
+    WRITE_BATCH_MAX_ROWS,
+    WRITE_QUEUE_MAX_ROWS,
+    WRITE_TIMEOUT_S,
+    ConfigError,
+)
 from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
@@ -627,10 +632,10 @@ class PostgresStore:
         self,
         database_url: str,
         *,
-        write_batch_max_rows: int = 512,
-        write_queue_max_rows: int = 20_000,
+        write_batch_max_rows: int = WRITE_BATCH_MAX_ROWS,
+        write_queue_max_rows: int = WRITE_QUEUE_MAX_ROWS,
         on_batch: Callable[[int, float], None] | None = None,
-        write_timeout_s: float = 1.0,
+        write_timeout_s: float = WRITE_TIMEOUT_S,
     ) -> None:
         self.database_url = database_url
         self._conninfo = conninfo_of(database_url)

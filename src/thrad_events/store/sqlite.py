@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
 from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
@@ -106,10 +107,10 @@ class SqliteStore:
         self,
         database_url: str,
         *,
-        write_batch_max_rows: int = 512,
-        write_queue_max_rows: int = 20_000,
+        write_batch_max_rows: int = WRITE_BATCH_MAX_ROWS,
+        write_queue_max_rows: int = WRITE_QUEUE_MAX_ROWS,
         on_batch: Callable[[int, float], None] | None = None,
-        write_timeout_s: float = 1.0,
+        write_timeout_s: float = WRITE_TIMEOUT_S,
         checkpoint_every_s: float = 1.0,
     ) -> None:
         self.path = sqlite_path(database_url)
