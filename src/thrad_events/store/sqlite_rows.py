@@ -16,6 +16,7 @@ both unique keys read first, and measured, those reads cost more than the statem
 from __future__ import annotations
 
 import functools
+import operator
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -46,7 +47,9 @@ _EVENT_SQL = insert_sql("events", EVENT_COLUMNS)
 _CONVERSION_SQL = insert_sql("conversions", CONVERSION_COLUMNS)
 _CLICK_EXISTS_SQL = "SELECT 1 FROM clicks WHERE click_id = ?"
 _CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
-_EVENT_KEY = tuple(EVENT_COLUMNS.index(c) for c in ("partner_id", "tag_id", "event_id"))
+_event_key: Callable[[Values], Values] = operator.itemgetter(
+    *(EVENT_COLUMNS.index(c) for c in ("partner_id", "tag_id", "event_id"))
+)
 # The keys of the rows one statement inserted: they took the ids from first_id on.
 _EVENT_KEYS_SINCE_SQL = (
     "SELECT json_group_array(json_array(partner_id, tag_id, event_id)) FROM events WHERE id >= ?"
@@ -60,10 +63,6 @@ def _events_sql(rows: int) -> str:
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
         f"{', '.join([marks] * rows)} ON CONFLICT DO NOTHING"
     )
-
-
-def _event_key(values: Values) -> Values:
-    return tuple(values[i] for i in _EVENT_KEY)
 
 
 def insert_event(connection: sqlite3.Connection, values: Values) -> InsertResult:

@@ -438,6 +438,17 @@ def test_params_nested_too_deep_is_422_naming_the_field() -> None:
     assert _field_of(caught.value) == "params"
 
 
+def test_collect_depth_limit_is_exact_in_a_whole_body() -> None:
+    """The limit holds in a decoded body, whatever shortcut the decoder takes for flat ones."""
+    decode_collect(_collect(params=_nested(MAX_JSON_DEPTH)))
+    with pytest.raises(ValidationFailed) as caught:
+        decode_collect(_collect(params=_nested(MAX_JSON_DEPTH + 1)))
+    assert _field_of(caught.value) == "params"
+    with pytest.raises(ValidationFailed) as caught:
+        decode_collect(_collect(consent={"a": _nested(MAX_JSON_DEPTH)}))
+    assert _field_of(caught.value) == "consent"
+
+
 def test_body_nested_beyond_the_decoder_is_a_clear_error() -> None:
     """A body nested thousands deep gets a 4xx error naming the field, not a RecursionError."""
     body = b'{"event_name": "a", "consent": ' + b"[" * 5000 + b"]" * 5000 + b"}"
