@@ -3,7 +3,8 @@
 A request enqueues an operation and awaits a future. The thread takes everything queued (up to
 `max_batch_rows`), runs it in one transaction, commits, and only then answers each future with
 that row's own result, so an acknowledged row is always durable. Batches grow by themselves
-under load, because requests keep arriving while the previous commit is on disk.
+under load, because requests keep arriving while the previous commit is on disk, or while
+another process holds the write lock: the queue is read once the lock is held.
 
 An operation may also be *mergeable*: it has a `run_merged(connection, ops)` class method, and
 the writer hands it every queued operation of its kind at once, to be written in as few
@@ -114,28 +115,35 @@ class GroupCommitWriter:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch: list[_Item] = [first]  # type: ignore[list-item]
-                stop_after = False
-                while len(batch) < self._max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stop_after = True
-                        break
-                    batch.append(item)  # type: ignore[arg-type]
-                self._commit(connection, batch)
-                if stop_after:
+                if self._commit(connection, first):  # type: ignore[arg-type]
                     return
         finally:
             connection.close()
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[_Item]) -> None:
+    def _take(self, batch: list[_Item]) -> bool:
+        """Add what is queued to `batch`, up to max_batch_rows; True when the stop is among it."""
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is _STOP:
+                return True
+            batch.append(item)  # type: ignore[arg-type]
+        return False
+
+    def _commit(self, connection: sqlite3.Connection, first: _Item) -> bool:
+        """Write `first` and whatever is queued once the write lock is ours; True to stop."""
         started = time.perf_counter()
         self._busy_since = time.monotonic()
+        batch = [first]
+        stop_after = False
         try:
             with self._exclusive():
+                # Taken only now: what arrived while another process held the lock joins this
+                # commit instead of waiting for the next turn (two workers under the collect
+                # benchmark: 16 → 23 rows a commit, writers busy 17 → 10 s of every 20).
+                stop_after = self._take(batch)
                 results = self._transaction(connection, batch)
         except sqlite3.Error as exc:
             if self._failure != str(exc):
@@ -153,6 +161,7 @@ class GroupCommitWriter:
         if self._on_batch is not None:
             self._on_batch(len(batch), time.perf_counter() - started)
         self._deliver(batch, results)
+        return stop_after
 
     @staticmethod
     def _transaction(connection: sqlite3.Connection, batch: list[_Item]) -> list[Any]:

@@ -129,6 +129,36 @@ def test_full_queue_is_refused_at_once(tmp_path: Path) -> None:
     assert _count(path) == 4
 
 
+def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock: what arrives meanwhile goes into the commit that
+    is waiting for it, not into a later turn."""
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    batches: list[int] = []
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=100,
+        max_queue_rows=1_000,
+        on_batch=lambda rows, seconds: batches.append(rows),
+        exclusive=lambda: _Gate(gate),
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))  # the writer takes it and waits for the lock
+        await asyncio.sleep(0.05)
+        later = [writer.submit(_insert(f"q{i}")) for i in range(20)]
+        gate.set()
+        assert all(await asyncio.gather(first, *later))
+
+    asyncio.run(main())
+    writer.stop()
+    assert batches == [21]
+    assert _count(path) == 21
+
+
 def test_a_stalled_commit_makes_new_writes_fail_fast(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
