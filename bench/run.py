@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -80,6 +81,32 @@ def run_wrk(
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
             return result
     raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+
+
+def server_side(base_url: str, kind: str) -> dict[str, float]:
+    """The server's own view from /metrics (all workers, warm-up included): rows per group
+    commit, mean time a commit took (waiting for the write lock included), and the share of
+    requests the endpoint answered within 25 ms, which leaves out time spent in the kernel, in
+    wrk and waiting for the event loop."""
+    samples: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{base_url}/metrics").text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name.startswith("thrad_write_"):
+                samples[(sample.name, "")] = sample.value
+            elif (
+                sample.name == "thrad_request_duration_seconds_bucket"
+                and labels.get("route") == kind  # the metrics' route label is the scenario's name
+            ):
+                samples[(sample.name, labels["le"])] = sample.value
+    bucket = "thrad_request_duration_seconds_bucket"
+    commits = samples.get(("thrad_write_batch_rows_count", ""), 0.0) or 1.0
+    answered = samples.get((bucket, "+Inf"), 0.0) or 1.0
+    return {
+        "rows_per_commit": samples.get(("thrad_write_batch_rows_sum", ""), 0.0) / commits,
+        "commit_ms": samples.get(("thrad_write_commit_seconds_sum", ""), 0.0) / commits * 1e3,
+        "within_25ms": samples.get((bucket, "0.025"), 0.0) / answered * 100,
+    }
 
 
 def mint_click(database_url: str, base_url: str) -> str:
@@ -143,6 +170,7 @@ def scenario(
         sampler.stopped.set()
         sampler.join()
         rss = worker_rss_mb(server.process.pid)
+        server_view = server_side(server.base_url, kind)
     finally:
         server.stop()
     stored = count_rows(database_url, table) - before
@@ -158,6 +186,7 @@ def scenario(
         durable=stored >= acked,
         worker_rss_mb=max(rss) if rss else None,
         rss_samples=[round(x) for x in sampler.samples],
+        **server_view,
     )
     return result
 
@@ -207,6 +236,13 @@ def main() -> None:
             f"{r['kind']:<15}{r['connections']:>6}{r['rps']:>9.0f}{r['events_per_s']:>10.0f}"
             f"{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}{r['non_2xx']:>8}"
             f"{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>8}{r['worker_rss_mb'] or 0:>7.0f}"
+        )
+    print("\nserver side (its /metrics, warm-up included):")
+    for r in results:
+        print(
+            f"  {r['kind']:<15}{r['rows_per_commit']:6.1f} rows a commit, "
+            f"{r['commit_ms']:5.2f} ms a commit (write-lock wait included), "
+            f"{r['within_25ms']:5.1f}% answered by the endpoint within 25 ms"
         )
     print("\nworker RSS samples (MB, max of the workers):")
     for r in results:

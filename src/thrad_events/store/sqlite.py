@@ -202,8 +202,8 @@ class SqliteStore:
     def queue_depth(self) -> int:
         return self._writer.depth()
 
-    async def _write(self, op: Callable[[sqlite3.Connection], Any]) -> Any:
-        future = self._writer.submit(op)
+    async def _write(self, op: Callable[[sqlite3.Connection], Any], rows: int = 1) -> Any:
+        future = self._writer.submit(op, rows)
         # A timer on the future itself: cheaper than wait_for's wrapping task on the hot path.
         timer = asyncio.get_running_loop().call_later(self._write_timeout_s, _expire, future)
         try:
@@ -217,7 +217,9 @@ class SqliteStore:
 
     async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
         batch = [_event_values(row) for row in rows]
-        results: list[InsertResult | StorageError] = await self._write(EventRows(batch, many=True))
+        results: list[InsertResult | StorageError] = await self._write(
+            EventRows(batch, many=True), len(batch)
+        )
         return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
@@ -228,7 +230,7 @@ class SqliteStore:
     async def insert_conversions(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
         batch = [_conversion_values(row) for row in rows]
         results: list[InsertResult | StorageError] = await self._write(
-            lambda c: each(c, insert_conversion, batch)
+            lambda c: each(c, insert_conversion, batch), len(batch)
         )
         return results
 

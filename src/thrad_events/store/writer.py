@@ -30,7 +30,8 @@ from thrad_events.store.base import StorageError
 log = logging.getLogger(__name__)
 
 WriteOp = Callable[[sqlite3.Connection], Any]
-_Item = tuple[WriteOp, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
+# An operation, the future it answers (None: nobody waits) with its loop, and its row count.
+_Item = tuple[WriteOp, "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None", int]
 # A mergeable kind's class method: all of its queued operations in, one answer each out.
 _RunMerged = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 _STOP = object()
@@ -66,6 +67,12 @@ class GroupCommitWriter:
         self._stall_after_s = stall_after_s
         # When the batch now being written started (monotonic), or None between batches.
         self._busy_since: float | None = None
+        # Rows queued = submitted - taken; each counter has one writing thread (the event loop's,
+        # the writer's), so neither needs a lock.
+        self._submitted_rows = 0
+        self._taken_rows = 0
+        # An operation taken from the queue that did not fit the last commit: first of the next.
+        self._carry: _Item | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -77,29 +84,33 @@ class GroupCommitWriter:
         self._thread.start()
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        """Rows waiting for the writer."""
+        return self._submitted_rows - self._taken_rows
 
     def stalled(self) -> bool:
         busy_since = self._busy_since
         return busy_since is not None and time.monotonic() - busy_since > self._stall_after_s
 
-    def submit(self, op: WriteOp) -> asyncio.Future[Any]:
-        """Queue one operation; the future resolves after its transaction has committed."""
+    def submit(self, op: WriteOp, rows: int = 1) -> asyncio.Future[Any]:
+        """Queue one operation writing `rows` rows; the future resolves after its transaction
+        has committed. Refused at once when that many more rows would overfill the queue."""
         if self._thread is None:
             raise StorageError("writer is not running")
-        if self._queue.qsize() >= self._max_queue:
+        if self.depth() + rows > self._max_queue:
             raise QueueFull("write queue is full")
         if self.stalled():
             raise WriterStalled("storage is not keeping up; retry shortly")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put((op, future, loop))
+        self._submitted_rows += rows
+        self._queue.put((op, future, loop, rows))
         return future
 
     def submit_nowait(self, op: WriteOp) -> None:
         """Queue an operation whose result nobody waits for (bookkeeping such as last-used)."""
-        if self._thread is not None and self._queue.qsize() < self._max_queue:
-            self._queue.put((op, None, None))
+        if self._thread is not None and self.depth() < self._max_queue:
+            self._submitted_rows += 1
+            self._queue.put((op, None, None, 1))
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Commit everything already queued, then end the thread."""
@@ -112,24 +123,32 @@ class GroupCommitWriter:
     def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
-                first = self._queue.get()
+                first, self._carry = self._carry or self._queue.get(), None
                 if first is _STOP:
                     return
+                self._taken_rows += first[3]  # type: ignore[index]
                 if self._commit(connection, first):  # type: ignore[arg-type]
                     return
         finally:
             connection.close()
 
     def _take(self, batch: list[_Item]) -> bool:
-        """Add what is queued to `batch`, up to max_batch_rows; True when the stop is among it."""
-        while len(batch) < self._max_batch:
+        """Add what is queued to `batch`, up to max_batch_rows in all (an operation is never
+        split: one that does not fit waits for the next commit); True when the stop is taken."""
+        rows = sum(item[3] for item in batch)
+        while rows < self._max_batch:
             try:
-                item = self._queue.get_nowait()
+                item: Any = self._queue.get_nowait()
             except queue.Empty:
                 return False
             if item is _STOP:
                 return True
-            batch.append(item)  # type: ignore[arg-type]
+            if rows + item[3] > self._max_batch:
+                self._carry = item
+                return False
+            self._taken_rows += item[3]
+            rows += item[3]
+            batch.append(item)
         return False
 
     def _commit(self, connection: sqlite3.Connection, first: _Item) -> bool:
@@ -159,7 +178,7 @@ class GroupCommitWriter:
         finally:
             self._busy_since = None
         if self._on_batch is not None:
-            self._on_batch(len(batch), time.perf_counter() - started)
+            self._on_batch(sum(item[3] for item in batch), time.perf_counter() - started)
         self._deliver(batch, results)
         return stop_after
 
@@ -170,7 +189,7 @@ class GroupCommitWriter:
             connection.execute("BEGIN IMMEDIATE")
             # Mergeable kinds run after the others: they must not depend on their order.
             merged: dict[_RunMerged, list[int]] = {}
-            for index, (op, _, _) in enumerate(batch):
+            for index, (op, _, _, _) in enumerate(batch):
                 run_merged: _RunMerged | None = getattr(op, "run_merged", None)
                 if run_merged is not None:
                     merged.setdefault(run_merged, []).append(index)
@@ -190,7 +209,7 @@ class GroupCommitWriter:
     @staticmethod
     def _deliver(batch: list[_Item], results: list[Any]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for (_, future, loop), result in zip(batch, results, strict=True):
+        for (_, future, loop, _), result in zip(batch, results, strict=True):
             if future is not None and loop is not None:
                 by_loop.setdefault(loop, []).append((future, result))
         for loop, pairs in by_loop.items():

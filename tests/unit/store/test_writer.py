@@ -159,6 +159,77 @@ def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
     assert _count(path) == 21
 
 
+def _insert_many(keys: list[str]):  # type: ignore[no-untyped-def]
+    def op(connection: sqlite3.Connection) -> int:
+        return sum(_insert(key)(connection) for key in keys)
+
+    return op
+
+
+def test_the_queue_bound_counts_rows_not_requests(tmp_path: Path) -> None:
+    """A batch request of many rows takes as much of the queue as that many single rows."""
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=100,
+        max_queue_rows=10,
+        exclusive=lambda: _Gate(gate),
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
+        await asyncio.sleep(0.05)
+        assert writer.depth() == 0
+        six = writer.submit(_insert_many([f"s{i}" for i in range(6)]), rows=6)
+        assert writer.depth() == 6
+        with pytest.raises(QueueFull):
+            writer.submit(_insert_many([f"x{i}" for i in range(5)]), rows=5)
+        four = writer.submit(_insert_many([f"f{i}" for i in range(4)]), rows=4)
+        assert writer.depth() == 10
+        with pytest.raises(QueueFull):
+            writer.submit(_insert("over"))
+        gate.set()
+        assert await asyncio.gather(first, six, four) == [True, 6, 4]
+        assert writer.depth() == 0
+
+    asyncio.run(main())
+    writer.stop()
+    assert _count(path) == 11
+
+
+def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    batches: list[int] = []
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=10,
+        max_queue_rows=1_000,
+        on_batch=lambda rows, seconds: batches.append(rows),
+        exclusive=lambda: _Gate(gate),
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))
+        await asyncio.sleep(0.05)
+        fours = [
+            writer.submit(_insert_many([f"k{n}-{i}" for i in range(4)]), rows=4) for n in range(3)
+        ]
+        gate.set()
+        assert await asyncio.gather(first, *fours) == [True, 4, 4, 4]
+
+    asyncio.run(main())
+    writer.stop()
+    # 1 + 4 + 4 fit in 10 rows; the third request of 4 waits, whole, for the next commit.
+    assert batches == [9, 4]
+    assert _count(path) == 13
+
+
 def test_a_stalled_commit_makes_new_writes_fail_fast(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
