@@ -37,6 +37,29 @@ def _count(path: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
 
 
+def _gated_writer(
+    path: Path,
+    gate: threading.Event,
+    *,
+    max_batch_rows: int,
+    max_queue_rows: int,
+    batches: list[int] | None = None,
+    stall_after_s: float = 1.0,
+) -> GroupCommitWriter:
+    """A started writer whose write lock stays taken (as by another process) until `gate`
+    is set; `batches` collects the rows of each commit."""
+    writer = GroupCommitWriter(
+        lambda: _connector(path),
+        max_batch_rows=max_batch_rows,
+        max_queue_rows=max_queue_rows,
+        on_batch=None if batches is None else lambda rows, seconds: batches.append(rows),
+        exclusive=lambda: _Gate(gate),
+        stall_after_s=stall_after_s,
+    )
+    writer.start()
+    return writer
+
+
 def test_concurrent_writes_share_commits_and_each_gets_its_own_answer(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     batches: list[int] = []
@@ -107,13 +130,7 @@ def test_stop_commits_everything_already_queued(tmp_path: Path) -> None:
 def test_full_queue_is_refused_at_once(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
-        max_batch_rows=1,
-        max_queue_rows=3,
-        exclusive=lambda: _Gate(gate),
-    )
-    writer.start()
+    writer = _gated_writer(path, gate, max_batch_rows=1, max_queue_rows=3)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
@@ -137,14 +154,7 @@ def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
     path = tmp_path / "w.db"
     gate = threading.Event()
     batches: list[int] = []
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
-        max_batch_rows=100,
-        max_queue_rows=1_000,
-        on_batch=lambda rows, seconds: batches.append(rows),
-        exclusive=lambda: _Gate(gate),
-    )
-    writer.start()
+    writer = _gated_writer(path, gate, max_batch_rows=100, max_queue_rows=1_000, batches=batches)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # the writer takes it and waits for the lock
@@ -170,13 +180,7 @@ def test_the_queue_bound_counts_rows_not_requests(tmp_path: Path) -> None:
     """A batch request of many rows takes as much of the queue as that many single rows."""
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
-        max_batch_rows=100,
-        max_queue_rows=10,
-        exclusive=lambda: _Gate(gate),
-    )
-    writer.start()
+    writer = _gated_writer(path, gate, max_batch_rows=100, max_queue_rows=10)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
@@ -205,14 +209,7 @@ def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
     path = tmp_path / "w.db"
     gate = threading.Event()
     batches: list[int] = []
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
-        max_batch_rows=10,
-        max_queue_rows=1_000,
-        on_batch=lambda rows, seconds: batches.append(rows),
-        exclusive=lambda: _Gate(gate),
-    )
-    writer.start()
+    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=1_000, batches=batches)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))
@@ -233,14 +230,7 @@ def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
 def test_a_stalled_commit_makes_new_writes_fail_fast(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
-        max_batch_rows=10,
-        max_queue_rows=100,
-        exclusive=lambda: _Gate(gate),
-        stall_after_s=0.1,
-    )
-    writer.start()
+    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=0.1)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))
