@@ -135,7 +135,7 @@ class GroupCommitWriter:
     def _take(self, batch: list[_Item]) -> bool:
         """Add what is queued to `batch`, up to max_batch_rows in all (an operation is never
         split: one that does not fit waits for the next commit); True when the stop is taken."""
-        rows = sum(item[3] for item in batch)
+        rows = _rows(batch)
         while rows < self._max_batch:
             try:
                 item: Any = self._queue.get_nowait()
@@ -166,19 +166,19 @@ class GroupCommitWriter:
                 results = self._transaction(connection, batch)
         except sqlite3.Error as exc:
             if self._failure != str(exc):
-                log.error("batch of %d rows not committed: %s", len(batch), exc)
+                log.error("batch of %d rows not committed: %s", _rows(batch), exc)
             self._failure = str(exc)
             results = [StorageError(f"storage unavailable: {exc}")] * len(batch)
         except Exception as exc:
             # A bug must not end the thread (every later write would hang): fail this batch.
-            log.exception("batch of %d rows not committed", len(batch))
+            log.exception("batch of %d rows not committed", _rows(batch))
             results = [StorageError(f"write failed: {type(exc).__name__}")] * len(batch)
         else:
             self._failure = None
         finally:
             self._busy_since = None
         if self._on_batch is not None:
-            self._on_batch(sum(item[3] for item in batch), time.perf_counter() - started)
+            self._on_batch(_rows(batch), time.perf_counter() - started)
         self._deliver(batch, results)
         return stop_after
 
@@ -216,6 +216,10 @@ class GroupCommitWriter:
             # A closed loop means nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, pairs)
+
+
+def _rows(batch: list[_Item]) -> int:
+    return sum(item[3] for item in batch)
 
 
 def run_isolated(connection: sqlite3.Connection, op: Callable[..., Any], *args: Any) -> Any:
