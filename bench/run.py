@@ -241,7 +241,7 @@ def main() -> None:
     for r in results:
         print(
             f"  {r['kind']:<15}{r['rows_per_commit']:6.1f} rows a commit, "
-            f"{r['commit_ms']:5.2f} ms a commit (write-lock wait included), "
+            f"{r['commit_ms']:5.2f} ms a commit (waits included), "
             f"{r['within_25ms']:5.1f}% answered by the endpoint within 25 ms"
         )
     print("\nworker RSS samples (MB, max of the workers):")
