@@ -8,25 +8,10 @@ import time
 
 import pytest
 
+from tests.unit.keys import api_key
 from thrad_events.errors import RateLimited
 from thrad_events.ratelimits import KeyRateLimiter, MemoryCounters
 from thrad_events.store.base import ApiKeyRecord
-
-
-def _key(key_id: str = "key_a", rate_limit: int | None = 5) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        key_id=key_id,
-        partner_id="ptn_a",
-        partner_name="a",
-        label="test",
-        key_hash="h",
-        key_prefix="thr_x",
-        created_at="2026-01-01T00:00:00Z",
-        expires_at=None,
-        revoked_at=None,
-        last_used_at=None,
-        rate_limit=rate_limit,
-    )
 
 
 async def _admitted(limiter: KeyRateLimiter, key: ApiKeyRecord, hits: int) -> int:
@@ -42,7 +27,7 @@ async def _admitted(limiter: KeyRateLimiter, key: ApiKeyRecord, hits: int) -> in
 
 def test_a_key_gets_its_limit_then_a_refusal_with_retry_after() -> None:
     limiter = KeyRateLimiter(MemoryCounters(), default_per_s=100)
-    key = _key(rate_limit=5)
+    key = api_key(rate_limit=5)
     assert asyncio.run(_admitted(limiter, key, 5)) == 5
     with pytest.raises(RateLimited) as refused:
         asyncio.run(limiter.check(key))
@@ -50,7 +35,7 @@ def test_a_key_gets_its_limit_then_a_refusal_with_retry_after() -> None:
     assert refused.value.remaining == 0
     assert 1 <= refused.value.retry_after_s <= 2
     # Another key has its own window; a key without a limit of its own gets the default.
-    assert asyncio.run(_admitted(limiter, _key("key_b", rate_limit=None), 120)) == 100
+    assert asyncio.run(_admitted(limiter, api_key("key_b"), 120)) == 100
 
 
 def test_hits_start_no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,22 +51,22 @@ def test_hits_start_no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     limiter = KeyRateLimiter(counters, default_per_s=10**6)
     began = time.monotonic()
     while time.monotonic() - began < 0.1:  # ten of upstream's 10 ms timer periods
-        asyncio.run(_admitted(limiter, _key(rate_limit=None), 50))
+        asyncio.run(_admitted(limiter, api_key(), 50))
     assert started == []
 
 
 def test_the_sweep_frees_expired_counters_at_most_once_a_second() -> None:
     counters = MemoryCounters()
     limiter = KeyRateLimiter(counters, default_per_s=100)
-    asyncio.run(limiter.check(_key("key_old")))
+    asyncio.run(limiter.check(api_key("key_old")))
     old = [name for name in counters.storage if "key_old" in name]
     assert old
     for name in old:  # as if their windows had passed
         counters.expirations[name] = time.time() - 1
     # Swept on a hit of another key only once the last sweep is a second old.
-    asyncio.run(limiter.check(_key("key_new")))
+    asyncio.run(limiter.check(api_key("key_new")))
     assert all(name in counters.storage for name in old)
     counters._next_sweep = 0.0
-    asyncio.run(limiter.check(_key("key_new")))
+    asyncio.run(limiter.check(api_key("key_new")))
     assert not [name for name in counters.storage if "key_old" in name]
     assert [name for name in counters.storage if "key_new" in name]

@@ -10,13 +10,14 @@ from typing import Any, cast
 import pytest
 
 from tests.testdata import geoip_db
+from tests.unit.keys import api_key
 from thrad_events.config import parse_networks
 from thrad_events.enrich.enricher import ENRICHED_COLUMNS, RowEnricher
 from thrad_events.enrich.geo import BundledCountries, GeoColumns, open_geo
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.store.base import CLICK_COLUMNS, EVENT_COLUMNS, ApiKeyRecord, Store
+from thrad_events.store.base import CLICK_COLUMNS, EVENT_COLUMNS, Store
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -139,19 +140,7 @@ def test_a_failing_helper_leaves_its_columns_empty_and_is_logged_once(
 
 # -- inside the pipeline -----------------------------------------------------------------------
 
-KEY = ApiKeyRecord(
-    key_id="key_1",
-    partner_id="ptn_1",
-    partner_name="acme",
-    label="test",
-    key_hash="0" * 64,
-    key_prefix="thr_0000",
-    created_at="2026-01-01T00:00:00.000000Z",
-    expires_at=None,
-    revoked_at=None,
-    last_used_at=None,
-    rate_limit=None,
-)
+KEY = api_key()
 
 
 @pytest.fixture(scope="module")

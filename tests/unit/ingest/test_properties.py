@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.keys import api_key
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import IngestError, ValidationFailed
 from thrad_events.ingest import validate
@@ -34,7 +35,7 @@ from thrad_events.ingest.normalize import (
 )
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.schemas import CollectRequest, ConversionRequest
-from thrad_events.store.base import ApiKeyRecord, Store
+from thrad_events.store.base import Store
 
 FUZZ = settings(
     max_examples=100,
@@ -44,19 +45,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-KEY = ApiKeyRecord(
-    key_id="key_1",
-    partner_id="ptn_1",
-    partner_name="acme",
-    label="test",
-    key_hash="0" * 64,
-    key_prefix="thr_0000",
-    created_at="2026-01-01T00:00:00.000000Z",
-    expires_at=None,
-    revoked_at=None,
-    last_used_at=None,
-    rate_limit=None,
-)
+KEY = api_key()
 CONTEXT = RequestContext(peer_ip="127.0.0.1", received_at=datetime(2026, 2, 19, tzinfo=UTC))
 # Building a row does no I/O: the store is never touched.
 INGESTOR = Ingestor(
