@@ -60,10 +60,9 @@ def decode_collect(body: bytes) -> CollectRequest:
 
 def check_utf8(body: bytes) -> None:
     """A body must be UTF-8 throughout, also in the unknown fields a Struct decoder skips unread."""
-    data = bytes(body)  # no copy of bytes
-    if not data.isascii():
+    if not body.isascii():
         try:
-            data.decode("utf-8")
+            body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidJson(f"body is not valid UTF-8: {exc}") from None
 

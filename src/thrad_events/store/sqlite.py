@@ -111,6 +111,7 @@ def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
 
 _event_values = _row_builder(EVENT_COLUMNS)
 _conversion_values = _row_builder(CONVERSION_COLUMNS)
+_click_values = _row_builder(CLICK_COLUMNS)
 
 
 _CLICK_SQL = insert_sql("clicks", CLICK_COLUMNS)
@@ -235,7 +236,7 @@ class SqliteStore:
         return results
 
     async def insert_click(self, row: Row) -> InsertResult:
-        values = _values(row, CLICK_COLUMNS)
+        values = _click_values(row)
 
         def op(connection: sqlite3.Connection) -> InsertResult:
             inserted = connection.execute(_CLICK_SQL, values).rowcount

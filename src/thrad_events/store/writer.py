@@ -123,7 +123,8 @@ class GroupCommitWriter:
     def _run(self, connection: sqlite3.Connection) -> None:
         try:
             while True:
-                first, self._carry = self._carry or self._queue.get(), None
+                first = self._carry if self._carry is not None else self._queue.get()
+                self._carry = None
                 if first is _STOP:
                     return
                 self._taken_rows += first[3]  # type: ignore[index]
