@@ -88,24 +88,22 @@ def server_side(base_url: str, kind: str) -> dict[str, float]:
     commit, mean time a commit took (waiting for the write lock included), and the share of
     requests the endpoint answered within 25 ms, which leaves out time spent in the kernel, in
     wrk and waiting for the event loop."""
-    samples: dict[tuple[str, str], float] = {}
+    write: dict[str, float] = {}  # thrad_write_* sums and counts
+    within: dict[str, float] = {}  # this scenario's latency buckets, by upper bound
     for family in text_string_to_metric_families(httpx.get(f"{base_url}/metrics").text):
         for sample in family.samples:
-            labels = sample.labels
             if sample.name.startswith("thrad_write_"):
-                samples[(sample.name, "")] = sample.value
+                write[sample.name] = sample.value
             elif (
                 sample.name == "thrad_request_duration_seconds_bucket"
-                and labels.get("route") == kind  # the metrics' route label is the scenario's name
+                and sample.labels.get("route") == kind  # the route label is the scenario's name
             ):
-                samples[(sample.name, labels["le"])] = sample.value
-    bucket = "thrad_request_duration_seconds_bucket"
-    commits = samples.get(("thrad_write_batch_rows_count", ""), 0.0) or 1.0
-    answered = samples.get((bucket, "+Inf"), 0.0) or 1.0
+                within[sample.labels["le"]] = sample.value
+    commits = write.get("thrad_write_batch_rows_count") or 1.0
     return {
-        "rows_per_commit": samples.get(("thrad_write_batch_rows_sum", ""), 0.0) / commits,
-        "commit_ms": samples.get(("thrad_write_commit_seconds_sum", ""), 0.0) / commits * 1e3,
-        "within_25ms": samples.get((bucket, "0.025"), 0.0) / answered * 100,
+        "rows_per_commit": write.get("thrad_write_batch_rows_sum", 0.0) / commits,
+        "commit_ms": write.get("thrad_write_commit_seconds_sum", 0.0) / commits * 1e3,
+        "within_25ms": within.get("0.025", 0.0) / (within.get("+Inf") or 1.0) * 100,
     }
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlite_commit import ROW  # noqa: E402
+from sqlite_commit import ROW, write  # noqa: E402
 
 from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
@@ -48,7 +48,7 @@ def batches(rows: int, batch: int) -> list[EventRows]:
     return [
         EventRows(
             [
-                _values({**ROW, "event_id": f"1-4242-{start // 500}-{i}"}, EVENT_COLUMNS)
+                _values({**ROW, "event_id": f"1-4242-{i}"}, EVENT_COLUMNS)
                 for i in range(start, min(rows, start + batch))
             ],
             many=True,
@@ -71,7 +71,7 @@ def measure(folder: Path, drop: tuple[str, ...], args: argparse.Namespace) -> st
         before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         for rows in work:
             connection.execute("BEGIN IMMEDIATE")
-            EventRows.run_merged(connection, [rows])
+            write(connection, rows)
             connection.execute("COMMIT")
         after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall
         (stored,) = connection.execute("SELECT count(*) FROM events").fetchone()
