@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from thrad_events.schemas import MAX_BATCH_ITEMS
+
 DEFAULT_DATABASE_URL = "sqlite:///./var/thrad.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # Group-commit defaults, shared by the settings and both stores: rows per transaction at most,
@@ -101,6 +103,12 @@ class Settings:
             raise ConfigError(f"port must be 1-65535 (got {self.port})")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1 (got {self.workers})")
+        if self.write_queue_max_rows < MAX_BATCH_ITEMS:
+            # A batch waits whole or not at all: a smaller queue would refuse full batches forever.
+            raise ConfigError(
+                f"THRAD_WRITE_QUEUE_MAX_ROWS must be at least {MAX_BATCH_ITEMS}, the rows of one "
+                f"full batch (got {self.write_queue_max_rows})"
+            )
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -104,6 +104,8 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
         ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
+        # Below one full batch of rows, full batches could never be queued.
+        ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], name: str) -> None:
@@ -129,3 +131,7 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_a_write_queue_of_one_full_batch_is_accepted() -> None:
+    assert Settings.from_env({"THRAD_WRITE_QUEUE_MAX_ROWS": "500"}).write_queue_max_rows == 500
