@@ -101,3 +101,62 @@ def test_sigterm_drains_and_exits_0_keeping_every_acked_event(tmp_path: Path) ->
 
 def test_sigterm_with_two_workers_keeps_every_acked_event(tmp_path: Path) -> None:
     _run_graceful(tmp_path, workers=2)
+
+
+def test_a_full_write_queue_answers_503_at_once_counting_a_batch_by_its_rows(
+    tmp_path: Path,
+) -> None:
+    """Saturated storage (contract: 503 + Retry-After): with room for 500 rows and a batch of 500
+    already waiting, one more event is refused at once, before any stall or write timeout."""
+    database_url = f"sqlite:///{tmp_path / 'full.db'}"
+    server = ServerProcess(
+        database_url, tmp_path / "full.log", env={"THRAD_WRITE_QUEUE_MAX_ROWS": "500"}
+    )
+    key: dict[str, Any] = create_key(database_url, "acme", "full", "--rate-limit", "100000")
+    headers = {"Authorization": f"Bearer {key['api_key']}"}
+
+    def batch(prefix: str) -> None:
+        events = [_event(f"{prefix}-{i}") for i in range(500)]
+        httpx.post(
+            f"{server.base_url}/v1/api/collect/batch",
+            json={"events": events},
+            headers=headers,
+            timeout=10,
+        )
+
+    blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        # The first batch is taken by the writer, which waits for the file; the second waits in
+        # the queue and fills it.
+        senders = [threading.Thread(target=batch, args=(name,)) for name in ("first", "second")]
+        for sender in senders:
+            sender.start()
+            time.sleep(0.2)
+        sent = time.monotonic()
+        answer = httpx.post(
+            f"{server.base_url}/v1/api/collect",
+            json=_event("one-too-many"),
+            headers=headers,
+            timeout=10,
+        )
+        took = time.monotonic() - sent
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    try:
+        for sender in senders:
+            sender.join(10)
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "unavailable"
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert took < 0.5, f"refused only after {took:.2f} s"
+        again = httpx.post(
+            f"{server.base_url}/v1/api/collect", json=_event("after"), headers=headers, timeout=10
+        )
+        assert again.status_code == 204
+    finally:
+        server.stop()
+    stored = {row["event_id"] for row in export(database_url, "events")}
+    assert "one-too-many" not in stored
+    assert "after" in stored
