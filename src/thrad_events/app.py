@@ -93,7 +93,7 @@ def build_app(settings: Settings) -> HotPaths:
         Route("/api/conversion", conversion_ep, methods=["POST"]),
         Route("/v1/click", click.click_endpoint(ingestor, metrics), methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
-        Route("/readyz", health.readyz_endpoint(store), methods=["GET"]),
+        Route("/readyz", health.readyz_endpoint(store, deps.limiter), methods=["GET"]),
         Route("/metrics", health.metrics_endpoint(metrics, store), methods=["GET"]),
         *(
             Route(

@@ -8,6 +8,7 @@ than briefly admitting too many. The failure is logged once and counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -111,10 +112,12 @@ class KeyRateLimiter:
             remaining=max(0, stats.remaining),
         )
 
-    async def ping(self) -> bool:
+    async def ping(self, timeout_s: float = 1.0) -> bool:
+        """True when the counters answer within `timeout_s` (always, for this process's own)."""
         if self._shared is None:
             return True
         try:
-            return bool(await self._shared.storage.check())
+            async with asyncio.timeout(timeout_s):
+                return bool(await self._shared.storage.check())
         except Exception:
             return False

@@ -9,14 +9,20 @@ an empty database it creates a dev partner and one API key and prints the key on
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli
+from tests.integration.server import ServerProcess, cli, free_port
 
 PUBLIC = [
     ("/v1/api/collect", "post"),
@@ -150,3 +156,50 @@ def test_first_serve_prints_a_dev_key_once_and_it_works(tmp_path: Path) -> None:
 def test_operational_endpoints_need_no_key(shared_server: ServerProcess, path: str) -> None:
     """Probes and scrapers call these without an API key."""
     assert httpx.get(f"{shared_server.base_url}{path}").status_code == 200
+
+
+def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(tmp_path: Path) -> None:
+    """Readiness tells the truth: with THRAD_REDIS_URL set, a Redis that stops answering makes
+    /readyz a 503 naming `redis` (storage still fine), and it is 200 again once Redis is back."""
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        redis = subprocess.Popen(
+            [redis_server, *args, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                return redis
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    redis = start_redis()
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'thrad.db'}",
+        tmp_path / "server.log",
+        env={"THRAD_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
+    )
+    try:
+        assert httpx.get(f"{server.base_url}/readyz").json() == {"status": "ready"}
+        redis.terminate()
+        redis.wait(10)
+        down = httpx.get(f"{server.base_url}/readyz", timeout=10)
+        assert down.status_code == 503
+        assert down.json() == {"status": "unavailable", "failed": ["redis"]}
+        assert down.headers["Retry-After"] == "1"
+        redis = start_redis()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{server.base_url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "readyz stayed 503 after Redis came back"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+        redis.terminate()
+        redis.wait(10)

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 
 from thrad_events.http.common import Endpoint
 from thrad_events.metrics import Metrics
+from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import Store
 
 
@@ -15,12 +16,25 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def readyz_endpoint(store: Store) -> Endpoint:
+def readyz_endpoint(store: Store, limiter: KeyRateLimiter) -> Endpoint:
+    """200 when every dependency answers; else 503 naming each one that did not.
+
+    Redis is named although the limiter fails open without it: a node that cannot reach the
+    shared counters admits each key up to its limit on every node, which an operator must see.
+    """
+
     async def readyz(request: Request) -> Response:
-        if await store.ping():
+        failed = [
+            name
+            for name, answers in (("storage", await store.ping()), ("redis", await limiter.ping()))
+            if not answers
+        ]
+        if not failed:
             return JSONResponse({"status": "ready"})
         return JSONResponse(
-            {"status": "unavailable"}, status_code=503, headers={"Retry-After": "1"}
+            {"status": "unavailable", "failed": failed},
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     return readyz

@@ -351,7 +351,7 @@ def build_openapi() -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: storage answers",
+                    "summary": "Readiness: storage, and Redis when configured, answer",
                     "responses": {"200": health, "503": health},
                 }
             },
