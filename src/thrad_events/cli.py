@@ -16,7 +16,7 @@ import msgspec
 from thrad_events.auth.keys import create_key
 from thrad_events.config import ConfigError, Settings
 from thrad_events.reports.query import Report
-from thrad_events.store import open_store
+from thrad_events.store import missing_sqlite_file, open_store
 from thrad_events.store.base import StorageError, Store, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,8 +39,15 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _store(database_url: str | None) -> Store:
+def _store(database_url: str | None, *, create: bool = False) -> Store:
+    """The configured store, migrated; without `create`, a missing SQLite file is an error."""
     settings = _settings(database_url=database_url)
+    missing = None if create else missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        raise click.ClickException(
+            f"no database at {missing} (THRAD_DATABASE_URL={settings.database_url}); "
+            "`thrad-events migrate` or `serve` creates it"
+        )
     try:
         store = open_store(settings.database_url)
         store.migrate()
@@ -94,7 +101,7 @@ def serve(
     configure_logging(settings.log_level)
     if settings.redis_url:
         _check_redis(settings.redis_url)
-    store = _store(settings.database_url)
+    store = _store(settings.database_url, create=True)
     click_secret(settings, store)
     if store.count_keys() == 0:
         key = create_key(store, partner="dev", label="dev")
@@ -171,6 +178,11 @@ def keys_create(
 ) -> None:
     """Create an API key; the secret is printed here once and never stored in clear."""
     expires = _parse_time(expires_at, "--expires-at")
+    if expires is not None and expires <= utcnow():
+        raise click.BadParameter(
+            f"{expires_at} is already past: the key would be refused at once",
+            param_hint="--expires-at",
+        )
     key = create_key(
         _store(database_url),
         partner=partner,
@@ -203,15 +215,17 @@ def keys_create(
 @database_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line")
 def keys_list(database_url: str | None, as_json: bool) -> None:
-    """List API keys (never their secrets)."""
-    records = _store(database_url).list_keys()
-    for record in records:
+    """List API keys (never their secrets), with a header row and each key's status."""
+    now = utcnow()
+    table = [_KEY_COLUMNS]
+    for record in _store(database_url).list_keys():
         entry = {
             "key_id": record.key_id,
             "partner_id": record.partner_id,
             "partner": record.partner_name,
             "label": record.label,
             "key_prefix": record.key_prefix,
+            "status": record.status(now),
             "created_at": record.created_at,
             "expires_at": record.expires_at,
             "revoked_at": record.revoked_at,
@@ -220,12 +234,39 @@ def keys_list(database_url: str | None, as_json: bool) -> None:
         }
         if as_json:
             click.echo(_json.encode(entry))
-        else:
-            state = "revoked" if record.revoked_at else "active"
-            click.echo(
-                f"{record.key_id}  {record.partner_name:<16} {record.label:<16} "
-                f"{record.key_prefix}…  {state:<8} last used {record.last_used_at or 'never'}"
+            continue
+        table.append(
+            (
+                record.key_id,
+                record.partner_name,
+                record.label,
+                f"{record.key_prefix}…",
+                record.status(now),
+                record.expires_at or "never",
+                str(record.rate_limit or "default"),
+                record.last_used_at or "never",
             )
+        )
+    if not as_json:
+        widths = [max(len(row[i]) for row in table) for i in range(len(_KEY_COLUMNS))]
+        for row in table:
+            click.echo(
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+            )
+
+
+_KEY_COLUMNS = (
+    "KEY_ID",
+    "PARTNER",
+    "LABEL",
+    "PREFIX",
+    "STATUS",
+    "EXPIRES_AT",
+    "RATE_LIMIT",
+    "LAST_USED_AT",
+)
 
 
 @keys.command("revoke")
@@ -249,8 +290,13 @@ def keys_revoke(database_url: str | None, key_id: str) -> None:
 )
 def keys_update(database_url: str | None, key_id: str, rate_limit: int) -> None:
     """Change a key's rate limit; every server process applies it within 5 seconds."""
-    if not _store(database_url).set_rate_limit(key_id, rate_limit or None):
+    store = _store(database_url)
+    record = next((found for found in store.list_keys() if found.key_id == key_id), None)
+    if record is None:
         raise click.ClickException(f"no key {key_id!r}")
+    if record.revoked_at is not None:
+        raise click.ClickException(f"key {key_id!r} is revoked; create a new one instead")
+    store.set_rate_limit(key_id, rate_limit or None)
     click.echo(f"{key_id}: rate limit {rate_limit or 'server default'}")
 
 

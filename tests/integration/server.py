@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,14 @@ def clean_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict
 
 
 def cli(database_url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """Run a `thrad-events` subcommand against the database; return its stdout."""
+    """Run a `thrad-events` subcommand against the database; return its stdout.
+
+    A test may start with the CLI before any server: only `serve` and `migrate` create a
+    database, so a SQLite file that does not exist yet is migrated first.
+    """
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith("sqlite:///") and args[0] != "migrate" and not path.exists():
+        cli(database_url, "migrate", env=env)
     done = subprocess.run(
         [PYTHON, "-m", "thrad_events", *args],
         env=clean_env(database_url, env),
@@ -57,6 +65,14 @@ def create_key(
         database_url, "keys", "create", "--partner", partner, "--label", label, "--json", *extra
     )
     return dict(json.loads(out))
+
+
+def expired_key(database_url: str, partner: str = "acme") -> dict[str, Any]:
+    """A key whose expiry has just passed, never used (`keys create` refuses a past expiry)."""
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+    key = create_key(database_url, partner, "expired", "--expires-at", expires.isoformat())
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
+    return key
 
 
 def export(database_url: str, table: str, *extra: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key
+from tests.integration.server import ServerProcess, cli, create_key, expired_key
 
 COLLECT = "/v1/api/collect"
 REVOCATION_BOUND_S = 5.0
@@ -144,11 +144,17 @@ def test_revoked_key_is_refused_by_every_worker_within_5_s(tmp_path: Path) -> No
     assert not server.error_lines()
 
 
-def test_key_with_expires_at_in_the_past_is_refused_at_once(shared_server: ServerProcess) -> None:
+def test_key_whose_expiry_passed_is_refused_at_once(shared_server: ServerProcess) -> None:
     """Contract: an expired key is refused at once (its very first request)."""
-    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    key = create_key(shared_server.database_url, "acme", "expired", "--expires-at", past)
+    key = expired_key(shared_server.database_url)
     assert _collect_status(shared_server.base_url, key["api_key"]) == 401
+
+
+def test_keys_create_refuses_an_expiry_already_past(shared_server: ServerProcess) -> None:
+    """A key created already expired could never be used: `keys create` refuses it."""
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    with pytest.raises(RuntimeError, match="already past"):
+        create_key(shared_server.database_url, "acme", "expired", "--expires-at", past)
 
 
 def test_key_expiring_while_in_use_is_refused_as_soon_as_it_expires(
@@ -169,3 +175,71 @@ def test_key_expiring_while_in_use_is_refused_as_soon_as_it_expires(
         time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.02)
         assert _collect_status(shared_server.base_url, key["api_key"], http) == 401
     assert accepted
+
+
+def test_keys_list_has_a_header_row_and_tells_active_expired_and_revoked_apart(
+    server: ServerProcess, database_url: str
+) -> None:
+    """`keys list` prints a header row; the status column says `expired` for a key past its
+    expiry and `revoked` for a revoked one (an expired key used to show as `active`)."""
+    active = create_key(database_url, "acme", "live", "--rate-limit", "7")
+    revoked = create_key(database_url, "acme", "gone")
+    cli(database_url, "keys", "revoke", revoked["key_id"])
+    expired = expired_key(database_url)
+    lines = cli(database_url, "keys", "list").splitlines()
+    assert lines[0].split() == [
+        "KEY_ID",
+        "PARTNER",
+        "LABEL",
+        "PREFIX",
+        "STATUS",
+        "EXPIRES_AT",
+        "RATE_LIMIT",
+        "LAST_USED_AT",
+    ]
+    status = lines[0].index("STATUS")
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert by_id[active["key_id"]][status:].split()[0] == "active"
+    assert by_id[revoked["key_id"]][status:].split()[0] == "revoked"
+    assert by_id[expired["key_id"]][status:].split()[0] == "expired"
+    assert by_id[active["key_id"]][lines[0].index("RATE_LIMIT") :].split()[0] == "7"
+    listed = {
+        entry["key_id"]: entry["status"]
+        for entry in map(json.loads, cli(database_url, "keys", "list", "--json").splitlines())
+        if entry["label"] != "dev"
+    }
+    assert listed == {
+        active["key_id"]: "active",
+        revoked["key_id"]: "revoked",
+        expired["key_id"]: "expired",
+    }
+
+
+def test_last_used_at_moves_only_when_the_key_is_let_in(
+    server: ServerProcess, database_url: str
+) -> None:
+    """A request refused with 401 (revoked key) leaves last_used_at alone, so a revoked key
+    never looks in use; an accepted request sets it."""
+    used = create_key(database_url, "acme", "used")
+    revoked = create_key(database_url, "acme", "revoked")
+    cli(database_url, "keys", "revoke", revoked["key_id"])
+    assert _collect_status(server.base_url, used["api_key"]) == 204
+    assert _collect_status(server.base_url, revoked["api_key"]) == 401
+
+    def last_used() -> dict[str, Any]:
+        entries = map(json.loads, cli(database_url, "keys", "list", "--json").splitlines())
+        return {entry["key_id"]: entry["last_used_at"] for entry in entries}
+
+    deadline = time.monotonic() + 5
+    while last_used()[used["key_id"]] is None:
+        assert time.monotonic() < deadline, "last_used_at never set for an accepted request"
+        time.sleep(0.1)
+    assert last_used()[revoked["key_id"]] is None
+
+
+def test_keys_update_refuses_a_revoked_key(shared_server: ServerProcess) -> None:
+    """Changing the limit of a revoked key would suggest it still works: refused."""
+    key = create_key(shared_server.database_url, "acme", "gone")
+    cli(shared_server.database_url, "keys", "revoke", key["key_id"])
+    with pytest.raises(RuntimeError, match="revoked"):
+        cli(shared_server.database_url, "keys", "update", key["key_id"], "--rate-limit", "5")

@@ -7,13 +7,19 @@ with the status of the table; never a 500 with a stack trace for anything a clie
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    cli,
+    create_key,
+    expired_key,
+    export,
+    real_click,
+)
 
 COLLECT = "/v1/api/collect"
 CONVERSION = "/v1/api/conversion"
@@ -227,8 +233,7 @@ def test_revoked_key_is_401(shared_server: ServerProcess) -> None:
 
 def test_expired_key_is_401(shared_server: ServerProcess) -> None:
     """Seed: an expired key -> 401."""
-    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    key = create_key(shared_server.database_url, "acme", "expired", "--expires-at", past)
+    key = expired_key(shared_server.database_url)
     response = httpx.post(
         f"{shared_server.base_url}{CONVERSION}",
         json={"click_id": "x"},

@@ -16,13 +16,14 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, free_port
+from tests.integration.server import ServerProcess, clean_env, cli, free_port
 
 PUBLIC = [
     ("/v1/api/collect", "post"),
@@ -203,3 +204,50 @@ def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(tmp_pat
         server.stop()
         redis.terminate()
         redis.wait(10)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("keys", "list"),
+        ("keys", "create", "--partner", "p", "--label", "l"),
+        ("clicks", "link", "--landing-url", "https://shop.example.com/"),
+        ("export", "events"),
+        ("report", "events"),
+    ],
+)
+def test_a_command_other_than_serve_or_migrate_never_creates_a_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Pointed at a missing SQLite file (a relative path, from another directory), a command
+    stops with one line naming the resolved path instead of starting an empty database with a
+    click secret of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "thrad_events", *command],
+        env=clean_env("sqlite:///var/thrad.db"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert str(tmp_path / "var" / "thrad.db") in lines[0]
+    assert not (tmp_path / "var").exists()
+
+
+def test_migrate_creates_the_database_that_other_commands_then_use(tmp_path: Path) -> None:
+    """`migrate` may create the file; after it, the same relative URL works for `keys create`."""
+    env = clean_env("sqlite:///var/thrad.db")
+    for command in (["migrate"], ["keys", "create", "--partner", "p", "--label", "l"]):
+        subprocess.run(
+            [sys.executable, "-m", "thrad_events", *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    assert (tmp_path / "var" / "thrad.db").exists()

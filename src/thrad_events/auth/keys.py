@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from thrad_events.errors import Unauthorized, Unavailable
-from thrad_events.store.base import ApiKeyRecord, StorageError, Store, format_time, utcnow
+from thrad_events.store.base import ApiKeyRecord, StorageError, Store, utcnow
 
 KEY_PREFIX = "thr_"
 KEY_BYTES = 32
@@ -83,6 +83,9 @@ def is_admin_token(token: str, admin_token: str | None) -> bool:
     return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), admin_token.encode())
 
 
+_REFUSED = {"revoked": "API key has been revoked", "expired": "API key has expired"}
+
+
 class KeyCache:
     """Authenticates bearer tokens against the store, remembering answers for a few seconds."""
 
@@ -96,6 +99,7 @@ class KeyCache:
         digest = hash_api_key(token)
         now = time.monotonic()
         cached = self._entries.get(digest)
+        looked_up = False
         if cached is not None and now - cached[0] < self._ttl_s:
             record = cached[1]
         else:
@@ -105,14 +109,15 @@ class KeyCache:
                 # A shared database that is down or slow: 503 and retry, never a 500.
                 raise Unavailable(f"API key lookup failed: {exc}") from exc
             self._remember(digest, now, record)
-            if record is not None:
-                self._store.touch_key(record.key_id, utcnow())
+            looked_up = True
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise Unauthorized("API key is not valid")
-        if record.revoked_at is not None:
-            raise Unauthorized("API key has been revoked")
-        if record.expires_at is not None and record.expires_at <= format_time(utcnow()):
-            raise Unauthorized("API key has expired")
+        status = record.status(utcnow())
+        if status != "active":
+            raise Unauthorized(_REFUSED[status])
+        if looked_up:
+            # Only a key that was let in counts as used: a revoked key must not look in use.
+            self._store.touch_key(record.key_id, utcnow())
         return record
 
     def _remember(self, digest: str, now: float, record: ApiKeyRecord | None) -> None:

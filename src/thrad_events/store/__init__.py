@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from thrad_events.config import (
     WRITE_BATCH_MAX_ROWS,
@@ -42,3 +43,17 @@ def open_store(
             write_timeout_s=write_timeout_s,
         )
     raise ConfigError(f"THRAD_DATABASE_URL: unsupported database {database_url.split(':')[0]!r}")
+
+
+def missing_sqlite_file(database_url: str) -> Path | None:
+    """The resolved path of a SQLite database file that does not exist yet; None otherwise.
+
+    Only `serve` and `migrate` may create a database: any other command pointed at a wrong path
+    would otherwise start an empty one, with its own click secret, that no server reads.
+    """
+    if not database_url.startswith("sqlite:///"):
+        return None
+    from thrad_events.store.sqlite import sqlite_path
+
+    path = sqlite_path(database_url).resolve()
+    return None if path.exists() else path

@@ -127,6 +127,14 @@ class ApiKeyRecord:
     last_used_at: str | None
     rate_limit: int | None
 
+    def status(self, now: datetime) -> str:
+        """`revoked`, `expired` or `active`: what a request with this key would meet at `now`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= format_time(now):
+            return "expired"
+        return "active"
+
 
 class StorageError(Exception):
     """The store could not answer (unreachable, locked beyond its timeout, saturated)."""
