@@ -9,7 +9,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from thrad_events.ingest.validate import CURRENCIES, MAX_CONVERSION_VALUE
+from thrad_events.ingest.validate import CURRENCIES
+from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
 from thrad_events.schemas import (
     BatchResponse,
     CollectBatchRequest,
@@ -239,9 +240,11 @@ def build_openapi() -> dict[str, Any]:
     conversion_fields = components["ConversionRequest"]["properties"]
     conversion_fields["conversion_value"] = {
         "type": "number",
-        "exclusiveMinimum": -float(MAX_CONVERSION_VALUE),
-        "exclusiveMaximum": float(MAX_CONVERSION_VALUE),
-        "description": "Conversion amount; stored exactly as the digits sent",
+        "exclusiveMinimum": -(10**MAX_INTEGER_DIGITS),
+        "exclusiveMaximum": 10**MAX_INTEGER_DIGITS,
+        "description": "Conversion amount, at most "
+        f"{MAX_FRACTION_DIGITS} digits after the decimal point; stored exactly as the digits "
+        "sent and exported as a string in plain notation",
     }
     # What validate.py checks beyond the Structs' types, so that the document is the contract.
     conversion_fields["conversion_time"]["format"] = "date-time"

@@ -309,6 +309,53 @@ def test_conversion_value_is_an_exact_decimal_with_the_digits_sent(
     assert str(request.conversion_value) == (digits or text)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1e-300000000", "12 digits after the decimal point"),
+        ("0.1234567890123", "12 digits after the decimal point"),
+        ("1e2000000", "below 1e15"),
+        ("-1e15", "below 1e15"),
+    ],
+)
+def test_conversion_value_out_of_money_bounds_is_422(text: str, problem: str) -> None:
+    """|value| < 10^15 with at most 12 digits after the point; the probe's 1e2000000 was a 500
+    (decimal.Overflow from abs())."""
+    body = json.dumps(SEED_CONVERSION).replace("49.99", text).encode()
+    with pytest.raises(ValidationFailed) as caught:
+        _conversion_raw(body)
+    assert _field_of(caught.value) == "conversion_value"
+    assert problem in caught.value.details[0].message
+
+
+@pytest.mark.parametrize(
+    ("members", "field"),
+    [
+        ('"params": {"a": {"b": [0, 1e309]}}', "params.a.b[1]"),
+        ('"consent": {"v": 1e-341}', "consent.v"),
+        ('"customer_score": -1e2000000', "customer_score"),
+        ('"customer_score": ' + "9" * 4301, "customer_score"),
+    ],
+)
+def test_a_number_out_of_range_anywhere_in_a_conversion_is_422_naming_its_path(
+    members: str, field: str
+) -> None:
+    body = json.dumps(SEED_CONVERSION)[:-1] + ", " + members + "}"
+    with pytest.raises(ValidationFailed) as caught:
+        _conversion_raw(body.encode())
+    assert _field_of(caught.value) == field
+
+
+def test_numbers_a_double_holds_are_kept_exactly_in_a_conversion() -> None:
+    members = '"params": {"a": 1.7976931348623157e308, "b": 5e-324, "c": ' + "9" * 4300 + "}"
+    body = json.dumps(SEED_CONVERSION)[:-1] + ", " + members + "}"
+    request = _conversion_raw(body.encode())
+    assert request.params is not None
+    assert request.params["a"] == Decimal("1.7976931348623157e308")
+    assert request.params["b"] == Decimal("5e-324")
+    assert request.params["c"] == int("9" * 4300)
+
+
 # -- currency ---------------------------------------------------------------------------------
 
 
