@@ -190,7 +190,7 @@ class Ingestor:
             "click_id": canonical_click_id(request.click_id),
             "bid_id": request.bid_id,
             "impression_state": request.impression_state,
-            "view_time_ms": request.view_time_ms,
+            "view_time_ms": validate.whole_view_time(request.view_time_ms),
             "consent": request.consent,
             "params": stamp_params(request.params, key.partner_id, key.label),
         }

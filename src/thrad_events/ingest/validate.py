@@ -13,6 +13,7 @@ import iso4217
 import msgspec
 
 from thrad_events import money
+from thrad_events.enrich.ip import canonical_ip
 from thrad_events.errors import (
     IngestError,
     InvalidJson,
@@ -243,11 +244,12 @@ def normalize_currency(text: str) -> str:
 
 
 def check_client_ip(text: str | None) -> str | None:
-    """The body's client_ip, normalised; anything but an IP address is a 422."""
+    """The body's client_ip in canonical form (enrich/ip.py); anything but an IP address is a
+    422."""
     if text is None:
         return None
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        return str(canonical_ip(ipaddress.ip_address(text.strip())))
     except ValueError:
         raise field_error(
             ValidationFailed, "client_ip", "must be an IPv4 or IPv6 address"
@@ -260,6 +262,17 @@ def truncate_timestamp(value: int | float | None, default: int) -> int:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise field_error(ValidationFailed, "timestamp", "must be a finite number")
+        return int(value)
+    return value
+
+
+def whole_view_time(value: int | float | None) -> int | None:
+    """view_time_ms as an integer: a float must have no fraction (1007.0, not 1007.5)."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise field_error(
+                ValidationFailed, "view_time_ms", "must be a whole number of milliseconds"
+            )
         return int(value)
     return value
 

@@ -24,6 +24,7 @@ from thrad_events.ingest.validate import (
     normalize_currency,
     parse_conversion_time,
     truncate_timestamp,
+    whole_view_time,
 )
 from thrad_events.schemas import ConversionRequest
 
@@ -260,9 +261,9 @@ def test_timestamp_beyond_any_float_is_422() -> None:
     assert _field_of(caught.value) == "timestamp"
 
 
-@pytest.mark.parametrize("value", [1.5, "100", True, {"ms": 1}])
-def test_view_time_ms_must_be_an_integer(value: Any) -> None:
-    """Contract: `view_time_ms` is a JSON integer; anything else is a 422 naming it."""
+@pytest.mark.parametrize("value", ["100", True, {"ms": 1}])
+def test_view_time_ms_must_be_a_number(value: Any) -> None:
+    """Contract: `view_time_ms` is a JSON number (a whole one); anything else is a 422."""
     with pytest.raises(ValidationFailed) as caught:
         decode_collect(_collect(view_time_ms=value))
     assert _field_of(caught.value) == "view_time_ms"
@@ -441,6 +442,10 @@ def test_conversion_time_with_a_nul_is_422() -> None:
         (" 203.0.113.7 ", "203.0.113.7"),
         ("2001:db8::1", "2001:db8::1"),
         ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        # An IPv4-mapped address is the IPv4 address (it was kept mapped, and so got no geo).
+        ("::ffff:81.2.69.142", "81.2.69.142"),
+        ("::FFFF:5102:458e", "81.2.69.142"),
+        ("fe80::1%eth0", "fe80::1"),
     ],
 )
 def test_client_ip_valid_address_is_kept_normalised(text: str, expected: str) -> None:
@@ -461,6 +466,21 @@ def test_client_ip_that_is_not_an_address_is_422(text: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         check_client_ip(text)
     assert _field_of(caught.value) == "client_ip"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), (1007, 1007), (1007.0, 1007)])
+def test_view_time_ms_takes_a_float_without_a_fraction(
+    value: int | float | None, expected: int | None
+) -> None:
+    request = decode_collect(_collect(view_time_ms=value))
+    assert whole_view_time(request.view_time_ms) == expected
+
+
+def test_view_time_ms_with_a_fraction_is_422() -> None:
+    request = decode_collect(_collect(view_time_ms=1007.5))
+    with pytest.raises(ValidationFailed) as caught:
+        whole_view_time(request.view_time_ms)
+    assert _field_of(caught.value) == "view_time_ms"
 
 
 # -- depth ------------------------------------------------------------------------------------
