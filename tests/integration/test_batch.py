@@ -111,7 +111,8 @@ def test_batch_body_over_1_mib_is_413(client: httpx.Client) -> None:
 def test_batch_envelope_must_hold_the_list(client: httpx.Client) -> None:
     assert client.post("/v1/api/collect/batch", json=[1]).status_code == 400
     missing = client.post("/v1/api/collect/batch", json={"items": []})
-    assert missing.status_code == 422
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "missing_field"
     assert missing.json()["error"]["details"][0]["field"] == "events"
     assert client.post("/v1/api/collect/batch", json={"events": "x"}).status_code == 422
 

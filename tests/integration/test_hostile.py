@@ -582,7 +582,7 @@ def test_valid_oddities_are_stored_as_sent(target: Target) -> None:
         "params": {"k\x00": "v\x00", "big": int(BIG)},
     }
     assert target.http.post(COLLECT, json=odd).status_code == 204
-    digits = "0." + "1234567890" * 40
+    digits = "123456789012345.678901234560"  # the most digits an amount may have
     body = _raw_conversion(f'"order_id": "digits", "conversion_value": {digits}')
     body = body.replace(b'"CLICK"', f'"{target.click_id}"'.encode())
     answer = target.http.post(CONVERSION, content=body)

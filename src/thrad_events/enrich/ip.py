@@ -65,11 +65,20 @@ def parse_ip(text: str) -> IPAddress | None:
         host = text
     host = host.partition("%")[0]
     try:
-        address = ipaddress.ip_address(host)
+        return canonical_ip(ipaddress.ip_address(host))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+
+
+def canonical_ip(address: IPAddress) -> IPAddress:
+    """The address every row stores and geo looks up: an IPv4-mapped IPv6 (`::ffff:192.0.2.1`,
+    what a dual-stack socket reports) is the IPv4 address it stands for, and an IPv6 zone id
+    (`fe80::1%eth0`, meaningful only on the sender's host) is dropped."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.scope_id is not None:
+            return ipaddress.IPv6Address(int(address))
     return address
 
 

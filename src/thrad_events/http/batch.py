@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from thrad_events.errors import (
     IngestError,
     InvalidJson,
+    MissingField,
     Outcome,
     PayloadTooLarge,
     Unavailable,
@@ -62,9 +63,7 @@ def _items(body: bytes, field: str) -> list[msgspec.Raw]:
     except msgspec.ValidationError as exc:
         text = str(exc)
         if "missing required field" in text or "got `null`" in text:
-            raise field_error(
-                ValidationFailed, field, f"required: a JSON array of {field}"
-            ) from None
+            raise field_error(MissingField, field, f"required: a JSON array of {field}") from None
         if "`$`" in text or "at `$" not in text:
             raise InvalidJson(f"body must be a JSON object: {text}") from None
         raise field_error(ValidationFailed, field, text.split(" - at ")[0]) from None

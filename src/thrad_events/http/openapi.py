@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
@@ -9,7 +10,20 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from thrad_events.ingest.validate import CURRENCIES, MAX_CONVERSION_VALUE
+from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
+from thrad_events.ingest.validate import CURRENCIES
+from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
+from thrad_events.reports.query import (
+    DEFAULT_LIMIT,
+    FIELDS,
+    MAX_FILTER_VALUE_CHARS,
+    MAX_FILTER_VALUES,
+    MAX_GROUP_BY,
+    MAX_LIMIT,
+    WITH_PARAMS,
+    FieldKind,
+    Report,
+)
 from thrad_events.schemas import (
     BatchResponse,
     CollectBatchRequest,
@@ -120,7 +134,21 @@ _REPORTS = {
 }
 
 
-def _report_parameters() -> list[dict[str, Any]]:
+def _field_names(report: Report, *, time: bool) -> str:
+    """A regular expression matching one field `report` groups (or, without time, filters) by,
+    as reports/query.py accepts it."""
+    names = [
+        re.escape(name)
+        for name, field in FIELDS[report].items()
+        if time or field.kind not in (FieldKind.DAY, FieldKind.HOUR)
+    ]
+    if report in WITH_PARAMS:
+        # Up to 64 characters in all, which a pattern says only at great length.
+        names.append(r"params\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+    return "(?:" + "|".join(names) + ")"
+
+
+def _report_parameters(report: Report) -> list[dict[str, Any]]:
     def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -130,21 +158,43 @@ def _report_parameters() -> list[dict[str, Any]]:
             "description": description,
         }
 
-    repeated = {"type": "array", "items": {"type": "string"}}
+    group_field = _field_names(report, time=True)
+    group_by = {
+        "type": "array",
+        # Comma-separated names, blanks between commas ignored.
+        "items": {
+            "type": "string",
+            "pattern": rf"^\s*{group_field}?\s*(?:,\s*{group_field}?\s*)*$",
+        },
+    }
+    filter_field = _field_names(report, time=False)
+    filters = {
+        "type": "array",
+        "maxItems": MAX_FILTER_VALUES,
+        "items": {
+            "type": "string",
+            "pattern": rf"^\s*{filter_field}\s*:[\s\S]{{1,{MAX_FILTER_VALUE_CHARS}}}$",
+        },
+    }
     return [
         query(
             "since",
             {"type": "string"},
-            "ISO-8601, inclusive, on received_at (UTC when no "
-            "offset) [default: 7 days before until]",
+            "ISO-8601 date or date-time in the years 1970 to 9999, inclusive, on received_at "
+            "(UTC when no offset) [default: 7 days before until, not before 1970]",
         ),
-        query("until", {"type": "string"}, "ISO-8601, exclusive [default: now]"),
+        query(
+            "until",
+            {"type": "string"},
+            "ISO-8601 date or date-time in the years 1970 to 9999, exclusive [default: now]",
+        ),
         {
             **query(
                 "group_by",
-                repeated,
-                "Fields to group by, repeated or comma-separated; "
-                "params.KEY (dots for nested keys) groups by a params value as text",
+                group_by,
+                f"At most {MAX_GROUP_BY} fields to group by, repeated or comma-separated; "
+                "params.KEY (dots for nested keys, 64 characters at most) groups by a params "
+                "value as text",
             ),
             "style": "form",
             "explode": True,
@@ -152,7 +202,7 @@ def _report_parameters() -> list[dict[str, Any]]:
         {
             **query(
                 "filter",
-                repeated,
+                filters,
                 "field:value, repeated; values of one field are "
                 "alternatives, different fields must all match",
             ),
@@ -161,8 +211,8 @@ def _report_parameters() -> list[dict[str, Any]]:
         },
         query(
             "limit",
-            {"type": "integer", "minimum": 1, "maximum": 10000},
-            "Most groups answered [default 1000]; `truncated` tells when there were more",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+            "Most groups answered; `truncated` tells when there were more",
         ),
         query(
             "partner_id",
@@ -202,7 +252,7 @@ def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
                 "description": "A partner's API key reads its own partner's rows; "
                 "`Bearer <THRAD_ADMIN_TOKEN>` reads every partner's.",
                 "security": [{"bearer": []}],
-                "parameters": _report_parameters(),
+                "parameters": _report_parameters(Report(report)),
                 "responses": {
                     "200": {
                         "description": "One row per group, ordered by the group values",
@@ -239,9 +289,11 @@ def build_openapi() -> dict[str, Any]:
     conversion_fields = components["ConversionRequest"]["properties"]
     conversion_fields["conversion_value"] = {
         "type": "number",
-        "exclusiveMinimum": -float(MAX_CONVERSION_VALUE),
-        "exclusiveMaximum": float(MAX_CONVERSION_VALUE),
-        "description": "Conversion amount; stored exactly as the digits sent",
+        "exclusiveMinimum": -(10**MAX_INTEGER_DIGITS),
+        "exclusiveMaximum": 10**MAX_INTEGER_DIGITS,
+        "description": "Conversion amount, at most "
+        f"{MAX_FRACTION_DIGITS} digits after the decimal point; stored exactly as the digits "
+        "sent and exported as a string in plain notation",
     }
     # What validate.py checks beyond the Structs' types, so that the document is the contract.
     conversion_fields["conversion_time"]["format"] = "date-time"
@@ -253,6 +305,13 @@ def build_openapi() -> dict[str, Any]:
     for body in ("CollectRequest", "ConversionRequest"):
         client_ip = components[body]["properties"]["client_ip"]["anyOf"][0]
         client_ip["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
+    # view_time_ms takes a float only without a fraction (validate.whole_view_time): JSON
+    # Schema's integer is exactly that, 1007.0 included.
+    view_time = components["CollectRequest"]["properties"]["view_time_ms"]
+    view_time["anyOf"] = [
+        {**view_time["anyOf"][0], "description": "View time in whole milliseconds"},
+        {"type": "null"},
+    ]
     collect = {
         "post": {
             "summary": "Report a server-side event",
@@ -315,14 +374,20 @@ def build_openapi() -> dict[str, Any]:
         "description": "Status",
         "content": {"application/json": {"schema": {"$ref": _REF.format(name="HealthResponse")}}},
     }
+    # What ingest/clicklinks.py verify_link checks; the signature is HMAC-SHA256 in hex.
+    link_schemas: dict[str, dict[str, Any]] = {
+        name: {"type": "string", "maxLength": MAX_FIELD_CHARS} for name in LINK_FIELDS
+    }
+    link_schemas["url"] = {
+        "type": "string",
+        "maxLength": MAX_URL_CHARS,
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x1f\\x7f]+$",
+        "description": "Landing URL: absolute http(s), no control characters",
+    }
+    link_schemas["sig"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
     link_params = [
-        {
-            "name": name,
-            "in": "query",
-            "required": name in ("url", "sig"),
-            "schema": {"type": "string"},
-        }
-        for name in ("url", "tag_id", "campaign_id", "ad_id", "bid_id", "impression_id", "sig")
+        {"name": name, "in": "query", "required": name in ("url", "sig"), "schema": schema}
+        for name, schema in link_schemas.items()
     ]
     return {
         "openapi": "3.1.0",

@@ -23,6 +23,7 @@ EXTRA_MAX_STRING_CHARS = 1024
 # may be multi-line), keys keep none of them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _KEY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
 def host_of(url: str | None) -> str | None:
@@ -46,6 +47,19 @@ def derive_tag_id(
         if host := host_of(source):
             return f"site:{host}"
     return "site:unknown"
+
+
+def canonical_click_id(click_id: str | None) -> str | None:
+    """A UUID click_id in lower case, the form clicks are minted and stored in.
+
+    RFC 9562: a UUID's hex digits are case-insensitive, so `1111...-ABCD` names the same click
+    as `1111...-abcd`. Normalising on input keeps plain equality (and the indexes) for the click
+    lookup, the (click_id, event_type, order_id) dedupe and report joins. Anything else is no
+    click we minted and is kept as sent.
+    """
+    if click_id is not None and _UUID.fullmatch(click_id):
+        return click_id.lower()
+    return click_id
 
 
 def stamp_params(

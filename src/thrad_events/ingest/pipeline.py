@@ -16,6 +16,7 @@ from thrad_events.ingest.dedupe import conversion_dedupe_key
 from thrad_events.ingest.normalize import (
     DEFAULT_EVENT_TYPE,
     SERVER_CHANNEL,
+    canonical_click_id,
     derive_tag_id,
     sanitize_extra,
     stamp_params,
@@ -186,10 +187,10 @@ class Ingestor:
             "client_id": request.client_id,
             "attribution_type": request.attribution_type,
             "impression_id": request.impression_id,
-            "click_id": request.click_id,
+            "click_id": canonical_click_id(request.click_id),
             "bid_id": request.bid_id,
             "impression_state": request.impression_state,
-            "view_time_ms": request.view_time_ms,
+            "view_time_ms": validate.whole_view_time(request.view_time_ms),
             "consent": request.consent,
             "params": stamp_params(request.params, key.partner_id, key.label),
         }
@@ -198,7 +199,7 @@ class Ingestor:
         if row["click_id"] is None:
             # The landing page's thrad_click_id (seed: "capture thrad_click_id from the
             # advertiser landing URL") attributes an event that did not name its click.
-            row["click_id"] = row.get("thrad_click_id")
+            row["click_id"] = canonical_click_id(row.get("thrad_click_id"))
         return row
 
     def conversion_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
@@ -217,7 +218,7 @@ class Ingestor:
         row: dict[str, Any] = {
             "received_at": received_at,
             "partner_id": key.partner_id,
-            "click_id": request.click_id,
+            "click_id": canonical_click_id(request.click_id),
             "conversion_time": format_instant(conversion_time),
             "conversion_value": request.conversion_value,
             "currency": currency,

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import iso4217
 import msgspec
 
+from thrad_events import money
+from thrad_events.enrich.ip import canonical_ip
 from thrad_events.errors import (
     IngestError,
     InvalidJson,
@@ -32,7 +34,11 @@ _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 CURRENCIES = frozenset(c.code for c in iso4217.Currency)
-MAX_CONVERSION_VALUE = Decimal("1e15")
+# A number with a fraction or an exponent inside consent, params or a conversion's unknown
+# fields keeps its digits, within what a double holds: both stores, and whoever reads an
+# export, can then take it (PostgreSQL's jsonb refuses 1e200000).
+MAX_NUMBER_EXPONENT = 308
+MAX_NUMBER_FRACTION_DIGITS = 340
 # consent and params may nest objects and arrays this deep; deeper is a 422 naming the field.
 MAX_JSON_DEPTH = 32
 # A string (escapes included) or a bracket: enough to follow the nesting of a JSON text.
@@ -71,6 +77,9 @@ def decode_object(body: bytes) -> dict[str, Any]:
     """Decode a JSON object with numbers as exact Decimals (ints stay ints)."""
     try:
         value = _generic_decoder.decode(body)
+    except msgspec.ValidationError:
+        # Only an integer too long for Python to read gets here.
+        raise _out_of_range(body) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -78,6 +87,55 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidJson(f"body must be a JSON object, got {_json_type(value)}")
     return value
+
+
+def _out_of_range(body: bytes) -> IngestError:
+    """The error for a number the decoder could not read, naming the top-level field holding it.
+
+    Only on this error path are the fields decoded one by one to find it.
+    """
+    try:
+        fields = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return InvalidJson("body must be a JSON object")
+    for name, raw in fields.items():
+        try:
+            _generic_decoder.decode(raw)
+        except msgspec.ValidationError:
+            return field_error(ValidationFailed, name, _NUMBER_OUT_OF_RANGE)
+    return InvalidJson("body is not valid JSON")
+
+
+_NUMBER_OUT_OF_RANGE = (
+    f"number out of range: below 1e{MAX_NUMBER_EXPONENT + 1} in magnitude, "
+    f"at most {MAX_NUMBER_FRACTION_DIGITS} digits after the decimal point"
+)
+
+
+def check_numbers(value: Any, field: str) -> None:
+    """A decimal number anywhere inside `value` beyond the bounds above is a 422 naming its path.
+
+    Only exponents are read, so a hostile one (1e-300000000) costs nothing.
+    """
+    pending = [(value, field)]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, Decimal):
+            if _out_of_bounds(item):
+                raise field_error(ValidationFailed, path, _NUMBER_OUT_OF_RANGE)
+        elif isinstance(item, dict):
+            pending.extend((child, f"{path}.{key}") for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _out_of_bounds(number: Decimal) -> bool:
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return True  # not finite; JSON has no such number, but a caller may pass one
+    if exponent < -MAX_NUMBER_FRACTION_DIGITS:
+        return True
+    return not number.is_zero() and number.adjusted() > MAX_NUMBER_EXPONENT
 
 
 def check_depth(value: Any, field: str) -> None:
@@ -131,16 +189,19 @@ def convert_conversion(raw: dict[str, Any]) -> ConversionRequest:
         raise field_error(
             ValidationFailed, "conversion_value", f"Expected `number`, got `{_json_type(value)}`"
         )
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise field_error(ValidationFailed, "conversion_value", "must be a finite number")
     value = Decimal(value)
-    if abs(value) >= MAX_CONVERSION_VALUE:
-        raise field_error(ValidationFailed, "conversion_value", "must be below 1e15 in magnitude")
+    if problem := money.amount_problem(value):
+        raise field_error(ValidationFailed, "conversion_value", problem)
     known = {k: v for k, v in raw.items() if k in CONVERSION_FIELDS and v is not None}
-    known["conversion_value"] = value
+    known["conversion_value"] = money.exact_amount(value)
     request = _convert(known, ConversionRequest)
     check_depth(request.consent, "consent")
     check_depth(request.params, "params")
+    check_numbers(request.consent, "consent")
+    check_numbers(request.params, "params")
+    for name, extra in raw.items():
+        if name not in CONVERSION_FIELDS:
+            check_numbers(extra, name)
     return request
 
 
@@ -183,11 +244,12 @@ def normalize_currency(text: str) -> str:
 
 
 def check_client_ip(text: str | None) -> str | None:
-    """The body's client_ip, normalised; anything but an IP address is a 422."""
+    """The body's client_ip in canonical form (enrich/ip.py); anything but an IP address is a
+    422."""
     if text is None:
         return None
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        return str(canonical_ip(ipaddress.ip_address(text.strip())))
     except ValueError:
         raise field_error(
             ValidationFailed, "client_ip", "must be an IPv4 or IPv6 address"
@@ -204,13 +266,25 @@ def truncate_timestamp(value: int | float | None, default: int) -> int:
     return value
 
 
+def whole_view_time(value: int | float | None) -> int | None:
+    """view_time_ms as an integer: a float must have no fraction (1007.0, not 1007.5)."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise field_error(
+                ValidationFailed, "view_time_ms", "must be a whole number of milliseconds"
+            )
+        return int(value)
+    return value
+
+
 def _from_validation_error(exc: msgspec.ValidationError) -> IngestError:
     text = str(exc)
     if missing := _MISSING.search(text):
         return field_error(MissingField, missing["field"], "required field is missing")
     match = _PATH.search(text)
     message = text[: match.start()] if match else text
-    path = match["path"].lstrip(".") if match else ""
+    # msgspec writes a key of a free-form object as `[...]`: the path ends where it stops knowing.
+    path = match["path"].partition("[...]")[0].lstrip(".") if match else ""
     if not path:
         # The document itself has the wrong shape (an array, a string, ...).
         return InvalidJson(f"body must be a JSON object: {message}")

@@ -30,11 +30,6 @@ def exact_sum(amounts: Iterable[str | Decimal]) -> Decimal:
     return total
 
 
-def money_text(amount: Decimal) -> str:
-    """Plain digits, never an exponent: 1E+2 is "100", 0.10 + 0.20 is "0.30"."""
-    return format(amount, "f")
-
-
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     """The `fraction` percentile of ascending `ordered` values, as percentile_cont computes it."""
     if not ordered:

@@ -18,9 +18,10 @@ from thrad_events.errors import ValidationFailed, field_error
 from thrad_events.store.base import CLICK_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS
 
 DEFAULT_RANGE = timedelta(days=7)
-# Times outside these years are mistakes; the bounds also keep date arithmetic from overflowing.
+# Times outside the years 1970 to 9999 (UTC) are mistakes.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+_OUT_OF_RANGE = "must be in the years 1970 to 9999 (UTC)"
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 MAX_GROUP_BY = 5
@@ -168,7 +169,8 @@ def parse_report_query(
             raise field_error(ValidationFailed, name, "unknown query parameter")
         given.setdefault(name, []).append(value)
     until = _time(given, "until") or now
-    since = _time(given, "since") or until - DEFAULT_RANGE
+    # The default range never reaches before the earliest time a range may name.
+    since = _time(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
     if since >= until:
         raise field_error(ValidationFailed, "since", "must be before until")
     group_by = _group_by(report, given.get("group_by", []))
@@ -201,13 +203,16 @@ def _time(given: Mapping[str, list[str]], name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.strip())
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise field_error(
             ValidationFailed, name, "must be an ISO-8601 date or time, e.g. 2026-02-19T18:00:00Z"
         ) from None
-    if not EARLIEST + DEFAULT_RANGE <= moment < LATEST:
-        raise field_error(ValidationFailed, name, "must be between 1970 and 9999")
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise field_error(ValidationFailed, name, _OUT_OF_RANGE) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise field_error(ValidationFailed, name, _OUT_OF_RANGE)
     return moment
 
 

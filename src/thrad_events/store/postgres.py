@@ -41,6 +41,7 @@ from thrad_events.config import (
     WRITE_TIMEOUT_S,
     ConfigError,
 )
+from thrad_events.money import plain_text
 from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
@@ -202,7 +203,7 @@ def _from_db(column: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return instant_text(value)
     if isinstance(value, Decimal):
-        return str(value)
+        return plain_text(value)  # numeric reads back as Decimal('1E-7') for 0.0000001
     return value
 
 

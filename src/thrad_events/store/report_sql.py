@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from thrad_events.money import plain_text
 from thrad_events.reports.aggregate import (
     conversion_rate,
     exact_sum,
-    money_text,
     time_to_convert,
 )
 from thrad_events.reports.query import (
@@ -251,7 +251,7 @@ def conversions_report(query: ConversionsQuery, dialect: Dialect) -> PreparedRep
 
     def shape(row: Sequence[Any]) -> ReportRow:
         totals = dialect.money_totals(row[n + 1])
-        revenue = {currency: money_text(totals[currency]) for currency in sorted(totals)}
+        revenue = {currency: plain_text(totals[currency]) for currency in sorted(totals)}
         return {**_group_values(query, row), "conversions": int(row[n]), "revenue": revenue}
 
     return PreparedReport(

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
+from thrad_events.money import plain_text
 from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
@@ -78,7 +79,8 @@ def _to_db(column: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return _format_time_cached(value)
     if isinstance(value, Decimal):
-        return str(value)
+        # TEXT holding the amount as sent, in the plain notation the export promises.
+        return plain_text(value)
     return value
 
 

@@ -19,6 +19,7 @@ from thrad_events.ingest.normalize import (
     EXTRA_MAX_KEY_CHARS,
     EXTRA_MAX_KEYS,
     EXTRA_MAX_STRING_CHARS,
+    canonical_click_id,
     derive_tag_id,
     host_of,
     sanitize_extra,
@@ -200,3 +201,20 @@ def test_extra_strings_inside_lists_and_objects_are_sanitized_too() -> None:
     """Sanitized all the way down, not only at the top level."""
     extra = sanitize_extra({"tags": ["a\x00b", {"c\x01": "d\x02e"}]})
     assert extra == {"tags": ["ab", {"c": "de"}]}
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("11111111-1111-4111-8111-11111111ABCD", "11111111-1111-4111-8111-11111111abcd"),
+        ("11111111-1111-4111-8111-11111111abcd", "11111111-1111-4111-8111-11111111abcd"),
+        ("Partner-Click-7", "Partner-Click-7"),
+        ("11111111111141118111111111111ABC", "11111111111141118111111111111ABC"),
+        (None, None),
+    ],
+)
+def test_a_uuid_click_id_is_lower_case_and_any_other_is_kept(
+    sent: str | None, stored: str | None
+) -> None:
+    """RFC 9562: a UUID's hex digits are case-insensitive; clicks are minted lower-case."""
+    assert canonical_click_id(sent) == stored

@@ -34,6 +34,7 @@ from thrad_events.ingest.normalize import (
     sanitize_extra,
 )
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
+from thrad_events.money import plain_text as money_text
 from thrad_events.schemas import CollectRequest, ConversionRequest
 from thrad_events.store.base import Store
 
@@ -254,26 +255,44 @@ def test_any_aware_datetime_is_read_back_as_the_same_instant(moment: datetime) -
 # -- money -------------------------------------------------------------------------------------
 
 money = st.decimals(
-    min_value=Decimal("-999999999999999.999999"),
-    max_value=Decimal("999999999999999.999999"),
+    min_value=Decimal("-999999999999999.999999999999"),
+    max_value=Decimal("999999999999999.999999999999"),
     allow_nan=False,
     allow_infinity=False,
+    places=12,
 )
+
+
+def _conversion_with_value(literal: str) -> bytes:
+    body = _encode({"click_id": "c", "conversion_time": "2026-02-19T18:00:00Z", "currency": "USD"})
+    return body[:-1] + b', "conversion_value": ' + literal.encode() + b"}"
 
 
 @FUZZ
 @given(money)
 def test_conversion_value_keeps_the_digits_sent(value: Decimal) -> None:
-    """Contract: money is exact; `49.99` is stored and exported as the string "49.99"."""
-    literal = str(value)
-    body = _encode({"click_id": "c", "conversion_time": "2026-02-19T18:00:00Z", "currency": "USD"})
-    body = body[:-1] + b', "conversion_value": ' + literal.encode() + b"}"
-    row = INGESTOR.conversion_row(body, KEY, CONTEXT)
-    if any(mark in literal for mark in ".eE"):
-        assert str(row["conversion_value"]) == literal
+    """Contract: money is exact, exported in plain notation with the client's digits:
+    `49.990` is "49.990", `1.50e1` is "15.0"; each value is also sent in exponent notation."""
+    plain = format(value, "f").removeprefix("-") if value.is_zero() else format(value, "f")
+    for literal in (plain, f"{value:e}"):
+        row = INGESTOR.conversion_row(_conversion_with_value(literal), KEY, CONTEXT)
+        assert money_text(row["conversion_value"]) == plain
+
+
+@FUZZ
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_conversion_value_out_of_bounds_is_a_422_and_any_other_is_kept(value: Decimal) -> None:
+    """Contract: |value| < 10^15 and at most 12 digits after the decimal point, else a 422."""
+    literal = f"{value:e}"
+    exponent = cast(int, value.as_tuple().exponent)
+    in_bounds = exponent >= -12 and (value.is_zero() or value.copy_abs() < Decimal(10) ** 15)
+    body = _conversion_with_value(literal)
+    if in_bounds:
+        assert INGESTOR.conversion_row(body, KEY, CONTEXT)["conversion_value"] == value
     else:
-        # A JSON integer is an integer: "-0" is 0.
-        assert str(row["conversion_value"]) == str(int(literal))
+        with pytest.raises(ValidationFailed) as raised:
+            INGESTOR.conversion_row(body, KEY, CONTEXT)
+        assert raised.value.details[0].field == "conversion_value"
 
 
 # -- nesting depth -----------------------------------------------------------------------------

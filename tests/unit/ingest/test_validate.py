@@ -24,6 +24,7 @@ from thrad_events.ingest.validate import (
     normalize_currency,
     parse_conversion_time,
     truncate_timestamp,
+    whole_view_time,
 )
 from thrad_events.schemas import ConversionRequest
 
@@ -260,9 +261,9 @@ def test_timestamp_beyond_any_float_is_422() -> None:
     assert _field_of(caught.value) == "timestamp"
 
 
-@pytest.mark.parametrize("value", [1.5, "100", True, {"ms": 1}])
-def test_view_time_ms_must_be_an_integer(value: Any) -> None:
-    """Contract: `view_time_ms` is a JSON integer; anything else is a 422 naming it."""
+@pytest.mark.parametrize("value", ["100", True, {"ms": 1}])
+def test_view_time_ms_must_be_a_number(value: Any) -> None:
+    """Contract: `view_time_ms` is a JSON number (a whole one); anything else is a 422."""
     with pytest.raises(ValidationFailed) as caught:
         decode_collect(_collect(view_time_ms=value))
     assert _field_of(caught.value) == "view_time_ms"
@@ -307,6 +308,53 @@ def test_conversion_value_is_an_exact_decimal_with_the_digits_sent(
     request = _conversion_raw(body)
     assert isinstance(request.conversion_value, Decimal)
     assert str(request.conversion_value) == (digits or text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1e-300000000", "12 digits after the decimal point"),
+        ("0.1234567890123", "12 digits after the decimal point"),
+        ("1e2000000", "below 1e15"),
+        ("-1e15", "below 1e15"),
+    ],
+)
+def test_conversion_value_out_of_money_bounds_is_422(text: str, problem: str) -> None:
+    """|value| < 10^15 with at most 12 digits after the point; the probe's 1e2000000 was a 500
+    (decimal.Overflow from abs())."""
+    body = json.dumps(SEED_CONVERSION).replace("49.99", text).encode()
+    with pytest.raises(ValidationFailed) as caught:
+        _conversion_raw(body)
+    assert _field_of(caught.value) == "conversion_value"
+    assert problem in caught.value.details[0].message
+
+
+@pytest.mark.parametrize(
+    ("members", "field"),
+    [
+        ('"params": {"a": {"b": [0, 1e309]}}', "params.a.b[1]"),
+        ('"consent": {"v": 1e-341}', "consent.v"),
+        ('"customer_score": -1e2000000', "customer_score"),
+        ('"customer_score": ' + "9" * 4301, "customer_score"),
+    ],
+)
+def test_a_number_out_of_range_anywhere_in_a_conversion_is_422_naming_its_path(
+    members: str, field: str
+) -> None:
+    body = json.dumps(SEED_CONVERSION)[:-1] + ", " + members + "}"
+    with pytest.raises(ValidationFailed) as caught:
+        _conversion_raw(body.encode())
+    assert _field_of(caught.value) == field
+
+
+def test_numbers_a_double_holds_are_kept_exactly_in_a_conversion() -> None:
+    members = '"params": {"a": 1.7976931348623157e308, "b": 5e-324, "c": ' + "9" * 4300 + "}"
+    body = json.dumps(SEED_CONVERSION)[:-1] + ", " + members + "}"
+    request = _conversion_raw(body.encode())
+    assert request.params is not None
+    assert request.params["a"] == Decimal("1.7976931348623157e308")
+    assert request.params["b"] == Decimal("5e-324")
+    assert request.params["c"] == int("9" * 4300)
 
 
 # -- currency ---------------------------------------------------------------------------------
@@ -394,6 +442,10 @@ def test_conversion_time_with_a_nul_is_422() -> None:
         (" 203.0.113.7 ", "203.0.113.7"),
         ("2001:db8::1", "2001:db8::1"),
         ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        # An IPv4-mapped address is the IPv4 address (it was kept mapped, and so got no geo).
+        ("::ffff:81.2.69.142", "81.2.69.142"),
+        ("::FFFF:5102:458e", "81.2.69.142"),
+        ("fe80::1%eth0", "fe80::1"),
     ],
 )
 def test_client_ip_valid_address_is_kept_normalised(text: str, expected: str) -> None:
@@ -414,6 +466,21 @@ def test_client_ip_that_is_not_an_address_is_422(text: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         check_client_ip(text)
     assert _field_of(caught.value) == "client_ip"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), (1007, 1007), (1007.0, 1007)])
+def test_view_time_ms_takes_a_float_without_a_fraction(
+    value: int | float | None, expected: int | None
+) -> None:
+    request = decode_collect(_collect(view_time_ms=value))
+    assert whole_view_time(request.view_time_ms) == expected
+
+
+def test_view_time_ms_with_a_fraction_is_422() -> None:
+    request = decode_collect(_collect(view_time_ms=1007.5))
+    with pytest.raises(ValidationFailed) as caught:
+        whole_view_time(request.view_time_ms)
+    assert _field_of(caught.value) == "view_time_ms"
 
 
 # -- depth ------------------------------------------------------------------------------------

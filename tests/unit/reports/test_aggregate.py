@@ -6,30 +6,30 @@ from decimal import Decimal
 
 import pytest
 
+from thrad_events.money import plain_text
 from thrad_events.reports.aggregate import (
     conversion_rate,
     exact_sum,
-    money_text,
     percentile,
     time_to_convert,
 )
 
 
 def test_money_sums_are_exact_0_1_plus_0_2_is_0_3() -> None:
-    assert money_text(exact_sum(["0.1", "0.2"])) == "0.3"
-    assert money_text(exact_sum(["0.1"] * 10)) == "1.0"
-    assert money_text(exact_sum(["49.99", "0.01"])) == "50.00"
+    assert plain_text(exact_sum(["0.1", "0.2"])) == "0.3"
+    assert plain_text(exact_sum(["0.1"] * 10)) == "1.0"
+    assert plain_text(exact_sum(["49.99", "0.01"])) == "50.00"
 
 
 def test_money_sums_never_round_however_many_digits() -> None:
     big = "1" + "0" * 40
-    assert money_text(exact_sum([big, "0." + "0" * 39 + "1"])) == big + "." + "0" * 39 + "1"
-    assert money_text(exact_sum(["-5.25", "5.25"])) == "0.00"
+    assert plain_text(exact_sum([big, "0." + "0" * 39 + "1"])) == big + "." + "0" * 39 + "1"
+    assert plain_text(exact_sum(["-5.25", "5.25"])) == "0.00"
 
 
 def test_money_text_has_no_exponent() -> None:
-    assert money_text(exact_sum(["1E+2", "0.3"])) == "100.3"
-    assert money_text(Decimal("1E+2")) == "100"
+    assert plain_text(exact_sum(["1E+2", "0.3"])) == "100.3"
+    assert plain_text(Decimal("1E+2")) == "100"
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

@@ -60,6 +60,43 @@ def test_times_are_iso_8601_utc_when_no_offset_and_a_date_means_midnight() -> No
 
 
 @pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("1970-01-01T00:00:00Z", "1970-01-02"),
+        ("9999-12-30", "9999-12-31T23:59:59.999999Z"),
+        ("1969-12-31T23:00:00-01:00", "1970-01-01T00:00:01+00:00"),
+    ],
+)
+def test_times_anywhere_in_the_years_1970_to_9999_are_accepted(since: str, until: str) -> None:
+    """The range error says "years 1970 to 9999": the first week of 1970 and the year 9999
+    were refused with that message before."""
+    query = parse(Report.EVENTS, ("since", since), ("until", until))
+    assert query.since >= datetime(1970, 1, 1, tzinfo=UTC)
+    assert query.until.year in (1970, 9999)
+
+
+def test_the_default_since_stops_at_1970() -> None:
+    query = parse(Report.EVENTS, ("until", "1970-01-03"))
+    assert query.since == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("since", "1969-12-31T23:59:59.999999Z"),
+        ("since", "0001-01-01"),
+        ("until", "0001-01-01T00:00:00+01:00"),
+        ("until", "9999-12-31T23:00:00-05:00"),
+    ],
+)
+def test_times_outside_the_years_1970_to_9999_say_so(name: str, value: str) -> None:
+    assert problem(Report.EVENTS, (name, value)) == (
+        name,
+        "must be in the years 1970 to 9999 (UTC)",
+    )
+
+
+@pytest.mark.parametrize(
     ("items", "field"),
     [
         ((("since", "yesterday"),), "since"),
