@@ -1,0 +1,98 @@
+"""The HTTP edge through the real server process: gzip bodies, 405s, trailing slashes, HEAD.
+
+Store-independent behaviour, so one SQLite server serves the module; a server error logged
+during a test fails that test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.server import ServerProcess, create_key, export
+
+
+@dataclass
+class Edge:
+    server: ServerProcess
+    http: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    tmp = tmp_path_factory.mktemp("edge")
+    server = ServerProcess(f"sqlite:///{tmp / 'thrad.db'}", tmp / "server.log")
+    try:
+        key = create_key(server.database_url, "edge", "edge", "--rate-limit", "100000")
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {key['api_key']}"},
+            timeout=10,
+        ) as http:
+            yield Edge(server, http)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(edge: Edge) -> Iterator[None]:
+    before = len(edge.server.error_lines())
+    yield
+    errors = edge.server.error_lines()[before:]
+    assert not errors, "server logged errors:\n" + "\n".join(errors)
+
+
+def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text[:300]
+    assert answer.headers["content-type"] == "application/json"
+    error: dict[str, Any] = answer.json()["error"]
+    assert error["code"] == code, error
+    return error
+
+
+GZIP = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+
+
+# -- gzip ----------------------------------------------------------------------------------------
+
+
+def test_two_concatenated_gzip_members_inflate_to_one_body(edge: Edge) -> None:
+    """RFC 1952: a gzip file may be several members; the body is all of them, in order."""
+    body = json.dumps({"event_name": "two_members", "event_id": "gz-members"}).encode()
+    half = len(body) // 2
+    answer = edge.http.post(
+        "/v1/api/collect",
+        content=gzip.compress(body[:half]) + gzip.compress(body[half:]),
+        headers=GZIP,
+    )
+    assert answer.status_code == 204, answer.text
+    stored = [
+        e for e in export(edge.server.database_url, "events") if e["event_id"] == "gz-members"
+    ]
+    assert [e["event_name"] for e in stored] == ["two_members"]
+
+
+@pytest.mark.parametrize(
+    ("junk", "said"),
+    [(b"junk", "trailing bytes"), (b"\x00", "trailing bytes"), (b"\x1f\x8b", "truncated")],
+    ids=repr,
+)
+def test_gzip_followed_by_trailing_bytes_is_400(edge: Edge, junk: bytes, said: str) -> None:
+    """Bytes after the last member are not silently dropped: the body is refused."""
+    body = gzip.compress(b'{"event_name": "page_view"}') + junk
+    answer = edge.http.post("/v1/api/collect", content=body, headers=GZIP)
+    assert said in _error(answer, 400, "invalid_json")["message"]
+
+
+def test_gzip_bomb_split_over_many_members_is_413(edge: Edge) -> None:
+    """The inflated cap counts every member, not each one on its own."""
+    member = gzip.compress(b" " * 200_000)
+    body = gzip.compress(b'{"event_name": "page_view"}') + member * 10
+    assert len(body) < 1024 * 1024
+    _error(edge.http.post("/v1/api/collect", content=body, headers=GZIP), 413, "payload_too_large")
