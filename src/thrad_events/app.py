@@ -45,7 +45,10 @@ def click_secret(settings: Settings, store: Store) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(Outcome.METHOD_NOT_ALLOWED, "method not allowed on this path")
+        # The route's Allow header (RFC 9110: a 405 names the methods the path takes).
+        return error_response(
+            Outcome.METHOD_NOT_ALLOWED, "method not allowed on this path", headers=exc.headers
+        )
     return error_response(Outcome.NOT_FOUND, f"no such endpoint: {request.url.path}")
 
 

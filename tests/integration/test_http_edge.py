@@ -96,3 +96,26 @@ def test_gzip_bomb_split_over_many_members_is_413(edge: Edge) -> None:
     body = gzip.compress(b'{"event_name": "page_view"}') + member * 10
     assert len(body) < 1024 * 1024
     _error(edge.http.post("/v1/api/collect", content=body, headers=GZIP), 413, "payload_too_large")
+
+
+# -- 405 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/api/collect", {"POST"}),
+        ("PUT", "/api/conversion", {"POST"}),
+        ("DELETE", "/v1/api/collect/batch", {"POST"}),
+        ("POST", "/v1/click", {"GET", "HEAD"}),
+        ("POST", "/healthz", {"GET", "HEAD"}),
+        ("PATCH", "/v1/api/reports/events", {"GET", "HEAD"}),
+    ],
+)
+def test_405_names_the_allowed_methods(
+    edge: Edge, method: str, path: str, allowed: set[str]
+) -> None:
+    """RFC 9110 15.5.6: a 405 carries Allow, listing the methods the path takes."""
+    answer = edge.http.request(method, path, content=b"{}")
+    _error(answer, 405, "method_not_allowed")
+    assert {m.strip() for m in answer.headers["allow"].split(",")} == allowed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -48,7 +49,7 @@ def error_response(
     outcome: Outcome,
     message: str,
     details: list[ErrorDetail] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = ErrorResponse(ErrorBody(str(outcome), message, details or []))
     return Response(
