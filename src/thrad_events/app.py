@@ -127,6 +127,10 @@ def build_app(settings: Settings) -> HotPaths:
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},
     )
+    # Starlette would redirect a path with a trailing slash, building the Location from the
+    # client's Host header: a method-keeping 307 that hands an event to whatever host the
+    # client named. Each endpoint has one path; any other is a JSON 404.
+    app.router.redirect_slashes = False
     hot = {
         path: endpoint
         for path, endpoint in (

@@ -119,3 +119,21 @@ def test_405_names_the_allowed_methods(
     answer = edge.http.request(method, path, content=b"{}")
     _error(answer, 405, "method_not_allowed")
     assert {m.strip() for m in answer.headers["allow"].split(",")} == allowed
+
+
+# -- trailing slash ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/api/collect/"), ("POST", "/api/conversion/"), ("GET", "/healthz/")],
+)
+def test_trailing_slash_is_a_json_404_never_a_redirect_to_the_host_header(
+    edge: Edge, method: str, path: str
+) -> None:
+    """A redirect built from Host would send the event to any host the client names."""
+    answer = edge.http.request(
+        method, path, json={"event_name": "page_view"}, headers={"Host": "evil.example"}
+    )
+    _error(answer, 404, "not_found")
+    assert "location" not in answer.headers
