@@ -23,6 +23,8 @@ class Outcome(enum.StrEnum):
     """How a request ended; the names are reused in error codes, logs and metric labels."""
 
     STORED = "stored"
+    # A HEAD on a click link: answered with the link's landing URL, no click stored.
+    PREVIEWED = "previewed"
     DUPLICATE = "duplicate"
     INVALID_JSON = "invalid_json"
     MISSING_FIELD = "missing_field"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, create_key, export
+from tests.integration.server import ServerProcess, click_link, create_key, export
 
 
 @dataclass
@@ -136,4 +136,30 @@ def test_trailing_slash_is_a_json_404_never_a_redirect_to_the_host_header(
         method, path, json={"event_name": "page_view"}, headers={"Host": "evil.example"}
     )
     _error(answer, 404, "not_found")
+    assert "location" not in answer.headers
+
+
+# -- HEAD on a click link ------------------------------------------------------------------------
+
+
+def test_head_on_a_click_link_redirects_to_the_landing_url_and_stores_no_click(edge: Edge) -> None:
+    """Link unfurlers and mail scanners send HEAD: their probes must not count as clicks."""
+    landing = "https://shop.example.com/p/42?ref=chat#top"
+    link = click_link(edge.server.database_url, edge.server.base_url, landing)
+    before = len(export(edge.server.database_url, "clicks"))
+    answer = httpx.head(link, follow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+    assert answer.headers["location"] == landing  # no click, so no thrad_click_id to give
+    assert answer.headers["cache-control"] == "no-store"
+    assert len(export(edge.server.database_url, "clicks")) == before
+    followed = httpx.get(link, follow_redirects=False, timeout=10)
+    assert "thrad_click_id=" in followed.headers["location"]
+    assert len(export(edge.server.database_url, "clicks")) == before + 1
+
+
+def test_head_on_a_tampered_click_link_is_400_like_the_get(edge: Edge) -> None:
+    link = click_link(edge.server.database_url, edge.server.base_url)
+    tampered = link.replace("sig=", "sig=0")
+    answer = httpx.head(tampered, follow_redirects=False, timeout=10)
+    assert answer.status_code == 400
     assert "location" not in answer.headers
