@@ -27,6 +27,8 @@ STATUS = {
     Outcome.PAYLOAD_TOO_LARGE: 413,
     Outcome.UNSUPPORTED_ENCODING: 415,
     Outcome.REQUEST_TIMEOUT: 408,
+    Outcome.HEADERS_TOO_LARGE: 431,
+    Outcome.BAD_REQUEST: 400,
     Outcome.RATE_LIMITED: 429,
     Outcome.UNAVAILABLE: 503,
     Outcome.INTERNAL: 500,
