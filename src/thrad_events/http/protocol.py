@@ -97,8 +97,9 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        # Unlike uvicorn, any byte does not end the idle time: a request's first byte does
-        # (on_message_begin), so blank lines trickled between requests keep nothing open.
+        # Unlike in uvicorn, a byte that starts no request does not end the idle time (the
+        # first byte of a request does, in on_message_begin): blank lines trickled between
+        # requests keep nothing open.
         # Counted before feeding: a read that starts a new head is not counted here (the
         # callbacks count it), so nothing of a previous request's body is.
         if self.in_head:
