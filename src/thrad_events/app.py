@@ -45,7 +45,10 @@ def click_secret(settings: Settings, store: Store) -> str:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(Outcome.METHOD_NOT_ALLOWED, "method not allowed on this path")
+        # The route's Allow header (RFC 9110: a 405 names the methods the path takes).
+        return error_response(
+            Outcome.METHOD_NOT_ALLOWED, "method not allowed on this path", headers=exc.headers
+        )
     return error_response(Outcome.NOT_FOUND, f"no such endpoint: {request.url.path}")
 
 
@@ -124,6 +127,10 @@ def build_app(settings: Settings) -> HotPaths:
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={HTTPException: _http_error},
     )
+    # Starlette would redirect a path with a trailing slash, building the Location from the
+    # client's Host header: a method-keeping 307 that hands an event to whatever host the
+    # client named. Each endpoint has one path; any other is a JSON 404.
+    app.router.redirect_slashes = False
     hot = {
         path: endpoint
         for path, endpoint in (

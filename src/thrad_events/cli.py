@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 import msgspec
@@ -127,16 +129,24 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        # httptools, answering what its parser refuses with the JSON error body.
-        http=JsonErrorHttpToolsProtocol,
+        # httptools with our head limits, header timeout and connection cap, answering every
+        # refusal with the JSON error body (a partial: uvicorn only calls it, in every worker).
+        http=cast(
+            "type[asyncio.Protocol]",
+            functools.partial(
+                JsonErrorHttpToolsProtocol,
+                header_timeout_s=settings.header_timeout_s,
+                max_connections=settings.max_connections,
+            ),
+        ),
         access_log=False,
         # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default and rewrite the peer;
         # only THRAD_TRUSTED_PROXIES decides that (enrich/ip.py), unset meaning none trusted.
         proxy_headers=False,
         log_config=None,
-        timeout_keep_alive=5,
-        # Past this many open connections per worker new ones get a 503 instead of queueing.
-        limit_concurrency=4096,
+        timeout_keep_alive=settings.keepalive_timeout_s,
+        # The protocol caps connections itself (THRAD_MAX_CONNECTIONS), answering in JSON.
+        limit_concurrency=None,
         timeout_graceful_shutdown=30,
     )
     if metrics_dir is not None:

@@ -39,6 +39,14 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # A body must arrive within this time (slow-client protection).
     body_timeout_s: float = 10.0
+    # A request head must arrive whole within this time of the connection opening or of the
+    # previous response (slowloris protection).
+    header_timeout_s: float = 5.0
+    # An idle connection (also a fresh one that sends nothing) is closed after this time
+    # (whole seconds: uvicorn's timeout_keep_alive).
+    keepalive_timeout_s: int = 5
+    # Open connections per worker process; past it, requests are answered 503 and closed.
+    max_connections: int = 4096
     # Group commit: at most this many rows per transaction; the queue is bounded for backpressure.
     write_batch_max_rows: int = WRITE_BATCH_MAX_ROWS
     write_queue_max_rows: int = WRITE_QUEUE_MAX_ROWS
@@ -78,13 +86,19 @@ class Settings:
             ("THRAD_MAX_BODY_BYTES", "max_body_bytes"),
             ("THRAD_WRITE_QUEUE_MAX_ROWS", "write_queue_max_rows"),
             ("THRAD_RATE_LIMIT_PER_S", "rate_limit_per_s"),
+            ("THRAD_MAX_CONNECTIONS", "max_connections"),
+            ("THRAD_KEEPALIVE_TIMEOUT_S", "keepalive_timeout_s"),
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)
         if raw := env.get("THRAD_LOG_LEVEL"):
             values["log_level"] = parse_log_level(raw)
-        if raw := env.get("THRAD_BODY_TIMEOUT_S"):
-            values["body_timeout_s"] = float(parse_positive_int(raw, "THRAD_BODY_TIMEOUT_S"))
+        for name, key in (
+            ("THRAD_BODY_TIMEOUT_S", "body_timeout_s"),
+            ("THRAD_HEADER_TIMEOUT_S", "header_timeout_s"),
+        ):
+            if raw := env.get(name):
+                values[key] = float(parse_positive_int(raw, name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()

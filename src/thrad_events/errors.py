@@ -5,6 +5,10 @@ IngestError                 every reason a request is not stored
 ├── MissingField            a required field is missing or null
 ├── ValidationFailed        a field has the wrong type or format
 ├── PayloadTooLarge         body over the size limit
+├── UnsupportedEncoding     Content-Encoding other than gzip
+├── HeadersTooLarge         request line and headers over 64 KiB, or over 100 header lines
+├── RequestTimeout          request head or body not received in time
+├── BadRequest              HTTP the parser cannot read
 ├── Unauthorized            Authorization missing, malformed, unknown, revoked, expired
 ├── Forbidden               a valid key asking for what only an operator may see
 ├── ClickNotFound           conversion click_id unknown
@@ -23,6 +27,8 @@ class Outcome(enum.StrEnum):
     """How a request ended; the names are reused in error codes, logs and metric labels."""
 
     STORED = "stored"
+    # A HEAD on a click link: answered with the link's landing URL, no click stored.
+    PREVIEWED = "previewed"
     DUPLICATE = "duplicate"
     INVALID_JSON = "invalid_json"
     MISSING_FIELD = "missing_field"
@@ -30,6 +36,8 @@ class Outcome(enum.StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_ENCODING = "unsupported_encoding"
     REQUEST_TIMEOUT = "request_timeout"
+    HEADERS_TOO_LARGE = "request_header_fields_too_large"
+    BAD_REQUEST = "bad_request"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     CLICK_NOT_FOUND = "click_not_found"
@@ -80,6 +88,14 @@ class UnsupportedEncoding(IngestError):
 
 class RequestTimeout(IngestError):
     outcome = Outcome.REQUEST_TIMEOUT
+
+
+class HeadersTooLarge(IngestError):
+    outcome = Outcome.HEADERS_TOO_LARGE
+
+
+class BadRequest(IngestError):
+    outcome = Outcome.BAD_REQUEST
 
 
 class Unauthorized(IngestError):

@@ -104,6 +104,9 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
         ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
+        ({"THRAD_HEADER_TIMEOUT_S": "0"}, "THRAD_HEADER_TIMEOUT_S"),
+        ({"THRAD_KEEPALIVE_TIMEOUT_S": "soon"}, "THRAD_KEEPALIVE_TIMEOUT_S"),
+        ({"THRAD_MAX_CONNECTIONS": "-1"}, "THRAD_MAX_CONNECTIONS"),
         # Below one full batch of rows, full batches could never be queued.
         ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
     ],
@@ -112,6 +115,20 @@ def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], nam
     """STYLE: a bad value stops start-up with the variable's name."""
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_the_http_edge_limits_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "THRAD_HEADER_TIMEOUT_S": "3",
+            "THRAD_KEEPALIVE_TIMEOUT_S": "7",
+            "THRAD_MAX_CONNECTIONS": "100",
+        }
+    )
+    assert (settings.header_timeout_s, settings.keepalive_timeout_s) == (3.0, 7)
+    assert settings.max_connections == 100
+    defaults = Settings()
+    assert (defaults.header_timeout_s, defaults.keepalive_timeout_s) == (5.0, 5)
 
 
 @pytest.mark.parametrize(("field", "value"), [("port", 0), ("port", 70000), ("workers", 0)])

@@ -1,4 +1,8 @@
-"""GET /v1/click: store the click, then redirect to the signed landing URL with thrad_click_id."""
+"""GET /v1/click: store the click, then redirect to the signed landing URL with thrad_click_id.
+
+HEAD (Starlette adds it to every GET route) verifies the link the same way and redirects to the
+bare landing URL, storing nothing: see Ingestor.click_preview.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +29,15 @@ def click_endpoint(ingestor: Ingestor, metrics: Metrics) -> Endpoint:
         started = time.perf_counter()
         response: Response
         try:
-            location = await ingestor.click(
-                request.url.query,
-                context_of(request.headers, request.client.host if request.client else None),
-            )
-            outcome = Outcome.STORED
+            if request.method == "HEAD":
+                location = ingestor.click_preview(request.url.query)
+                outcome = Outcome.PREVIEWED
+            else:
+                location = await ingestor.click(
+                    request.url.query,
+                    context_of(request.headers, request.client.host if request.client else None),
+                )
+                outcome = Outcome.STORED
             response = RedirectResponse(
                 location, status_code=302, headers={"Cache-Control": "no-store"}
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -26,6 +27,8 @@ STATUS = {
     Outcome.PAYLOAD_TOO_LARGE: 413,
     Outcome.UNSUPPORTED_ENCODING: 415,
     Outcome.REQUEST_TIMEOUT: 408,
+    Outcome.HEADERS_TOO_LARGE: 431,
+    Outcome.BAD_REQUEST: 400,
     Outcome.RATE_LIMITED: 429,
     Outcome.UNAVAILABLE: 503,
     Outcome.INTERNAL: 500,
@@ -48,7 +51,7 @@ def error_response(
     outcome: Outcome,
     message: str,
     details: list[ErrorDetail] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body = ErrorResponse(ErrorBody(str(outcome), message, details or []))
     return Response(

@@ -54,7 +54,7 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], max_bytes: in
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", ""):
         raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported (use gzip)")
-    inflater = zlib.decompressobj(wbits=31) if encoding in ("gzip", "x-gzip") else None
+    inflater = GzipInflater() if encoding in ("gzip", "x-gzip") else None
     chunks: list[bytes] = []
     size = 0
     received = 0
@@ -67,26 +67,59 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], max_bytes: in
         if received > max_bytes:
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
         if inflater is not None and chunk:
-            chunk = _inflate(inflater, chunk, max_bytes - size)
+            chunk = inflater.inflate(chunk, max_bytes - size)
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes once decompressed")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    if inflater is not None and not inflater.eof:
-        raise InvalidJson("gzip body is truncated")
+    if inflater is not None:
+        inflater.finish()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _inflate(inflater: zlib._Decompress, chunk: bytes, room: int) -> bytes:
-    try:
-        out = inflater.decompress(chunk, room + 1)
-    except zlib.error as exc:
-        raise InvalidJson(f"body is not valid gzip: {exc}") from None
-    if len(out) > room or inflater.unconsumed_tail:
-        raise PayloadTooLarge("body is too large once decompressed")
-    return out
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class GzipInflater:
+    """Inflates a gzip body chunk by chunk: one member or several concatenated (RFC 1952 2.2).
+
+    zlib stops at the end of a member and keeps what follows as `unused_data`; that is either
+    the next member, inflated into the same body, or trailing bytes that make the body invalid.
+    """
+
+    def __init__(self) -> None:
+        self.member = zlib.decompressobj(wbits=31)
+
+    def inflate(self, chunk: bytes, room: int) -> bytes:
+        """What `chunk` inflates to; over `room` bytes (across members) is a 413."""
+        out = self._decompress(chunk, room)
+        # After a member's end zlib collects every later byte in unused_data; two of them are
+        # enough to tell the next member's magic from trailing junk.
+        while self.member.eof and len(self.member.unused_data) >= len(GZIP_MAGIC):
+            rest = self.member.unused_data
+            if not rest.startswith(GZIP_MAGIC):
+                raise InvalidJson("gzip body has trailing bytes after its last member")
+            self.member = zlib.decompressobj(wbits=31)
+            out += self._decompress(rest, room - len(out))
+        return out
+
+    def finish(self) -> None:
+        """The body has ended: its last member must be whole and nothing may follow it."""
+        if not self.member.eof:
+            raise InvalidJson("gzip body is truncated")
+        if self.member.unused_data:
+            raise InvalidJson("gzip body has trailing bytes after its last member")
+
+    def _decompress(self, data: bytes, room: int) -> bytes:
+        try:
+            out = self.member.decompress(data, room + 1)
+        except zlib.error as exc:
+            raise InvalidJson(f"body is not valid gzip: {exc}") from None
+        if len(out) > room or self.member.unconsumed_tail:
+            raise PayloadTooLarge("body is too large once decompressed")
+        return out
 
 
 def context_of(headers: Mapping[str, str], peer_ip: str | None) -> RequestContext:

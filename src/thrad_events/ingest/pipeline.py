@@ -241,6 +241,15 @@ class Ingestor:
         row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
         return row
 
+    def click_preview(self, query_string: str) -> str:
+        """Verify a click link and return its landing URL, storing nothing.
+
+        What a HEAD is answered with: link unfurlers and mail scanners probe links that way, and
+        counting their probes as clicks would inflate clicks and lower conversion rates. With no
+        click stored there is no click id, so the landing URL goes without the thrad_* fields.
+        """
+        return clicklinks.verify_link(query_string, self._click_secret).url
+
     async def click(self, query_string: str, ctx: RequestContext) -> str:
         """Verify a click link, store the click, and return the landing redirect."""
         link = clicklinks.verify_link(query_string, self._click_secret)
