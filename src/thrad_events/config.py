@@ -16,6 +16,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 WRITE_BATCH_MAX_ROWS = 512
 WRITE_QUEUE_MAX_ROWS = 20_000
 WRITE_TIMEOUT_S = 1.0
+# A report still running after this long is answered 503 (and the work stopped).
+REPORT_TIMEOUT_S = 30
 
 
 class ConfigError(ValueError):
@@ -52,6 +54,8 @@ class Settings:
     key_cache_ttl_s: float = 2.0
     # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
     click_ttl_s: int = 30 * 24 * 3600
+    # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
+    report_timeout_s: float = REPORT_TIMEOUT_S
     log_level: str = "INFO"
 
     @classmethod
@@ -85,6 +89,8 @@ class Settings:
             values["log_level"] = parse_log_level(raw)
         if raw := env.get("THRAD_BODY_TIMEOUT_S"):
             values["body_timeout_s"] = float(parse_positive_int(raw, "THRAD_BODY_TIMEOUT_S"))
+        if raw := env.get("THRAD_REPORT_TIMEOUT_S"):
+            values["report_timeout_s"] = float(parse_positive_int(raw, "THRAD_REPORT_TIMEOUT_S"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()

@@ -104,6 +104,7 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
         ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
+        ({"THRAD_REPORT_TIMEOUT_S": "0"}, "THRAD_REPORT_TIMEOUT_S"),
         # Below one full batch of rows, full batches could never be queued.
         ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
     ],
@@ -124,6 +125,12 @@ def test_a_bad_flag_stops_start_up(field: str, value: int) -> None:
 @pytest.mark.parametrize(("raw", "level"), [("warning", "WARNING"), (" Debug ", "DEBUG")])
 def test_log_level_is_read_in_any_case(raw: str, level: str) -> None:
     assert Settings.from_env({"THRAD_LOG_LEVEL": raw}).log_level == level
+
+
+def test_reports_have_30_s_unless_thrad_report_timeout_s_says_otherwise() -> None:
+    """README: a report that runs longer than 30 s is stopped with a 503."""
+    assert Settings.from_env({}).report_timeout_s == 30
+    assert Settings.from_env({"THRAD_REPORT_TIMEOUT_S": "5"}).report_timeout_s == 5
 
 
 def test_settings_are_frozen() -> None:
