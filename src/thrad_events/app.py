@@ -31,6 +31,7 @@ from thrad_events.logs import configure_logging
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter, limiter_storage
 from thrad_events.reports.query import Report
+from thrad_events.reports.run import ReportRunner
 from thrad_events.store import open_store
 from thrad_events.store.base import Store
 
@@ -81,6 +82,7 @@ def build_app(settings: Settings) -> HotPaths:
         body_timeout_s=settings.body_timeout_s,
     )
     report_access = reports.ReportAccess(deps.keys, deps.limiter, settings.admin_token)
+    report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
     collect_ep = collect.collect_endpoint(ingestor, deps)
     conversion_ep = conversion.conversion_endpoint(ingestor, deps)
     collect_batch_ep = batch.collect_batch_endpoint(ingestor, deps)
@@ -101,7 +103,7 @@ def build_app(settings: Settings) -> HotPaths:
         *(
             Route(
                 f"/v1/api/reports/{report}",
-                reports.report_endpoint(report, store, report_access, metrics),
+                reports.report_endpoint(report, report_runner, report_access, metrics),
                 methods=["GET"],
             )
             for report in Report
@@ -118,7 +120,9 @@ def build_app(settings: Settings) -> HotPaths:
             yield
         finally:
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
-            # commits whatever is still queued before the process exits.
+            # commits whatever is still queued before the process exits. Report threads end
+            # first, as they read through the store.
+            await report_runner.close()
             await store.close()
 
     app = Starlette(

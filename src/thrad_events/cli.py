@@ -397,12 +397,11 @@ def report(
     as_csv: bool,
 ) -> None:
     """Events, conversions and revenue, or the click funnel: as GET /v1/api/reports/..."""
-    import asyncio
-
     from thrad_events.errors import IngestError
     from thrad_events.reports import render
+    from thrad_events.reports.deadline import Deadline, ReportTimedOut
     from thrad_events.reports.query import parse_report_query
-    from thrad_events.reports.run import run_report
+    from thrad_events.reports.run import answer
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
@@ -411,17 +410,20 @@ def report(
     for name, value in (("since", since), ("until", until), ("limit", limit)):
         if value is not None:
             items.append((name, str(value)))
-    store = _store(database_url)
+    settings = _settings(database_url=database_url)
+    store = _store(settings.database_url)
     try:
         partner_id = _partner_id(store, partner) if partner else None
         query = parse_report_query(Report(report_name), items, partner_id=partner_id, now=utcnow())
-        answer = asyncio.run(run_report(store, query))
+        found = answer(store, query, Deadline.after(settings.report_timeout_s))
     except IngestError as exc:
         raise click.UsageError(exc.message) from None
+    except (ReportTimedOut, StorageError) as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close_sync()
     writer = render.write_json if as_json else render.write_csv if as_csv else render.write_table
-    writer(answer, sys.stdout)
+    writer(found, sys.stdout)
 
 
 def _partner_id(store: Store, partner: str) -> str:

@@ -16,6 +16,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 WRITE_BATCH_MAX_ROWS = 512
 WRITE_QUEUE_MAX_ROWS = 20_000
 WRITE_TIMEOUT_S = 1.0
+# A report still running after this long is answered 503 (and the work stopped).
+REPORT_TIMEOUT_S = 30
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,8 @@ class Settings:
     key_cache_ttl_s: float = 2.0
     # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
     click_ttl_s: int = 30 * 24 * 3600
+    # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
+    report_timeout_s: float = REPORT_TIMEOUT_S
     log_level: str = "INFO"
 
     @classmethod
@@ -96,6 +100,7 @@ class Settings:
         for name, key in (
             ("THRAD_BODY_TIMEOUT_S", "body_timeout_s"),
             ("THRAD_HEADER_TIMEOUT_S", "header_timeout_s"),
+            ("THRAD_REPORT_TIMEOUT_S", "report_timeout_s"),
         ):
             if raw := env.get(name):
                 values[key] = float(parse_positive_int(raw, name))

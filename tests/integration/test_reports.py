@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from tests.integration.server import ServerProcess, cli, create_key
+from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import FIELDS, Report, parse_report_query
-from thrad_events.reports.run import run_report
+from thrad_events.reports.run import answer
 from thrad_events.store import open_store
 from thrad_events.store.base import Store
 
@@ -153,7 +154,7 @@ def rows(
     query = parse_report_query(
         report, [("since", SINCE), ("until", UNTIL), *items], partner_id=partner, now=at(UNTIL)
     )
-    return asyncio.run(run_report(store, query)).rows
+    return answer(store, query, Deadline.after(30)).rows
 
 
 def counts(found: list[dict[str, Any]], field: str) -> dict[Any, int]:
@@ -255,7 +256,7 @@ def test_the_range_is_since_inclusive_until_exclusive_on_received_at(store: Stor
         partner_id=A,
         now=at(UNTIL),
     )
-    assert asyncio.run(run_report(store, wide)).rows == [{"events": 7}]
+    assert answer(store, wide, Deadline.after(30)).rows == [{"events": 7}]
 
 
 def test_a_partner_sees_only_its_own_events_an_operator_all(store: Store) -> None:
@@ -277,10 +278,10 @@ def test_limit_cuts_the_groups_and_says_so(store: Store) -> None:
         partner_id=A,
         now=at(UNTIL),
     )
-    answer = asyncio.run(run_report(store, query))
-    assert [row["hour"] for row in answer.rows] == ["2026-02-18T10:00:00Z", "2026-02-18T11:00:00Z"]
-    assert answer.truncated
-    whole = asyncio.run(run_report(store, dataclasses.replace(query, limit=3)))
+    cut = answer(store, query, Deadline.after(30))
+    assert [row["hour"] for row in cut.rows] == ["2026-02-18T10:00:00Z", "2026-02-18T11:00:00Z"]
+    assert cut.truncated
+    whole = answer(store, dataclasses.replace(query, limit=3), Deadline.after(30))
     assert not whole.truncated
 
 

@@ -107,6 +107,7 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_HEADER_TIMEOUT_S": "0"}, "THRAD_HEADER_TIMEOUT_S"),
         ({"THRAD_KEEPALIVE_TIMEOUT_S": "soon"}, "THRAD_KEEPALIVE_TIMEOUT_S"),
         ({"THRAD_MAX_CONNECTIONS": "-1"}, "THRAD_MAX_CONNECTIONS"),
+        ({"THRAD_REPORT_TIMEOUT_S": "0"}, "THRAD_REPORT_TIMEOUT_S"),
         # Below one full batch of rows, full batches could never be queued.
         ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
     ],
@@ -141,6 +142,12 @@ def test_a_bad_flag_stops_start_up(field: str, value: int) -> None:
 @pytest.mark.parametrize(("raw", "level"), [("warning", "WARNING"), (" Debug ", "DEBUG")])
 def test_log_level_is_read_in_any_case(raw: str, level: str) -> None:
     assert Settings.from_env({"THRAD_LOG_LEVEL": raw}).log_level == level
+
+
+def test_reports_have_30_s_unless_thrad_report_timeout_s_says_otherwise() -> None:
+    """README: a report that runs longer than 30 s is stopped with a 503."""
+    assert Settings.from_env({}).report_timeout_s == 30
+    assert Settings.from_env({"THRAD_REPORT_TIMEOUT_S": "5"}).report_timeout_s == 5
 
 
 def test_settings_are_frozen() -> None:

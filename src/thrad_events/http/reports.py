@@ -3,7 +3,8 @@
 A partner's API key reads its own partner's rows and counts against its rate limit like any
 request; `Authorization: Bearer <THRAD_ADMIN_TOKEN>` reads every partner's, or one chosen with
 partner_id= (no admin token configured: no operator access over HTTP). Reports are GETs served
-through Starlette, not the ingest hot path; the queries themselves live in reports/.
+through Starlette, not the ingest hot path; the queries themselves live in reports/, and all of a
+report's work, the encoding of its answer included, runs on a report thread (reports/run.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from thrad_events.http.errors import error_response, response_for
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.reports.query import Report, parse_report_query
-from thrad_events.reports.run import run_report
-from thrad_events.store.base import Store, utcnow
+from thrad_events.reports.run import ReportRunner
+from thrad_events.store.base import utcnow
 
 log = logging.getLogger("thrad_events.http")
 
@@ -56,7 +57,7 @@ async def report_scope(
 
 
 def report_endpoint(
-    report: Report, store: Store, access: ReportAccess, metrics: Metrics
+    report: Report, runner: ReportRunner, access: ReportAccess, metrics: Metrics
 ) -> Endpoint:
     route = f"reports_{report}"
     latency = metrics.latency.labels(route)
@@ -76,10 +77,8 @@ def report_endpoint(
                 partner_id=partner_id,
                 now=utcnow(),
             )
-            answer = await run_report(store, query)
-            response = Response(
-                _encoder.encode(answer), media_type="application/json", headers=_HEADERS
-            )
+            body = await runner.run(query, _encoder.encode)
+            response = Response(body, media_type="application/json", headers=_HEADERS)
         except IngestError as error:
             response = response_for(error)
         except Exception:

@@ -1,4 +1,8 @@
-"""Exports of stored rows as JSON lines or CSV, with the contract's field names."""
+"""Exports of stored rows as JSON lines or CSV, with the request's own field names.
+
+JSON lines are exact. A CSV cell that a spreadsheet could take for a formula gets a leading `'`
+(reports/safe_text.py); a plain number such as a conversion_value of -5.00 stays as it is.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any, TextIO
 
 import msgspec
 
+from thrad_events.reports.safe_text import csv_cell
 from thrad_events.store.base import JSON_COLUMNS, TABLES
 
 # Decimals inside params stay JSON numbers with their digits; conversion_value is stored as text.
@@ -24,11 +29,10 @@ def write_csv(table: str, rows: Iterable[dict[str, Any]], out: TextIO) -> None:
     writer = csv.DictWriter(out, fieldnames=list(TABLES[table]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {
-                key: _encoder.encode(value).decode()
-                if key in JSON_COLUMNS and value is not None
-                else value
-                for key, value in row.items()
-            }
-        )
+        writer.writerow({key: _csv_value(key, value) for key, value in row.items()})
+
+
+def _csv_value(column: str, value: Any) -> Any:
+    if value is not None and column in JSON_COLUMNS:
+        value = _encoder.encode(value).decode()
+    return csv_cell(value) if isinstance(value, str) else value

@@ -1,6 +1,9 @@
 """Report output for the CLI: a table (rich), the HTTP endpoint's JSON, or CSV.
 
 Table and CSV flatten nested values into columns of their own: revenue.USD, time_to_convert_s.p50.
+Group values are client-sent text: the table shows them with control characters made visible and
+never reads them as rich markup, the CSV keeps them from starting a formula (reports/safe_text.py);
+the JSON is exact.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any, TextIO
 import msgspec
 
 from thrad_events.reports.aggregate import PERCENTILES
+from thrad_events.reports.safe_text import csv_cell, terminal_text
 from thrad_events.schemas import ReportResponse
 
 METRICS = {
@@ -55,12 +59,19 @@ def write_csv(response: ReportResponse, out: TextIO) -> None:
     columns, rows = flatten(response)
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:
+        writer.writerow(
+            {
+                key: csv_cell(value) if isinstance(value, str) else value
+                for key, value in row.items()
+            }
+        )
 
 
 def write_table(response: ReportResponse, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     columns, rows = flatten(response)
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
@@ -72,7 +83,8 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
         numeric = column not in response.group_by
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for line in cells:
-        table.add_row(*line)
+        # Text, not str: a cell's brackets are shown, never read as markup.
+        table.add_row(*(Text(cell) for cell in line))
     console = Console(file=out)
     if not console.is_terminal:
         # Piped output is not cut to 80 columns: as wide as the widest line needs.
@@ -82,7 +94,7 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
         ]
         console = Console(file=out, width=max(80, sum(widths) + 3 * len(columns) + 1))
     console.print(
-        f"{response.report}, {response.since} to {response.until}, {scope}", soft_wrap=True
+        Text(f"{response.report}, {response.since} to {response.until}, {scope}"), soft_wrap=True
     )
     console.print(table)
 
@@ -90,4 +102,4 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    return str(value)
+    return terminal_text(str(value))

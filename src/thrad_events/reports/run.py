@@ -1,12 +1,22 @@
-"""Running a report: the one function behind both the HTTP endpoints and the CLI."""
+"""Running a report: what both the HTTP endpoints and the CLI call, and the threads it runs on.
+
+Every step of a report (its SQL, shaping and summing the rows, encoding the answer) runs on a
+report thread, never on the event loop that serves ingest, and under one Deadline: the SQL is
+interrupted by it, the Python checks it as it goes, and the waiting request answers 503 when it
+passes even if the thread is still busy (whatever the thread then finishes is thrown away).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 from thrad_events.errors import Unavailable
+from thrad_events.reports.deadline import Deadline, ReportTimedOut
 from thrad_events.reports.query import (
     AnyReportQuery,
     ConversionsQuery,
@@ -15,6 +25,12 @@ from thrad_events.reports.query import (
 )
 from thrad_events.schemas import ReportFilter, ReportResponse
 from thrad_events.store.base import StorageError, Store
+
+# Reports a worker process runs at once; more wait for a thread, within their own budget. The
+# bound keeps slow reports from taking every core the ingest path needs.
+REPORT_THREADS = 2
+
+T = TypeVar("T")
 
 
 def report_of(query: AnyReportQuery) -> Report:
@@ -25,19 +41,12 @@ def report_of(query: AnyReportQuery) -> Report:
     return Report.FUNNEL
 
 
-async def run_report(store: Store, query: AnyReportQuery) -> ReportResponse:
-    """Ask the store for one group more than the limit, to tell whether the answer is whole."""
-    asked = dataclasses.replace(query, limit=query.limit + 1)
-    rows: list[dict[str, Any]]
-    try:
-        if isinstance(asked, EventsQuery):
-            rows = await store.report_events(asked)
-        elif isinstance(asked, ConversionsQuery):
-            rows = await store.report_conversions(asked)
-        else:
-            rows = await store.report_funnel(asked)
-    except StorageError as exc:
-        raise Unavailable(str(exc)) from exc
+def answer(store: Store, query: AnyReportQuery, deadline: Deadline) -> ReportResponse:
+    """The report, computed in the calling thread; raises ReportTimedOut or StorageError.
+
+    The store is asked for one group more than the limit, to tell whether the answer is whole.
+    """
+    rows = store.report(dataclasses.replace(query, limit=query.limit + 1), deadline)
     return ReportResponse(
         report=report_of(query).value,
         since=_instant(query.since),
@@ -48,6 +57,40 @@ async def run_report(store: Store, query: AnyReportQuery) -> ReportResponse:
         rows=rows[: query.limit],
         truncated=len(rows) > query.limit,
     )
+
+
+class ReportRunner:
+    """Runs each report on one of a few threads of its own, under `timeout_s` from the request."""
+
+    def __init__(self, store: Store, *, timeout_s: float, threads: int = REPORT_THREADS) -> None:
+        self._store = store
+        self._timeout_s = timeout_s
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="report")
+
+    async def run(self, query: AnyReportQuery, render: Callable[[ReportResponse], T]) -> T:
+        """`render` (the answer's encoding) runs on the report thread too, within the budget."""
+        deadline = Deadline.after(self._timeout_s)
+        work = self._threads.submit(_answer_and_render, self._store, query, deadline, render)
+        try:
+            # On timeout wait_for cancels the work if it still waits for a thread; a running
+            # thread stops at its next look at the deadline.
+            return await asyncio.wait_for(asyncio.wrap_future(work), deadline.remaining_s())
+        except (TimeoutError, ReportTimedOut):
+            raise Unavailable(
+                str(deadline.timed_out()), retry_after_s=deadline.retry_after_s()
+            ) from None
+        except StorageError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def close(self) -> None:
+        """Wait for the report threads: a report given up on stops soon after its deadline."""
+        await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
+
+
+def _answer_and_render(
+    store: Store, query: AnyReportQuery, deadline: Deadline, render: Callable[[ReportResponse], T]
+) -> T:
+    return render(answer(store, query, deadline))
 
 
 def _instant(moment: datetime) -> str:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
+    from thrad_events.reports.deadline import Deadline
+    from thrad_events.reports.query import AnyReportQuery
 
 
 ENRICHMENT_COLUMNS = (
@@ -169,12 +170,13 @@ class Store(Protocol):
 
     def queue_depth(self) -> int: ...
 
-    # Reports: one row per group, JSON-ready (reports/query.py says what a query may ask).
-    async def report_events(self, query: EventsQuery) -> list[dict[str, Any]]: ...
+    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
+        """One row per group, JSON-ready (reports/query.py says what a query may ask).
 
-    async def report_conversions(self, query: ConversionsQuery) -> list[dict[str, Any]]: ...
-
-    async def report_funnel(self, query: FunnelQuery) -> list[dict[str, Any]]: ...
+        Blocking: runs in the calling thread (a report thread, or the CLI's) on that thread's
+        own connection, and raises ReportTimedOut once `deadline` has passed.
+        """
+        ...
 
     # Administration: called by the CLI and at start-up, never on the request path.
     def migrate(self) -> list[int]: ...

@@ -16,7 +16,9 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +44,8 @@ from thrad_events.config import (
     ConfigError,
 )
 from thrad_events.money import plain_text
-from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
+from thrad_events.reports.deadline import Deadline
+from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
     TABLES,
@@ -63,14 +66,14 @@ Result = InsertResult | StorageError
 CONNECT_TIMEOUT_S = 3
 # Past this an unanswered query counts as a dead connection (TCP keepalive and user timeout).
 TCP_USER_TIMEOUT_MS = 5000
-POOL_MAX_SIZE = 5  # the writer's connection, two reports, key lookups and readiness pings
+# The writer's connection, key lookups and readiness pings. Reports have connections of their
+# own, one per report thread (reports/run.py): five in all, as before reports left the pool.
+POOL_MAX_SIZE = 3
 # How long the pool keeps one reconnection attempt going (backoff 1, 2, 4 s) before it starts a
 # fresh one on the next request: bounds how long recovery lags behind PostgreSQL's return.
 RECONNECT_WINDOW_S = 4.0
 KEY_LOOKUP_TIMEOUT_S = 3.0
 PING_TIMEOUT_S = 1.0
-REPORT_TIMEOUT_S = 30.0
-REPORTS_AT_ONCE = 2
 # Deadlocks between two processes' batches (rows locked in different orders) are retried.
 DEADLOCK_RETRIES = 3
 # A number both migrating processes agree on, with the schema: one migrates, the other waits.
@@ -612,8 +615,8 @@ class PostgresDialect:
         # NUMERIC's text is the digits stored; the exact sum is done by the shared arithmetic.
         return f"string_agg({currency} || ':' || {amount}::text, ',')"
 
-    def money_totals(self, raw: Any) -> dict[str, Decimal]:
-        return report_sql.currency_amounts(raw)
+    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
+        return report_sql.currency_amounts(raw, deadline)
 
     def int_list(self, expression: str) -> str:
         return f"array_remove(array_agg({expression}), NULL)"
@@ -647,7 +650,10 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[AsyncConn] | None = None
         self._writer: BatchWriter | None = None
         self._admin: psycopg.Connection[Any] | None = None
-        self._reports: asyncio.Semaphore | None = None
+        # Reports run in threads (reports/run.py), each on a connection of its own, kept open.
+        self._report_local = threading.local()
+        self._report_conns: list[psycopg.Connection[Any]] = []
+        self._report_conns_lock = threading.Lock()
 
     def _unreachable(self, exc: BaseException) -> StorageError:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -691,7 +697,6 @@ class PostgresStore:
             batch_timeout_s=self._write_timeout_s + CONNECT_TIMEOUT_S,
         )
         self._writer.start()
-        self._reports = asyncio.Semaphore(REPORTS_AT_ONCE)
         # Serving uses the pool only: the administration connection of start-up is not kept.
         self._close_admin()
 
@@ -703,6 +708,7 @@ class PostgresStore:
             await self._pool.close()
             self._pool = None
         await asyncio.to_thread(self._close_admin)
+        await asyncio.to_thread(self._close_report_connections)
 
     def queue_depth(self) -> int:
         return self._writer.depth() if self._writer is not None else 0
@@ -791,31 +797,44 @@ class PostgresStore:
 
     # -- reports -------------------------------------------------------------------------------
 
-    async def report_events(self, query: EventsQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.events_report(query, POSTGRES))
+    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
+        prepared = report_sql.prepare(query, POSTGRES)
+        timeout_ms = math.floor(deadline.remaining_s() * 1000)
+        if timeout_ms <= 0:
+            raise deadline.timed_out()
+        conn = self._report_connection()
+        try:
+            with conn.transaction():
+                conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+                found = conn.execute(prepared.sql, prepared.args).fetchall()
+        except psycopg.errors.QueryCanceled as exc:
+            raise deadline.timed_out() from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self._unreachable(exc) from exc
+        except (psycopg.DataError, psycopg.ProgrammingError) as exc:
+            raise StorageError(f"report failed: {exc}") from exc
+        return prepared.rows(found, deadline)
 
-    async def report_conversions(self, query: ConversionsQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.conversions_report(query, POSTGRES))
+    def _report_connection(self) -> psycopg.Connection[Any]:
+        """The calling thread's connection for reports, (re)opened when missing or broken."""
+        conn: psycopg.Connection[Any] | None = getattr(self._report_local, "conn", None)
+        if conn is not None and not (conn.closed or conn.broken):
+            return conn
+        if conn is not None:
+            conn.close()
+        conn = self._connect_admin()
+        self._report_local.conn = conn
+        with self._report_conns_lock:
+            self._report_conns = [c for c in self._report_conns if not c.closed]
+            self._report_conns.append(conn)
+        return conn
 
-    async def report_funnel(self, query: FunnelQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.funnel_report(query, POSTGRES))
-
-    async def _report(self, report: report_sql.PreparedReport) -> list[dict[str, Any]]:
-        limit = self._reports or contextlib.nullcontext()
-        async with limit, self._connection(REPORT_TIMEOUT_S + 5) as conn:
-            try:
-                async with conn.transaction():
-                    await conn.execute(
-                        f"SET LOCAL statement_timeout = {int(REPORT_TIMEOUT_S * 1000)}"
-                    )
-                    cursor = await conn.execute(report.sql, report.args)
-                    return report.rows(await cursor.fetchall())
-            except psycopg.errors.QueryCanceled as exc:
-                raise StorageError(
-                    f"report stopped after {REPORT_TIMEOUT_S:g} s; ask for a shorter range"
-                ) from exc
-            except (psycopg.DataError, psycopg.ProgrammingError) as exc:
-                raise StorageError(f"report failed: {exc}") from exc
+    def _close_report_connections(self) -> None:
+        """Once no report runs any more: at shutdown, after the report threads have ended."""
+        with self._report_conns_lock:
+            conns, self._report_conns = self._report_conns, []
+        for conn in conns:
+            conn.close()
 
     # -- administration ----------------------------------------------------------------------
 
@@ -986,6 +1005,7 @@ class PostgresStore:
 
     def close_sync(self) -> None:
         self._close_admin()
+        self._close_report_connections()
 
 
 _KEY_SELECT: LiteralString = (

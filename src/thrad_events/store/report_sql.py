@@ -22,7 +22,9 @@ from thrad_events.reports.aggregate import (
     exact_sum,
     time_to_convert,
 )
+from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import (
+    AnyReportQuery,
     ConversionsQuery,
     EventsQuery,
     FieldKind,
@@ -66,7 +68,7 @@ class Dialect(Protocol):
         """An aggregate of a group's amounts, which money_totals sums exactly per currency."""
         ...
 
-    def money_totals(self, raw: Any) -> dict[str, Decimal]:
+    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
         """Exact totals per currency (currency_amounts reads "USD:49.99,EUR:3" text)."""
         ...
 
@@ -81,19 +83,32 @@ class Dialect(Protocol):
 class PreparedReport:
     sql: str
     args: tuple[Any, ...]
-    shape: Callable[[Sequence[Any]], ReportRow]
+    shape: Callable[[Sequence[Any], Deadline], ReportRow]
 
-    def rows(self, result: Sequence[Sequence[Any]]) -> list[ReportRow]:
-        return [self.shape(row) for row in result]
+    def rows(self, result: Sequence[Sequence[Any]], deadline: Deadline) -> list[ReportRow]:
+        """The JSON-ready rows; shaping is part of the report's budget, like its SQL."""
+        shaped = []
+        for row in result:
+            deadline.check()
+            shaped.append(self.shape(row, deadline))
+        return shaped
 
 
-def currency_amounts(raw: str | None) -> dict[str, Decimal]:
+def prepare(query: AnyReportQuery, dialect: Dialect) -> PreparedReport:
+    if isinstance(query, EventsQuery):
+        return events_report(query, dialect)
+    if isinstance(query, ConversionsQuery):
+        return conversions_report(query, dialect)
+    return funnel_report(query, dialect)
+
+
+def currency_amounts(raw: str | None, deadline: Deadline) -> dict[str, Decimal]:
     """Exact totals from "USD:49.99,EUR:3,USD:0.01" (codes are 3 letters, amounts digits)."""
     amounts: dict[str, list[str]] = {}
     for pair in raw.split(",") if raw else ():
         currency, _, amount = pair.partition(":")
         amounts.setdefault(currency, []).append(amount)
-    return {currency: exact_sum(values) for currency, values in amounts.items()}
+    return {currency: exact_sum(values, deadline) for currency, values in amounts.items()}
 
 
 class SqliteDialect:
@@ -126,8 +141,8 @@ class SqliteDialect:
         # conversion_value is TEXT holding the digits sent; SQLite has no exact decimal sum.
         return f"group_concat({currency} || ':' || {amount}, ',')"
 
-    def money_totals(self, raw: Any) -> dict[str, Decimal]:
-        return currency_amounts(raw)
+    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
+        return currency_amounts(raw, deadline)
 
     def int_list(self, expression: str) -> str:
         return f"group_concat({expression}, ',')"
@@ -229,7 +244,7 @@ def events_report(query: EventsQuery, dialect: Dialect) -> PreparedReport:
     tail, tail_args = _grouped(query, dialect)
     n = len(query.group_by)
 
-    def shape(row: Sequence[Any]) -> ReportRow:
+    def shape(row: Sequence[Any], deadline: Deadline) -> ReportRow:
         return {**_group_values(query, row), "events": int(row[n])}
 
     return PreparedReport(
@@ -249,8 +264,8 @@ def conversions_report(query: ConversionsQuery, dialect: Dialect) -> PreparedRep
     join = " LEFT JOIN clicks k ON k.click_id = c.click_id" if _joins_click(query) else ""
     n = len(query.group_by)
 
-    def shape(row: Sequence[Any]) -> ReportRow:
-        totals = dialect.money_totals(row[n + 1])
+    def shape(row: Sequence[Any], deadline: Deadline) -> ReportRow:
+        totals = dialect.money_totals(row[n + 1], deadline)
         revenue = {currency: plain_text(totals[currency]) for currency in sorted(totals)}
         return {**_group_values(query, row), "conversions": int(row[n]), "revenue": revenue}
 
@@ -307,7 +322,7 @@ def funnel_report(query: FunnelQuery, dialect: Dialect) -> PreparedReport:
     tail, tail_args = _grouped(query, dialect)
     n = len(query.group_by)
 
-    def shape(row: Sequence[Any]) -> ReportRow:
+    def shape(row: Sequence[Any], deadline: Deadline) -> ReportRow:
         clicks, converted = int(row[n]), int(row[n + 1])
         # A conversion stamped before its click is clock skew: it converted at once.
         seconds = [max(0, value) for value in dialect.ints(row[n + 3])]

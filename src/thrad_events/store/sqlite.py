@@ -11,9 +11,7 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -24,7 +22,8 @@ import msgspec
 
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
 from thrad_events.money import plain_text
-from thrad_events.reports.query import ConversionsQuery, EventsQuery, FunnelQuery
+from thrad_events.reports.deadline import Deadline
+from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
     CLICK_COLUMNS,
@@ -54,10 +53,9 @@ log = logging.getLogger(__name__)
 _json = msgspec.json.Encoder(decimal_format="number")
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 BUSY_TIMEOUT_MS = 5000
-# A report running longer is stopped (503): it would hold a core the ingest path needs.
-REPORT_TIMEOUT_S = 30.0
-# Reports read on threads of their own, so a slow one never delays API key lookups.
-REPORT_THREADS = 2
+# SQLite calls the report's deadline check every this many virtual machine steps (a millisecond
+# or so).
+REPORT_CHECK_STEPS = 100_000
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -142,7 +140,6 @@ class SqliteStore:
         )
         self._checkpointer = Checkpointer(self._connect, every_s=checkpoint_every_s)
         self._lock_fd: int | None = None
-        self._report_pool: ThreadPoolExecutor | None = None
 
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -183,7 +180,8 @@ class SqliteStore:
         return connection
 
     def _reader(self) -> sqlite3.Connection:
-        """One connection per reading thread (asyncio's default executor threads, or the CLI)."""
+        """One connection per reading thread (asyncio's default executor threads, the report
+        threads, or the CLI)."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._connect()
@@ -200,7 +198,6 @@ class SqliteStore:
     async def close(self) -> None:
         await asyncio.to_thread(self._writer.stop)
         await asyncio.to_thread(self._checkpointer.stop)
-        await asyncio.to_thread(self._stop_report_pool)
 
     def queue_depth(self) -> int:
         return self._writer.depth()
@@ -283,40 +280,19 @@ class SqliteStore:
 
     # -- reports -------------------------------------------------------------------------------
 
-    async def report_events(self, query: EventsQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.events_report(query, report_sql.SQLITE))
-
-    async def report_conversions(self, query: ConversionsQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.conversions_report(query, report_sql.SQLITE))
-
-    async def report_funnel(self, query: FunnelQuery) -> list[dict[str, Any]]:
-        return await self._report(report_sql.funnel_report(query, report_sql.SQLITE))
-
-    async def _report(self, report: report_sql.PreparedReport) -> list[dict[str, Any]]:
-        if self._report_pool is None:
-            self._report_pool = ThreadPoolExecutor(REPORT_THREADS, thread_name_prefix="report")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._report_pool, self._run_report, report)
-
-    def _run_report(self, report: report_sql.PreparedReport) -> list[dict[str, Any]]:
+    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
+        prepared = report_sql.prepare(query, report_sql.SQLITE)
         connection = self._reader()
-        deadline = time.monotonic() + REPORT_TIMEOUT_S
-        connection.set_progress_handler(lambda: time.monotonic() > deadline, 100_000)
+        connection.set_progress_handler(deadline.passed, REPORT_CHECK_STEPS)
         try:
-            return report.rows(connection.execute(report.sql, report.args).fetchall())
+            found = connection.execute(prepared.sql, prepared.args).fetchall()
         except sqlite3.Error as exc:
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"report stopped after {REPORT_TIMEOUT_S:g} s; ask for a shorter range"
-                ) from exc
+            if deadline.passed():
+                raise deadline.timed_out() from exc
             raise StorageError(f"report failed: {exc}") from exc
         finally:
             connection.set_progress_handler(None, 0)
-
-    def _stop_report_pool(self) -> None:
-        if self._report_pool is not None:
-            self._report_pool.shutdown(wait=True, cancel_futures=True)
-            self._report_pool = None
+        return prepared.rows(found, deadline)
 
     # -- administration ----------------------------------------------------------------------
 
@@ -448,7 +424,6 @@ class SqliteStore:
     def close_sync(self) -> None:
         self._writer.stop()
         self._checkpointer.stop()
-        self._stop_report_pool()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()

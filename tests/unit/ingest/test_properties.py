@@ -34,7 +34,7 @@ from thrad_events.ingest.normalize import (
     sanitize_extra,
 )
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.money import plain_text as money_text
+from thrad_events.money import plain_text
 from thrad_events.schemas import CollectRequest, ConversionRequest
 from thrad_events.store.base import Store
 
@@ -276,7 +276,7 @@ def test_conversion_value_keeps_the_digits_sent(value: Decimal) -> None:
     plain = format(value, "f").removeprefix("-") if value.is_zero() else format(value, "f")
     for literal in (plain, f"{value:e}"):
         row = INGESTOR.conversion_row(_conversion_with_value(literal), KEY, CONTEXT)
-        assert money_text(row["conversion_value"]) == plain
+        assert plain_text(row["conversion_value"]) == plain
 
 
 @FUZZ

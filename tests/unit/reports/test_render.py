@@ -100,3 +100,36 @@ def test_table_shows_every_value_even_piped() -> None:
     text = out.getvalue()
     for value in ("revenue.EUR", "2026-02-19", "49.99", "100", "0.3", "all partners"):
         assert value in text
+
+
+HOSTILE = response(
+    "events",
+    ["event_name"],
+    [
+        {"event_name": "\x1b[31mred\x1b[0m", "events": 1},
+        {"event_name": "[bold red]x[/]", "events": 2},
+        {"event_name": "=1+2", "events": 3},
+    ],
+)
+
+
+def test_a_table_shows_client_text_literally_never_as_escapes_or_markup() -> None:
+    out = io.StringIO()
+    write_table(HOSTILE, out)
+    printed = out.getvalue()
+    assert "\x1b" not in printed
+    assert "\\x1b[31mred\\x1b[0m" in printed
+    assert "[bold red]x[/]" in printed
+
+
+def test_csv_cells_never_start_a_formula_and_json_stays_exact() -> None:
+    out = io.StringIO()
+    write_csv(HOSTILE, out)
+    assert "'=1+2,3" in out.getvalue().splitlines()
+    exact = io.StringIO()
+    write_json(HOSTILE, exact)
+    assert [row["event_name"] for row in json.loads(exact.getvalue())["rows"]] == [
+        "\x1b[31mred\x1b[0m",
+        "[bold red]x[/]",
+        "=1+2",
+    ]
