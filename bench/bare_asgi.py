@@ -44,17 +44,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def main() -> None:
-    # Only the driver needs these (uvicorn's workers import this module for `app` alone): the
-    # wrk run of `make bench` and the tests' free port.
+def measure_floor(duration: int, connections: int, workers: int) -> dict[str, Any]:
+    """Serve `app` on uvicorn like the service and drive it with the same wrk script."""
     from run import run_wrk
     from tests.integration.server import free_port
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
         [
@@ -67,7 +61,7 @@ def main() -> None:
             "--port",
             str(port),
             "--workers",
-            str(args.workers),
+            str(workers),
             "--loop",
             "uvloop",
             "--http",
@@ -87,17 +81,27 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         result = run_wrk(
-            f"http://127.0.0.1:{port}", "collect", "unused", "", args.duration, args.connections, 1
-        )
-        rate = result["requests"] / (result["duration_us"] / 1e6)
-        print(
-            f"bare ASGI + msgspec, {args.workers} workers, {args.connections} connections: "
-            f"{rate:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
-            f"p99 {result['p99_us'] / 1000:.2f} ms, non-2xx {result['non_2xx']}"
+            f"http://127.0.0.1:{port}", "collect", "unused", "", duration, connections, 1
         )
     finally:
         server.terminate()
         server.wait(10)
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    result = measure_floor(args.duration, args.connections, args.workers)
+    print(
+        f"bare ASGI + msgspec, {args.workers} workers, {args.connections} connections: "
+        f"{result['rps']:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
+        f"p99 {result['p99_us'] / 1000:.2f} ms, non-2xx {result['non_2xx']}"
+    )
 
 
 if __name__ == "__main__":

@@ -206,6 +206,11 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
     workdir = Path(tempfile.mkdtemp(prefix="thrad-bench-"))
+    # The floor first, back to back with the service: only the ratio of the two is stable
+    # from one hour to the next on a shared machine.
+    from bare_asgi import measure_floor
+
+    floor = measure_floor(args.duration, args.connections, args.workers)
     results = []
     for kind in KINDS:
         if args.only and kind != args.only:
@@ -235,6 +240,14 @@ def main() -> None:
             f"{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}{r['non_2xx']:>8}"
             f"{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>8}{r['worker_rss_mb'] or 0:>7.0f}"
         )
+    print(
+        f"\nfloor (bare ASGI app decoding the same body, same server and wrk): "
+        f"{floor['rps']:,.0f} req/s, p50 {floor['p50_us'] / 1000:.2f} ms, "
+        f"p99 {floor['p99_us'] / 1000:.2f} ms"
+    )
+    for r in results:
+        if r["kind"] != "collect_batch":
+            print(f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s")
     print("\nserver side (its /metrics, warm-up included):")
     for r in results:
         print(
