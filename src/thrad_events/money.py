@@ -16,36 +16,30 @@ MAX_FRACTION_DIGITS = 12
 _ONE = Decimal(1)
 
 
-def amount_problem(value: Decimal) -> str | None:
-    """Why `value` cannot be an amount of money, or None when it can."""
-    if not value.is_finite():
-        return "must be a finite number"
-    if _exponent(value) < -MAX_FRACTION_DIGITS:
-        return f"at most {MAX_FRACTION_DIGITS} digits after the decimal point"
-    # adjusted() is the power of ten of the leading digit; a zero has none to bound.
-    if not value.is_zero() and value.adjusted() >= MAX_INTEGER_DIGITS:
-        return f"must be below 1e{MAX_INTEGER_DIGITS} in magnitude"
-    return None
+class NotAnAmount(ValueError):
+    """A number that cannot be an amount of money; the message says why, in plain words."""
 
 
 def exact_amount(value: Decimal) -> Decimal:
-    """A checked amount (amount_problem gave None) in the form both stores keep as sent.
+    """`value` as an amount, in the form both stores keep as sent; NotAnAmount out of bounds.
 
     Its digits and trailing zeros stay; a positive exponent is written out (1E+2 is 100,
     1.50E+1 is 15.0) and a negative zero is zero, as PostgreSQL's numeric would store them.
     """
-    if _exponent(value) > 0:
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise NotAnAmount("must be a finite number")
+    if exponent < -MAX_FRACTION_DIGITS:
+        raise NotAnAmount(f"at most {MAX_FRACTION_DIGITS} digits after the decimal point")
+    # The power of ten of the leading digit (Decimal.adjusted); a zero has none to bound.
+    if digits != (0,) and len(digits) + exponent - 1 >= MAX_INTEGER_DIGITS:
+        raise NotAnAmount(f"must be below 1e{MAX_INTEGER_DIGITS} in magnitude")
+    if exponent > 0:
         # Exact: the bounds leave at most 15 integer digits (a zero, one).
         value = value.quantize(_ONE)
-    if value.is_zero():
+    if sign and digits == (0,):
         value = value.copy_abs()
     return value
-
-
-def _exponent(value: Decimal) -> int:
-    """The power of ten of the last digit written (-2 for 49.99) of a finite value."""
-    exponent = value.as_tuple().exponent
-    return exponent if isinstance(exponent, int) else 0
 
 
 def plain_text(amount: Decimal) -> str:

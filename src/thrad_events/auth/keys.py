@@ -112,7 +112,7 @@ class KeyCache:
             looked_up = True
         if record is None or not hmac.compare_digest(record.key_hash, digest):
             raise Unauthorized("API key is not valid")
-        status = record.status(utcnow())
+        status = record.status()
         if status != "active":
             raise Unauthorized(_REFUSED[status])
         if looked_up:

@@ -57,9 +57,10 @@ def canonical_click_id(click_id: str | None) -> str | None:
     lookup, the (click_id, event_type, order_id) dedupe and report joins. Anything else is no
     click we minted and is kept as sent.
     """
-    if click_id is not None and _UUID.fullmatch(click_id):
-        return click_id.lower()
-    return click_id
+    # islower(): already in lower case (as minted), nothing to change and no regex to run.
+    if click_id is None or click_id.islower() or not _UUID.fullmatch(click_id):
+        return click_id
+    return click_id.lower()
 
 
 def stamp_params(

@@ -115,18 +115,34 @@ _NUMBER_OUT_OF_RANGE = (
 def check_numbers(value: Any, field: str) -> None:
     """A decimal number anywhere inside `value` beyond the bounds above is a 422 naming its path.
 
-    Only exponents are read, so a hostile one (1e-300000000) costs nothing.
+    Only exponents are read, so a hostile one (1e-300000000) costs nothing; paths are spelled
+    out only once a number is found out of bounds.
     """
-    pending = [(value, field)]
+    if isinstance(value, Decimal | dict | list) and _holds_bad_number(value):
+        pending = [(value, field)]
+        while pending:
+            item, path = pending.pop()
+            if isinstance(item, Decimal):
+                if _out_of_bounds(item):
+                    raise field_error(ValidationFailed, path, _NUMBER_OUT_OF_RANGE)
+            elif isinstance(item, dict):
+                pending.extend((child, f"{path}.{key}") for key, child in item.items())
+            elif isinstance(item, list):
+                pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _holds_bad_number(value: Decimal | dict[str, Any] | list[Any]) -> bool:
+    pending: list[Any] = [value]
     while pending:
-        item, path = pending.pop()
+        item = pending.pop()
         if isinstance(item, Decimal):
             if _out_of_bounds(item):
-                raise field_error(ValidationFailed, path, _NUMBER_OUT_OF_RANGE)
+                return True
         elif isinstance(item, dict):
-            pending.extend((child, f"{path}.{key}") for key, child in item.items())
+            pending.extend(item.values())
         elif isinstance(item, list):
-            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+            pending.extend(item)
+    return False
 
 
 def _out_of_bounds(number: Decimal) -> bool:
@@ -189,11 +205,12 @@ def convert_conversion(raw: dict[str, Any]) -> ConversionRequest:
         raise field_error(
             ValidationFailed, "conversion_value", f"Expected `number`, got `{_json_type(value)}`"
         )
-    value = Decimal(value)
-    if problem := money.amount_problem(value):
-        raise field_error(ValidationFailed, "conversion_value", problem)
+    try:
+        amount = money.exact_amount(Decimal(value))
+    except money.NotAnAmount as problem:
+        raise field_error(ValidationFailed, "conversion_value", str(problem)) from None
     known = {k: v for k, v in raw.items() if k in CONVERSION_FIELDS and v is not None}
-    known["conversion_value"] = money.exact_amount(value)
+    known["conversion_value"] = amount
     request = _convert(known, ConversionRequest)
     check_depth(request.consent, "consent")
     check_depth(request.params, "params")

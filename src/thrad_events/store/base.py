@@ -128,11 +128,12 @@ class ApiKeyRecord:
     last_used_at: str | None
     rate_limit: int | None
 
-    def status(self, now: datetime) -> str:
-        """`revoked`, `expired` or `active`: what a request with this key would meet at `now`."""
+    def status(self, now: datetime | None = None) -> str:
+        """`revoked`, `expired` or `active`: what a request with this key meets at `now`
+        (the current time when not given, read only for a key that can expire)."""
         if self.revoked_at is not None:
             return "revoked"
-        if self.expires_at is not None and self.expires_at <= format_time(now):
+        if self.expires_at is not None and self.expires_at <= format_time(now or utcnow()):
             return "expired"
         return "active"
 
