@@ -27,8 +27,9 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# Four test processes: most of a test's time is spent waiting on a server process it started.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4
 
 bench: install
 	$(BIN)/python bench/run.py
