@@ -445,7 +445,7 @@ def geoip() -> None:
 
 
 def _unused_database_option(func: F) -> F:
-    # Every command takes --database-url (CONTRACT.md); geo needs no database.
+    # Every command takes --database-url (README, CLI); geo needs no database.
     return click.option("--database-url", envvar="THRAD_DATABASE_URL", hidden=True)(func)
 
 

@@ -1,6 +1,6 @@
 """enrich/ip.py against what a client may write in X-Forwarded-For and Forwarded, and truncation.
 
-CONTRACT.md: ip_address/sender_ip is "the TCP peer, or the right-most untrusted
+README (Enrichment): ip_address/sender_ip is "the TCP peer, or the right-most untrusted
 X-Forwarded-For hop when the peer is a trusted proxy". Whatever a client writes in these
 headers, the answer is an address we can vouch for, and never an error. (test_ip.py holds the
 contract's plain cases.)

@@ -3,7 +3,7 @@
 The samples are strings of uap-core's own test files (tests/test_ua.yaml, test_os.yaml,
 test_device.yaml) or of the same shape, with the families the uap-core rules pinned in
 ua-parser-builtins give them (uap-core renames a family now and then: TwitterBot became
-Twitterbot). CONTRACT.md: ua_browser, ua_os, ua_device are "user-agent family, OS family,
+Twitterbot). README (Enrichment): ua_browser, ua_os, ua_device are "user-agent family, OS family,
 device family".
 """
 
