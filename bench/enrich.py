@@ -8,7 +8,7 @@ caches answer; "cold" gives every event a user agent and an address not seen bef
 
     python bench/enrich.py [--geoip-db PATH] [--events 20000] [--repeat 5] [--cold]
 
-The .mmdb defaults to MaxMind's GeoIP2 City test database in shared/testdata (beside the repo,
+The .mmdb defaults to MaxMind's GeoIP2 City test database in tests/data (in the repository,
 or $THRAD_TESTDATA); with --geoip-db "" the bundled country data answers.
 """
 
@@ -65,7 +65,7 @@ KEY = ApiKeyRecord(
 
 def default_geoip_db() -> str:
     given = os.environ.get("THRAD_TESTDATA")
-    base = Path(given) if given else ROOT / ".." / "shared" / "testdata"
+    base = Path(given) if given else ROOT / "tests" / "data"
     path = base / "geoip" / "GeoIP2-City-Test.mmdb"
     return str(path.resolve()) if path.is_file() else ""
 

@@ -1,4 +1,4 @@
-"""enrich/geo.py against MaxMind's official test databases (shared/testdata/geoip).
+"""enrich/geo.py against MaxMind's official test databases (tests/data/geoip).
 
 Expected values are MaxMind's published source data for those databases
 (MaxMind-DB/source-data/GeoIP2-City-Test.json): 81.2.69.142 is London, England;
