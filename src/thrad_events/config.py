@@ -85,6 +85,9 @@ class Settings:
         if path := env.get("PROMETHEUS_MULTIPROC_DIR"):
             values["metrics_dir"] = path
         if token := env.get("THRAD_ADMIN_TOKEN"):
+            if len(token) < 16:
+                # A short bearer token could be guessed over HTTP: refuse to serve with it.
+                raise ConfigError("THRAD_ADMIN_TOKEN must be at least 16 characters")
             values["admin_token"] = token
         for name, key in (
             ("THRAD_MAX_BODY_BYTES", "max_body_bytes"),

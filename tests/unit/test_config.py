@@ -45,7 +45,7 @@ def test_every_contract_variable_is_read() -> None:
             "THRAD_GEOIP_DB": "/data/GeoLite2-City.mmdb",
             "THRAD_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32",
             "THRAD_CLICK_SECRET": "a-click-secret-of-some-length",
-            "THRAD_ADMIN_TOKEN": "admin-token",
+            "THRAD_ADMIN_TOKEN": "an-admin-token-of-some-length",
         }
     )
     assert settings.database_url == "sqlite:////tmp/x.db"
@@ -56,7 +56,7 @@ def test_every_contract_variable_is_read() -> None:
         ipaddress.ip_network("2001:db8::/32"),
     )
     assert settings.click_secret == "a-click-secret-of-some-length"
-    assert settings.admin_token == "admin-token"
+    assert settings.admin_token == "an-admin-token-of-some-length"
 
 
 def test_postgres_urls_are_accepted() -> None:
@@ -101,6 +101,7 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_DATABASE_URL": "mysql://x"}, "THRAD_DATABASE_URL"),
         ({"THRAD_TRUSTED_PROXIES": "10.0.0.0/8, not-a-cidr"}, "THRAD_TRUSTED_PROXIES"),
         ({"THRAD_CLICK_SECRET": "short"}, "THRAD_CLICK_SECRET"),
+        ({"THRAD_ADMIN_TOKEN": "fifteen-chars-x"}, "THRAD_ADMIN_TOKEN"),
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
         ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
