@@ -46,8 +46,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def measure_floor(duration: int, connections: int, workers: int) -> dict[str, Any]:
     """Serve `app` on uvicorn like the service and drive it with the same wrk script."""
-    from run import run_wrk
     from tests.integration.server import free_port
+    from wrk import run_wrk
 
     port = free_port()
     server = subprocess.Popen(

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
 from tests.postgres import postgres_schema  # noqa: E402
+from wrk import run_wrk  # noqa: E402
 
 from thrad_events.store.sqlite import sqlite_path  # noqa: E402
 
@@ -52,35 +51,6 @@ def worker_rss_mb(pid: int) -> list[float]:
         except FileNotFoundError:
             continue
     return out
-
-
-def run_wrk(
-    base_url: str, kind: str, key: str, click: str, duration: int, connections: int, batch: int
-) -> dict[str, Any]:
-    env = dict(
-        os.environ, BENCH_KIND=kind, BENCH_KEY=key, BENCH_CLICK=click, BENCH_BATCH=str(batch)
-    )
-    done = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            str(ROOT / "bench" / "events.lua"),
-            base_url,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
-            return result
-    raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
 
 
 def server_side(base_url: str, kind: str) -> dict[str, float]:
