@@ -34,6 +34,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/enrich.py
+	$(BIN)/python bench/send.py
 
 bench-pg: install
 	$(BIN)/python bench/run.py --store postgresql

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import pty
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -236,7 +240,7 @@ def test_send_collect_cli_prints_ok(server: ServerProcess, key: dict[str, Any]) 
         "--json",
         '{"event_name": "page_view", "event_id": "cli-1", "tag_id": "adv_001"}',
     )
-    assert out == '{"status":"ok"}\n'
+    assert out == '{"line":1,"status":"ok"}\n'
     [row] = export(server.database_url, "events")
     assert row["event_id"] == "cli-1"
 
@@ -269,8 +273,86 @@ def test_send_conversion_cli_reads_json_lines_from_stdin(
     )
     assert done.returncode == 1, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
-    assert answers[0] == {"status": "ok"}
-    assert answers[1] == {"status": "duplicate"}
+    assert answers[0] == {"line": 1, "status": "ok"}
+    assert answers[1] == {"line": 2, "status": "duplicate"}
+    assert answers[2]["line"] == 3
     assert answers[2]["error"]["code"] == "click_not_found"
     [row] = export(server.database_url, "conversions")
     assert row["conversion_value"] == "49.990"
+
+
+def test_send_a_file_of_many_lines_through_the_batch_endpoint(
+    server: ServerProcess, key: dict[str, Any], tmp_path: Path
+) -> None:
+    """`send collect --file`: 1,203 lines (blank and broken ones among them) go to the server
+    500 objects a request; every output line names its input line, in order; every valid event
+    is stored once; a summary line ends stderr; without a terminal no progress bar is drawn."""
+    lines = [json.dumps({"event_name": "bulk", "event_id": f"b-{n}"}) for n in range(1200)]
+    lines[10] = ""
+    lines[20] = "{not json"
+    lines[30] = json.dumps({"event_name": 7})
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([*lines, "", "", '{"event_name": "last"}']) + "\n")
+    done = subprocess.run(
+        [PYTHON, "-m", "thrad_events", "send", "collect", "--file", str(path)],
+        env=clean_env(
+            server.database_url,
+            {"THRAD_API_KEY": key["api_key"], "THRAD_BASE_URL": server.base_url},
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [answer["line"] for answer in answers] == list(range(1, 1204))
+    assert answers[10] == {"line": 11, "status": "blank"}
+    assert answers[20]["error"]["code"] == "invalid_json"
+    assert answers[30]["error"]["code"] == "validation_error"
+    assert answers[1200] == {"line": 1201, "status": "blank"}
+    assert answers[1202] == {"line": 1203, "status": "ok"}
+    assert sum(answer.get("status") == "ok" for answer in answers) == 1198
+    assert len(export(server.database_url, "events")) == 1198
+    assert done.stderr.strip().splitlines() == [done.stderr.strip().splitlines()[-1]], (
+        "only the summary line on stderr without a terminal"
+    )
+    assert "1203 lines in" in done.stderr
+    assert "1198 ok, 0 duplicate, 2 error, 3 blank" in done.stderr
+
+
+def test_send_draws_progress_on_a_terminal(
+    server: ServerProcess, key: dict[str, Any], tmp_path: Path
+) -> None:
+    """On a terminal (stderr a pty) the progress bar is drawn there, never on stdout."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(f'{{"event_name": "tty", "event_id": "t-{n}"}}\n' for n in range(600)))
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [PYTHON, "-m", "thrad_events", "send", "collect", "--file", str(path)],
+            env=clean_env(
+                server.database_url,
+                {
+                    "THRAD_API_KEY": key["api_key"],
+                    "THRAD_BASE_URL": server.base_url,
+                    "COLUMNS": "100",
+                    "TERM": "xterm",
+                },
+            ),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=120,
+            check=False,
+        )
+        os.close(terminal)
+        drawn = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(controller, 65536):
+                drawn += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert len(done.stdout.splitlines()) == 600
+    assert b"sending" in drawn  # the bar's description: drawn only on a terminal
+    assert b"600 lines in" in drawn
