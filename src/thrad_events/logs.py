@@ -11,6 +11,8 @@ import logging
 import os
 import re
 import sys
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 
 import structlog
@@ -94,3 +96,52 @@ def configure_logging(level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+rejections_log = logging.getLogger("thrad_events.rejections")
+
+
+class RejectionLog:
+    """One INFO line per rejected request: route, status, code, partner, key id and (from the
+    context) request id; never a key, a header or a body.
+
+    Under a flood at most `per_second` lines a second are written by this process; the lines
+    skipped are counted and the next line written says how many (`skipped`), so an operator
+    sees the flood without the log becoming it.
+    """
+
+    def __init__(self, per_second: int = 50, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_second = per_second
+        self._clock = clock
+        self._window_start = -1.0
+        self._written = 0
+        self._skipped = 0
+
+    def rejected(
+        self,
+        *,
+        route: str,
+        status: int,
+        code: str,
+        partner_id: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        now = self._clock()
+        if now - self._window_start >= 1.0:
+            self._window_start = now
+            self._written = 0
+        if self._written >= self._per_second:
+            self._skipped += 1
+            return
+        self._written += 1
+        fields: dict[str, object] = {
+            "route": route,
+            "status": status,
+            "code": code,
+            "partner_id": partner_id,
+            "key_id": key_id,
+        }
+        if self._skipped:
+            fields["skipped"] = self._skipped
+            self._skipped = 0
+        rejections_log.info("request rejected", extra=fields)
