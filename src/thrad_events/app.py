@@ -175,5 +175,5 @@ class HotPaths:
 def create_app() -> HotPaths:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     settings = Settings.from_env(os.environ)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     return build_app(settings)

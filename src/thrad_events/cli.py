@@ -100,7 +100,7 @@ def serve(
     from thrad_events.logs import configure_logging
 
     settings = _settings(database_url=database_url, host=host, port=port, workers=workers)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, access_log=settings.access_log)
     if settings.redis_url:
         _check_redis(settings.redis_url)
     store = _store(settings.database_url, create=True)
@@ -139,7 +139,7 @@ def serve(
                 max_connections=settings.max_connections,
             ),
         ),
-        access_log=False,
+        access_log=settings.access_log,
         # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default and rewrite the peer;
         # only THRAD_TRUSTED_PROXIES decides that (enrich/ip.py), unset meaning none trusted.
         proxy_headers=False,

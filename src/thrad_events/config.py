@@ -65,6 +65,8 @@ class Settings:
     # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
     report_timeout_s: float = REPORT_TIMEOUT_S
     log_level: str = "INFO"
+    # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -100,6 +102,8 @@ class Settings:
                 values[key] = parse_positive_int(raw, name)
         if raw := env.get("THRAD_LOG_LEVEL"):
             values["log_level"] = parse_log_level(raw)
+        if raw := env.get("THRAD_ACCESS_LOG"):
+            values["access_log"] = parse_flag(raw, "THRAD_ACCESS_LOG")
         for name, key in (
             ("THRAD_BODY_TIMEOUT_S", "body_timeout_s"),
             ("THRAD_HEADER_TIMEOUT_S", "header_timeout_s"),
@@ -147,6 +151,15 @@ def parse_networks(raw: str, name: str) -> tuple[IPNetwork, ...]:
         except ValueError as exc:
             raise ConfigError(f"{name}: {part!r} is not a CIDR ({exc})") from None
     return tuple(networks)
+
+
+def parse_flag(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw!r})")
 
 
 def parse_log_level(raw: str) -> str:

@@ -63,7 +63,7 @@ def _drop_color_message(
     return event
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", *, access_log: bool = False) -> None:
     shared: list[structlog.typing.Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -88,8 +88,8 @@ def configure_logging(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Access logs would repeat every request line; metrics count requests instead.
-    logging.getLogger("uvicorn.access").disabled = True
+    # Off by default: metrics count requests, and rejections have lines of their own.
+    logging.getLogger("uvicorn.access").disabled = not access_log
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

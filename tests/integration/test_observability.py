@@ -69,3 +69,34 @@ def test_metrics_of_two_workers_are_summed(tmp_path: Path) -> None:
             assert 'thrad_outcomes_total{outcome="stored",route="collect"} 40.0' in text
     finally:
         server.stop()
+
+
+def test_access_log_is_off_by_default_and_one_json_line_per_request_with_the_flag(
+    tmp_path: Path,
+) -> None:
+    """THRAD_ACCESS_LOG=1 adds one line per request (method, path, status), never the key;
+    without it no request line is logged."""
+    for flag in ("0", "1"):
+        database_url = f"sqlite:///{tmp_path / f'access-{flag}.db'}"
+        server = ServerProcess(
+            database_url, tmp_path / f"server-{flag}.log", env={"THRAD_ACCESS_LOG": flag}
+        )
+        try:
+            key = create_key(database_url, "acme", "access")
+            answer = httpx.post(
+                f"{server.base_url}/v1/api/collect?probe=access",
+                json={"event_name": "a"},
+                headers={"Authorization": f"Bearer {key['api_key']}"},
+            )
+            assert answer.status_code == 204
+        finally:
+            server.stop()
+        entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        access = [e for e in entries if e.get("logger") == "uvicorn.access"]
+        if flag == "0":
+            assert access == []
+            continue
+        [line] = [e for e in access if "/v1/api/collect?probe=access" in str(e["message"])]
+        assert "POST" in str(line["message"])
+        assert "204" in str(line["message"])
+        assert key["api_key"] not in server.log()

@@ -105,6 +105,7 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_MAX_BODY_BYTES": "lots"}, "THRAD_MAX_BODY_BYTES"),
         ({"THRAD_RATE_LIMIT_PER_S": "0"}, "THRAD_RATE_LIMIT_PER_S"),
         ({"THRAD_LOG_LEVEL": "chatty"}, "THRAD_LOG_LEVEL"),
+        ({"THRAD_ACCESS_LOG": "maybe"}, "THRAD_ACCESS_LOG"),
         ({"THRAD_HEADER_TIMEOUT_S": "0"}, "THRAD_HEADER_TIMEOUT_S"),
         ({"THRAD_KEEPALIVE_TIMEOUT_S": "soon"}, "THRAD_KEEPALIVE_TIMEOUT_S"),
         ({"THRAD_MAX_CONNECTIONS": "-1"}, "THRAD_MAX_CONNECTIONS"),
