@@ -44,6 +44,7 @@ from thrad_events.store.base import (
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
+    ConversionRow,
     ConversionRows,
     EventRows,
     SqliteSink,
@@ -193,8 +194,11 @@ class SqliteStore:
         return self._writer.depth()
 
     async def insert_event(self, row: Row) -> InsertResult:
-        [result] = await self._writer.write(EventRows([_event_values(row)]))
-        return _alone(result)
+        results: list[RowResult] = await self._writer.write(EventRows([_event_values(row)]))
+        result = results[0]
+        if isinstance(result, StorageError):  # a row refused alone fails its request
+            raise result
+        return result
 
     async def insert_events(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_event_values(row) for row in rows]
@@ -202,8 +206,8 @@ class SqliteStore:
         return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
-        [result] = await self._writer.write(ConversionRows([_conversion_values(row)]))
-        return _alone(result)
+        result: InsertResult = await self._writer.write(ConversionRow(_conversion_values(row)))
+        return result
 
     async def insert_conversions(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_conversion_values(row) for row in rows]
@@ -448,13 +452,6 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-
-def _alone(result: RowResult) -> InsertResult:
-    """A single-row request's answer: a row refused alone fails its request."""
-    if isinstance(result, StorageError):
-        raise result
-    return result
 
 
 def _noop(connection: sqlite3.Connection) -> None:

@@ -240,8 +240,20 @@ class EventRows:
         return answers
 
 
+class ConversionRow:
+    """The conversion of one request."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Values) -> None:
+        self.values = values
+
+    def __call__(self, connection: sqlite3.Connection) -> InsertResult:
+        return insert_conversion(connection, self.values)
+
+
 class ConversionRows:
-    """The conversion rows of one request, answered with one RowResult per row."""
+    """The conversion rows of one batch request, answered with one RowResult per row."""
 
     __slots__ = ("rows",)
 

@@ -61,7 +61,8 @@ class WriterStalled(StorageError):
 
 
 class Sink(Protocol[Op]):
-    """A store's side of a ThreadedWriter; every method runs on the writer's thread."""
+    """A store's side of a ThreadedWriter: `open` runs in `start`, so that a database that
+    cannot be opened fails start-up; the rest on the writer's thread."""
 
     # What storage failing raises (unreachable, locked, disk full): logged once while it
     # repeats. Anything else is a bug, logged with its traceback every time.
