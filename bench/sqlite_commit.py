@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
-from thrad_events.store.sqlite_rows import EventRows  # noqa: E402
+from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 
 ROW: dict[str, Any] = {
     "received_at": datetime(2026, 2, 19, 18, 0, tzinfo=UTC),
@@ -60,7 +60,7 @@ ROW: dict[str, Any] = {
 def rows(count: int) -> EventRows:
     """`count` new event rows, as the store hands them to its writer."""
     values = [_values({**ROW, "event_id": str(uuid.uuid4())}, EVENT_COLUMNS) for _ in range(count)]
-    return EventRows(values, many=True)
+    return EventRows(values)
 
 
 def write(connection: sqlite3.Connection, batch: EventRows) -> None:

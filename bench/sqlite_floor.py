@@ -28,7 +28,7 @@ from sqlite_commit import ROW, write  # noqa: E402
 
 from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
-from thrad_events.store.sqlite_rows import EventRows  # noqa: E402
+from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "shipped (dedupe, received_at, partner+received_at, click)": (),
@@ -50,8 +50,7 @@ def batches(rows: int, batch: int) -> list[EventRows]:
             [
                 _values({**ROW, "event_id": f"1-4242-{i}"}, EVENT_COLUMNS)
                 for i in range(start, min(rows, start + batch))
-            ],
-            many=True,
+            ]
         )
         for start in range(0, rows, batch)
     ]

@@ -142,6 +142,10 @@ class StorageError(Exception):
     """The store could not answer (unreachable, locked beyond its timeout, saturated)."""
 
 
+# One row's answer in a many-row write: how it was stored, or why it alone failed.
+RowResult = InsertResult | StorageError
+
+
 class Store(Protocol):
     """What the service needs from a database. Async methods serve requests; the rest the CLI."""
 
@@ -155,13 +159,11 @@ class Store(Protocol):
 
     async def insert_click(self, row: Row) -> InsertResult: ...
 
-    async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+    async def insert_events(self, rows: Sequence[Row]) -> list[RowResult]:
         """Many rows in one commit, one answer per row in order (a failed row fails alone)."""
         ...
 
-    async def insert_conversions(
-        self, rows: Sequence[Row]
-    ) -> list[InsertResult | StorageError]: ...
+    async def insert_conversions(self, rows: Sequence[Row]) -> list[RowResult]: ...
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
 

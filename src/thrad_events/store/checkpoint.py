@@ -3,9 +3,9 @@
 By default SQLite checkpoints inside the COMMIT that pushes the WAL past 1,000 pages: that one
 commit copies the pages into the database file and fsyncs it, and every request waiting on it
 waits too. Once the tables hold a million rows, event ids land on random index pages, every
-commit dirties many pages, and those checkpoints come often: on a million rows
-(bench/sqlite_commit.py) commit p99 was 26-32 ms with them in the commit path, 3.6-4.9 ms with a
-PASSIVE checkpoint every second from here.
+commit dirties many pages, and those checkpoints come often: the commit tail latency they cause
+is gone with a PASSIVE checkpoint every second from here (bench/sqlite_commit.py; the figures
+are in BENCHMARKS.md).
 
 The writer keeps a high `wal_autocheckpoint` as a backstop, so the WAL stays bounded even if
 this thread cannot keep up (a long report holding a snapshot, say).

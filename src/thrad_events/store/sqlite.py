@@ -1,13 +1,15 @@
-"""The embedded store: one SQLite file in WAL mode, synchronous=FULL, written by group commit."""
+"""The embedded store: one SQLite file in WAL mode, synchronous=FULL, written by group commit.
+
+Requests' writes go through the group-commit writer (store/writer.py, with SqliteSink); the
+CLI's and start-up's administrative writes through `_write_now`, under the same WriteLock and in
+the same transaction. Reads (key lookups, reports, exports) use one connection per thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
 import logging
-import os
 import secrets
 import sqlite3
 import threading
@@ -34,19 +36,24 @@ from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
     Row,
+    RowResult,
     StorageError,
     format_time,
     utcnow,
 )
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
-from thrad_events.store.sqlite_rows import (
+from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
+    ConversionRow,
+    ConversionRows,
     EventRows,
-    each,
-    insert_conversion,
+    SqliteSink,
+    Write,
+    WriteLock,
+    immediate,
     insert_sql,
 )
-from thrad_events.store.writer import GroupCommitWriter
+from thrad_events.store.writer import ThreadedWriter
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +100,8 @@ def _values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
 
 @functools.cache
 def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
-    """`_values` for one table, with the positions to convert found once (a batch of 500 events
-    spent a third of its request-thread time turning rows into tuples)."""
+    """`_values` for one table, with the positions to convert found once: rows become tuples
+    on the request's thread, so this is per-row hot-path work."""
     converted = tuple((i, column) for i, column in enumerate(columns) if column in _CONVERTED)
 
     def build(row: Row) -> tuple[Any, ...]:
@@ -129,32 +136,16 @@ class SqliteStore:
         checkpoint_every_s: float = 1.0,
     ) -> None:
         self.path = sqlite_path(database_url)
-        self._write_timeout_s = write_timeout_s
         self._local = threading.local()
-        self._writer = GroupCommitWriter(
-            self._connect_writer,
+        self._lock = WriteLock(self.path)
+        self._writer = ThreadedWriter(
+            SqliteSink(self._connect_writer, self._lock),
             max_batch_rows=write_batch_max_rows,
             max_queue_rows=write_queue_max_rows,
+            write_timeout_s=write_timeout_s,
             on_batch=on_batch,
-            exclusive=self._write_lock,
         )
         self._checkpointer = Checkpointer(self._connect, every_s=checkpoint_every_s)
-        self._lock_fd: int | None = None
-
-    @contextlib.contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """Serialise writers of all processes with flock, which hands over at once.
-
-        Without it, two workers' writers meet in SQLite's busy handler, which sleeps up to 100 ms
-        between retries: that is where p99 latency went.
-        """
-        if self._lock_fd is None:
-            self._lock_fd = os.open(f"{self.path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,9 +170,9 @@ class SqliteStore:
         connection.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         return connection
 
-    def _reader(self) -> sqlite3.Connection:
-        """One connection per reading thread (asyncio's default executor threads, the report
-        threads, or the CLI)."""
+    def _thread_connection(self) -> sqlite3.Connection:
+        """The calling thread's connection (asyncio's default executor threads, the report
+        threads, or the CLI's): for reads, and for `_write_now`."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._connect()
@@ -202,36 +193,25 @@ class SqliteStore:
     def queue_depth(self) -> int:
         return self._writer.depth()
 
-    async def _write(self, op: Callable[[sqlite3.Connection], Any], rows: int = 1) -> Any:
-        future = self._writer.submit(op, rows)
-        # A timer on the future itself: cheaper than wait_for's wrapping task on the hot path.
-        timer = asyncio.get_running_loop().call_later(self._write_timeout_s, _expire, future)
-        try:
-            return await future
-        finally:
-            timer.cancel()
-
     async def insert_event(self, row: Row) -> InsertResult:
-        result: InsertResult = await self._write(EventRows([_event_values(row)], many=False))
+        results: list[RowResult] = await self._writer.write(EventRows([_event_values(row)]))
+        result = results[0]
+        if isinstance(result, StorageError):  # a row refused alone fails its request
+            raise result
         return result
 
-    async def insert_events(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+    async def insert_events(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_event_values(row) for row in rows]
-        results: list[InsertResult | StorageError] = await self._write(
-            EventRows(batch, many=True), len(batch)
-        )
+        results: list[RowResult] = await self._writer.write(EventRows(batch), len(batch))
         return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
-        values = _conversion_values(row)
-        result: InsertResult = await self._write(lambda c: insert_conversion(c, values))
+        result: InsertResult = await self._writer.write(ConversionRow(_conversion_values(row)))
         return result
 
-    async def insert_conversions(self, rows: Sequence[Row]) -> list[InsertResult | StorageError]:
+    async def insert_conversions(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_conversion_values(row) for row in rows]
-        results: list[InsertResult | StorageError] = await self._write(
-            lambda c: each(c, insert_conversion, batch), len(batch)
-        )
+        results: list[RowResult] = await self._writer.write(ConversionRows(batch), len(batch))
         return results
 
     async def insert_click(self, row: Row) -> InsertResult:
@@ -241,7 +221,7 @@ class SqliteStore:
             inserted = connection.execute(_CLICK_SQL, values).rowcount
             return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE
 
-        result: InsertResult = await self._write(op)
+        result: InsertResult = await self._writer.write(op)
         return result
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
@@ -250,7 +230,7 @@ class SqliteStore:
     def _find_key(self, key_hash: str) -> ApiKeyRecord | None:
         try:
             found = (
-                self._reader()
+                self._thread_connection()
                 .execute(_KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,))
                 .fetchone()
             )
@@ -282,7 +262,7 @@ class SqliteStore:
 
     def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
         prepared = report_sql.prepare(query, report_sql.SQLITE)
-        connection = self._reader()
+        connection = self._thread_connection()
         connection.set_progress_handler(deadline.passed, REPORT_CHECK_STEPS)
         try:
             found = connection.execute(prepared.sql, prepared.args).fetchall()
@@ -297,56 +277,79 @@ class SqliteStore:
     # -- administration ----------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
-        """Apply the numbered SQL files not applied yet; returns the versions applied now."""
+        """Apply the numbered SQL files not applied yet; returns the versions applied now.
+
+        Under the write lock, like every write: processes starting together take turns, and
+        the later ones find nothing left to do.
+        """
         connection = self._connect()
         try:
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {v for (v,) in connection.execute("SELECT version FROM schema_migrations")}
-            applied = []
-            for version, sql in _migrations("sqlite"):
-                if version in done:
-                    continue
-                stamp = format_time(utcnow())
-                try:
-                    connection.executescript(
-                        f"BEGIN IMMEDIATE;\n{sql}\n"
-                        f"INSERT INTO schema_migrations VALUES ({version}, '{stamp}');\nCOMMIT;"
-                    )
-                except sqlite3.Error:
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    # Another process may have applied it at the same moment.
-                    row = connection.execute(
-                        "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-                    ).fetchone()
-                    if row is None:
-                        raise
-                    continue
-                applied.append(version)
-            return applied
+            with self._lock.held():
+                return self._apply_migrations(connection)
         finally:
             connection.close()
 
+    @staticmethod
+    def _apply_migrations(connection: sqlite3.Connection) -> list[int]:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {v for (v,) in connection.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, sql in _migrations("sqlite"):
+            if version in done:
+                continue
+            stamp = format_time(utcnow())
+            try:
+                connection.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\n"
+                    f"INSERT INTO schema_migrations VALUES ({version}, '{stamp}');\nCOMMIT;"
+                )
+            except sqlite3.Error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                # Another process may have applied it at the same moment.
+                row = connection.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone()
+                if row is None:
+                    raise
+                continue
+            applied.append(version)
+        return applied
+
+    def _write_now(self, write: Write) -> Any:
+        """An administrative write (the CLI's, start-up's), in the calling thread: under the
+        lock the writer commits under, in a transaction of its own. Rare and small, so they
+        need no queue; taking the lock keeps them from meeting a commit in SQLite's busy
+        handler."""
+        connection = self._thread_connection()
+        with self._lock.held(), immediate(connection):
+            return write(connection)
+
     def ensure_partner(self, name: str) -> str:
-        connection = self._reader()
-        found = connection.execute(
-            "SELECT partner_id FROM partners WHERE name = ?", (name,)
-        ).fetchone()
+        found = (
+            self._thread_connection()
+            .execute("SELECT partner_id FROM partners WHERE name = ?", (name,))
+            .fetchone()
+        )
         if found is not None:
             return str(found[0])
-        partner_id = "ptn_" + secrets.token_hex(8)
-        connection.execute(
-            "INSERT INTO partners (partner_id, name, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO NOTHING",
-            (partner_id, name, format_time(utcnow())),
-        )
-        found = connection.execute(
-            "SELECT partner_id FROM partners WHERE name = ?", (name,)
-        ).fetchone()
-        return str(found[0])
+        stamp = format_time(utcnow())
+
+        def write(connection: sqlite3.Connection) -> str:
+            connection.execute(
+                "INSERT INTO partners (partner_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                ("ptn_" + secrets.token_hex(8), name, stamp),
+            )
+            (partner_id,) = connection.execute(
+                "SELECT partner_id FROM partners WHERE name = ?", (name,)
+            ).fetchone()
+            return str(partner_id)
+
+        return str(self._write_now(write))
 
     def add_key(
         self,
@@ -360,55 +363,75 @@ class SqliteStore:
         expires_at: datetime | None,
         rate_limit: int | None,
     ) -> None:
-        self._reader().execute(
-            "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, created_at, "
-            "expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key_id,
-                partner_id,
-                label,
-                key_hash,
-                key_prefix,
-                format_time(created_at),
-                format_time(expires_at) if expires_at else None,
-                rate_limit,
-            ),
+        values = (
+            key_id,
+            partner_id,
+            label,
+            key_hash,
+            key_prefix,
+            format_time(created_at),
+            format_time(expires_at) if expires_at else None,
+            rate_limit,
+        )
+        self._write_now(
+            lambda connection: connection.execute(
+                "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
+                "created_at, expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
         )
 
     def list_keys(self) -> list[ApiKeyRecord]:
-        rows = self._reader().execute(_KEY_SELECT + " ORDER BY k.created_at").fetchall()
-        return [_key_record(row) for row in rows]
+        found = self._thread_connection().execute(_KEY_SELECT + " ORDER BY k.created_at")
+        return [_key_record(row) for row in found.fetchall()]
 
     def revoke_key(self, key_id: str, when: datetime) -> bool:
-        cursor = self._reader().execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            (format_time(when), key_id),
-        )
-        if cursor.rowcount:
-            return True
-        exists = self._reader().execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
-        return exists.fetchone() is not None
+        stamp = format_time(when)
+
+        def write(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (stamp, key_id),
+            )
+            if cursor.rowcount:
+                return True
+            exists = connection.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
+            return exists.fetchone() is not None
+
+        return bool(self._write_now(write))
 
     def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
-        cursor = self._reader().execute(
-            "UPDATE api_keys SET rate_limit = ? WHERE key_id = ?", (per_s, key_id)
+        cursor = self._write_now(
+            lambda connection: connection.execute(
+                "UPDATE api_keys SET rate_limit = ? WHERE key_id = ?", (per_s, key_id)
+            )
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
     def count_keys(self) -> int:
-        (count,) = self._reader().execute("SELECT count(*) FROM api_keys").fetchone()
+        (count,) = self._thread_connection().execute("SELECT count(*) FROM api_keys").fetchone()
         return int(count)
 
     def setting(self, name: str, default: str) -> str:
-        connection = self._reader()
-        connection.execute(
-            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, default),
+        found = (
+            self._thread_connection()
+            .execute("SELECT value FROM settings WHERE name = ?", (name,))
+            .fetchone()
         )
-        (value,) = connection.execute(
-            "SELECT value FROM settings WHERE name = ?", (name,)
-        ).fetchone()
-        return str(value)
+        if found is not None:
+            return str(found[0])
+
+        def write(connection: sqlite3.Connection) -> str:
+            connection.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, default),
+            )
+            (value,) = connection.execute(
+                "SELECT value FROM settings WHERE name = ?", (name,)
+            ).fetchone()
+            return str(value)
+
+        return str(self._write_now(write))
 
     def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
@@ -418,23 +441,17 @@ class SqliteStore:
             sql += " WHERE received_at >= ?"
             params = (format_time(since),)
         sql += " ORDER BY received_at, rowid"
-        for row in self._reader().execute(sql, params):
+        for row in self._thread_connection().execute(sql, params):
             yield {column: _from_db(column, row[column]) for column in columns}
 
     def close_sync(self) -> None:
         self._writer.stop()
         self._checkpointer.stop()
+        self._lock.close()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        # The row may still commit later; a retry with the same event_id or Idempotency-Key is
-        # then answered as a duplicate, so nothing is counted twice.
-        future.set_exception(StorageError("storage did not commit in time"))
 
 
 def _noop(connection: sqlite3.Connection) -> None:

@@ -9,9 +9,13 @@ statements, for conversions (written row by row) across both unique keys and the
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import random
 import sqlite3
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ import pytest
 from tests.unit.store.rows import click, conversion, event, run
 from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.sqlite import SqliteStore
-from thrad_events.store.sqlite_rows import ROWS_PER_STATEMENT
+from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
 
 INSERTED, DUPLICATE = InsertResult.INSERTED, InsertResult.DUPLICATE
 
@@ -279,7 +283,7 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     the same rows inserted one by one, in order, into a second database."""
     from thrad_events.store.base import CONVERSION_COLUMNS
     from thrad_events.store.sqlite import _values
-    from thrad_events.store.sqlite_rows import insert_conversion
+    from thrad_events.store.sqlite_writes import insert_conversion
 
     rng = random.Random(11)
     clicks = ["c0", "c1", "c2", "c3"]
@@ -327,3 +331,39 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     connection.close()
     assert merged == expected
     assert {DUPLICATE, INSERTED, CLICK_NOT_FOUND} <= {a for answers in merged for a in answers}
+
+
+def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
+    store: SqliteStore,
+) -> None:
+    """Keys, partners and settings are written under the lock the writers commit under, so
+    they never meet a commit in SQLite's busy handler."""
+    partner = store.ensure_partner("acme")
+    # Another process's writer holds the lock: a file description of its own.
+    fd = os.open(f"{store.path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def add() -> None:
+        store.add_key(
+            key_id="key_1",
+            partner_id=partner,
+            label="l",
+            key_hash="h" * 64,
+            key_prefix="thr_abcd",
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            expires_at=None,
+            rate_limit=None,
+        )
+        done.set()
+
+    thread = threading.Thread(target=add)
+    try:
+        thread.start()
+        assert not done.wait(0.3), "the key was written while another process held the lock"
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    thread.join(5)
+    assert done.is_set()
+    assert [key.key_id for key in store.list_keys()] == ["key_1"]

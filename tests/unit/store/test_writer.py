@@ -1,16 +1,24 @@
-"""Group commit: many operations, one transaction, one answer per operation after COMMIT."""
+"""Group commit: many operations, one transaction, one answer per operation after COMMIT.
+
+The writer's contract runs here on a thread over a SQLite sink (ThreadedWriter) and, at the
+end, as a task over an in-memory async sink (TaskWriter): the same bounds, batching, stalls
+and answers from either driver.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from thrad_events.store.base import StorageError
-from thrad_events.store.writer import GroupCommitWriter, QueueFull, WriterStalled
+from thrad_events.store.sqlite_writes import Write, transaction
+from thrad_events.store.writer import QueueFull, TaskWriter, ThreadedWriter, WriterStalled
 
 
 def _connector(path: Path) -> sqlite3.Connection:
@@ -32,6 +40,39 @@ def _insert(key: str):  # type: ignore[no-untyped-def]
     return op
 
 
+class _Sink:
+    """A SQLite sink whose exclusive section waits for `gate` (as while another process
+    holds the write lock) when one is given."""
+
+    failures: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: Path, gate: threading.Event | None = None) -> None:
+        self.path = path
+        self.gate = gate
+        self.connection: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self.connection = _connector(self.path)
+
+    def exclusive(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext() if self.gate is None else _Gate(self.gate)
+
+    def write(self, ops: list[Write]) -> list[Any]:
+        assert self.connection is not None
+        return transaction(self.connection, ops)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def _writer(
+    path: Path, gate: threading.Event | None = None, **limits: Any
+) -> ThreadedWriter[Write]:
+    limits.setdefault("write_timeout_s", 5.0)
+    return ThreadedWriter(_Sink(path, gate), **limits)
+
+
 def _count(path: Path) -> int:
     with sqlite3.connect(path) as connection:
         return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
@@ -45,15 +86,15 @@ def _gated_writer(
     max_queue_rows: int,
     batches: list[int] | None = None,
     stall_after_s: float = 1.0,
-) -> GroupCommitWriter:
+) -> ThreadedWriter[Write]:
     """A started writer whose write lock stays taken (as by another process) until `gate`
     is set; `batches` collects the rows of each commit."""
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
+    writer = _writer(
+        path,
+        gate,
         max_batch_rows=max_batch_rows,
         max_queue_rows=max_queue_rows,
         on_batch=None if batches is None else lambda rows, seconds: batches.append(rows),
-        exclusive=lambda: _Gate(gate),
         stall_after_s=stall_after_s,
     )
     writer.start()
@@ -63,8 +104,8 @@ def _gated_writer(
 def test_concurrent_writes_share_commits_and_each_gets_its_own_answer(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     batches: list[int] = []
-    writer = GroupCommitWriter(
-        lambda: _connector(path),
+    writer = _writer(
+        path,
         max_batch_rows=100,
         max_queue_rows=10_000,
         on_batch=lambda rows, seconds: batches.append(rows),
@@ -88,7 +129,7 @@ def test_concurrent_writes_share_commits_and_each_gets_its_own_answer(tmp_path: 
 
 def test_a_row_that_fails_fails_alone(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    writer = GroupCommitWriter(lambda: _connector(path), max_batch_rows=10, max_queue_rows=100)
+    writer = _writer(path, max_batch_rows=10, max_queue_rows=100)
     writer.start()
 
     def bad(connection: sqlite3.Connection) -> None:
@@ -115,7 +156,7 @@ def test_a_row_that_fails_fails_alone(tmp_path: Path) -> None:
 
 def test_stop_commits_everything_already_queued(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    writer = GroupCommitWriter(lambda: _connector(path), max_batch_rows=5, max_queue_rows=1000)
+    writer = _writer(path, max_batch_rows=5, max_queue_rows=1000)
     writer.start()
 
     async def main() -> None:
@@ -257,3 +298,109 @@ class _Gate:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_a_request_that_gave_up_before_its_commit_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    gate = threading.Event()
+    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=5)
+    writer._write_timeout_s = 0.1
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
+        await asyncio.sleep(0.05)
+        with pytest.raises(StorageError, match="did not commit in time"):
+            await writer.write(_insert("gave-up"))
+        gate.set()
+        assert await first is True
+
+    asyncio.run(main())
+    writer.stop()
+    assert _count(path) == 1
+
+
+def test_a_failed_commit_fails_each_operation_and_is_logged_once_while_it_repeats(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "w.db"
+    writer = _writer(path, max_batch_rows=10, max_queue_rows=100)
+    writer.start()
+
+    def locked(connection: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    async def main() -> None:
+        for _ in range(3):
+            with pytest.raises(StorageError, match="storage unavailable: database is locked"):
+                await writer.write(locked)
+        assert await writer.write(_insert("a")) is True
+
+    asyncio.run(main())
+    writer.stop()
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert messages == [
+        ("ERROR", "batch of 1 rows not committed: database is locked"),
+        ("WARNING", "storage is writable again"),
+    ]
+
+
+class _MemorySink:
+    """An async sink over a dict: an operation is a (key, rows) pair, answered True when the
+    key is new; `gate` holds every write until set."""
+
+    failures: tuple[type[Exception], ...] = (OSError,)
+
+    def __init__(self) -> None:
+        self.stored: dict[str, int] = {}
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def write(self, ops: list[tuple[str, int]]) -> list[Any]:
+        await self.gate.wait()
+        answers = []
+        for key, rows in ops:
+            answers.append(key not in self.stored)
+            self.stored.setdefault(key, rows)
+        return answers
+
+    async def close(self) -> None:
+        return None
+
+
+def test_the_task_driver_keeps_the_same_contract() -> None:
+    """Bounds in rows, no split operation, stall refusal, one answer per operation."""
+    sink = _MemorySink()
+    batches: list[int] = []
+
+    async def main() -> None:
+        writer = TaskWriter(
+            sink,
+            max_batch_rows=10,
+            max_queue_rows=13,
+            write_timeout_s=5.0,
+            on_batch=lambda rows, seconds: batches.append(rows),
+            stall_after_s=0.1,
+        )
+        writer.start()
+        sink.gate.clear()
+        first = writer.submit(("a", 1))
+        await asyncio.sleep(0)  # the task takes it and waits at the gate
+        fours = [writer.submit((f"k{n}", 4), rows=4) for n in range(3)]
+        assert writer.depth() == 12
+        with pytest.raises(QueueFull):
+            writer.submit(("over", 2), rows=2)
+        await asyncio.sleep(0.2)
+        assert writer.stalled()
+        with pytest.raises(WriterStalled):
+            writer.submit(("late", 1))
+        sink.gate.set()
+        assert await asyncio.gather(first, *fours) == [True, True, True, True]
+        assert await writer.write(("a", 1)) is False
+        await writer.stop()
+        with pytest.raises(StorageError, match="not running"):
+            writer.submit(("after", 1))
+
+    asyncio.run(main())
+    # The first commit held "a" alone; then 4 + 4 fit in 10 rows and the third 4 waited.
+    assert batches == [1, 8, 4, 1]
+    assert sink.stored == {"a": 1, "k0": 4, "k1": 4, "k2": 4}

@@ -1,4 +1,5 @@
-"""PostgresStore's batch writer against the real PostgreSQL: per-row answers from shared commits.
+"""PostgresStore and its writer against the real PostgreSQL (hence not a unit test): per-row
+answers from shared commits.
 
 Contract: "N identical requests racing give exactly one ok", "conversion click_id unknown: 404",
 "Money is exact", "A 204 or ok means the row is committed".

@@ -1,0 +1,429 @@
+"""The PostgreSQL writer's side: each table's rows in one statement, answered row by row.
+
+The group-commit writer (store/writer.py, TaskWriter) hands PostgresSink everything queued, up
+to a few hundred rows, and it stores each table's rows with one statement,
+INSERT ... SELECT FROM unnest(arrays) ... ON CONFLICT DO NOTHING RETURNING, so a batch of one
+table is one round trip that commits. Dedupe is the unique indexes' alone, never a check before
+the insert, so it holds across processes and nodes; a conversion's click is looked up in the
+same statement. A row PostgreSQL refuses is found by writing the batch again row by row; a
+deadlock with another process's batch is retried; a batch has a deadline, past which its
+connection is cancelled and dropped (the pool reconnects on its own when PostgreSQL is back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from thrad_events.store.base import TABLES, InsertResult, Row, RowResult, StorageError
+
+log = logging.getLogger(__name__)
+
+AsyncConn = psycopg.AsyncConnection[Any]
+
+# Deadlocks between two processes' batches (rows locked in different orders) are retried.
+DEADLOCK_RETRIES = 3
+# Per table: the columns whose values identify a stored row in RETURNING (its unique keys), and
+# the order rows are inserted in (a shared order keeps two processes' batches from deadlocking).
+RETURNED_KEYS: dict[str, tuple[str, ...]] = {
+    "events": ("partner_id", "tag_id", "event_id"),
+    "conversions": ("partner_id", "dedupe_key", "click_id", "event_type", "order_id"),
+    "clicks": ("click_id",),
+}
+INSERT_ORDER: dict[str, tuple[str, ...]] = {
+    "events": ("partner_id", "tag_id", "event_id"),
+    "conversions": ("partner_id", "dedupe_key"),
+    "clicks": ("click_id",),
+}
+# What one bad row causes (a value out of a column's range, ...): that row fails alone.
+ROW_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+# Within one batch clicks go first, so a conversion queued with its click finds it.
+TABLE_ORDER = ("clicks", "events", "conversions")
+
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; SQLite can. Keep the row, mark where the NUL was.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    return value if value is None else str(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    encoded = _json.encode(value)
+    if b"\\u0000" in encoded:  # jsonb refuses NUL inside strings
+        encoded = _json.encode(_scrub(value))
+    return encoded.decode()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _numeric(value: Any) -> Decimal | None:
+    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+_TO_DB: dict[str, Callable[[Any], Any]] = {
+    "jsonb": _json_text,
+    "json": _json_text,
+    "timestamptz": _timestamp,
+    "numeric": _numeric,
+    "float8": _float,
+    "float4": _float,
+    "int8": _int,
+    "int4": _int,
+    "int2": _int,
+    "text": _text,
+}
+
+
+# -- statements ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TableWrite:
+    """How one table's rows are converted, inserted, and matched back to their answers."""
+
+    name: str
+    columns: tuple[str, ...]
+    converters: tuple[Callable[[Any], Any], ...]
+    statement: sql.Composed
+    key_positions: tuple[int, ...]
+    click_position: int | None  # conversions: where click_id is
+
+    def values(self, row: Row) -> tuple[Any, ...]:
+        return tuple(
+            convert(row.get(column))
+            for column, convert in zip(self.columns, self.converters, strict=True)
+        )
+
+    def arrays(self, rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+        return [list(column) for column in zip(*rows, strict=True)]
+
+    def key(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(values[i] for i in self.key_positions)
+
+
+def table_write(name: str, columns: tuple[str, ...], types: dict[str, str]) -> TableWrite:
+    missing = [column for column in columns if column not in types]
+    if missing:
+        raise StorageError(
+            f"table {name} lacks columns {', '.join(missing)}: run `thrad-events migrate`"
+        )
+    ident = sql.Identifier
+    names = sql.SQL(", ").join(ident(column) for column in columns)
+    # JSON travels as text and is parsed by PostgreSQL; everything else in its own type.
+    arrays = sql.SQL(", ").join(
+        sql.SQL("%b::{}[]").format(sql.SQL("text" if types[c] in ("jsonb", "json") else types[c]))
+        for c in columns
+    )
+    picks = sql.SQL(", ").join(
+        sql.SQL("u.{}::{}").format(ident(c), sql.SQL(types[c]))
+        if types[c] in ("jsonb", "json")
+        else sql.SQL("u.{}").format(ident(c))
+        for c in columns
+    )
+    order = sql.SQL(", ").join(
+        [*(sql.SQL("u.{}").format(ident(c)) for c in INSERT_ORDER[name]), sql.SQL("u._ord")]
+    )
+    returned = sql.SQL(", ").join(ident(c) for c in RETURNED_KEYS[name])
+    source = sql.SQL("unnest({arrays}) WITH ORDINALITY AS u({names}, _ord)").format(
+        arrays=arrays, names=names
+    )
+    if name == "conversions":
+        # The click must exist: looked up in the same statement, so in the same transaction.
+        statement = sql.SQL(
+            "WITH u AS MATERIALIZED (SELECT * FROM {source}), "
+            "known AS (SELECT k.click_id FROM clicks k "
+            "WHERE k.click_id IN (SELECT u.click_id FROM u)), "
+            "inserted AS (INSERT INTO {table} ({names}) SELECT {picks} FROM u "
+            "WHERE u.click_id IN (SELECT click_id FROM known) ORDER BY {order} "
+            "ON CONFLICT DO NOTHING RETURNING {returned}) "
+            "SELECT true, {returned} FROM inserted "
+            "UNION ALL SELECT false, {nulls} FROM known"
+        ).format(
+            source=source,
+            table=ident(name),
+            names=names,
+            picks=picks,
+            order=order,
+            returned=returned,
+            nulls=sql.SQL(", ").join(
+                sql.SQL("click_id") if c == "click_id" else sql.SQL("NULL")
+                for c in RETURNED_KEYS[name]
+            ),
+        )
+    else:
+        statement = sql.SQL(
+            "INSERT INTO {table} ({names}) SELECT {picks} FROM {source} ORDER BY {order} "
+            "ON CONFLICT DO NOTHING RETURNING true, {returned}"
+        ).format(
+            table=ident(name),
+            names=names,
+            picks=picks,
+            source=source,
+            order=order,
+            returned=returned,
+        )
+    return TableWrite(
+        name=name,
+        columns=columns,
+        converters=tuple(_TO_DB.get(types[c], _text) for c in columns),
+        statement=statement,
+        key_positions=tuple(columns.index(c) for c in RETURNED_KEYS[name]),
+        click_position=columns.index("click_id") if name == "conversions" else None,
+    )
+
+
+def match_results(
+    table: TableWrite, rows: Sequence[tuple[Any, ...]], returned: Sequence[Sequence[Any]]
+) -> list[RowResult]:
+    """Each row's answer from what the statement returned: (true, key...) per inserted row,
+    and for conversions (false, NULL..., click_id) per click that exists.
+
+    Rows with the same key are inserted in batch order, so the first of them is the INSERTED one.
+    """
+    inserted: collections.Counter[tuple[Any, ...]] = collections.Counter()
+    known: set[Any] = set()
+    # Where a known click's id sits in its (false, NULL..., click_id, ...) record.
+    click_at = 1 + RETURNED_KEYS[table.name].index("click_id") if table.click_position else 0
+    for record in returned:
+        if record[0]:
+            inserted[tuple(record[1:])] += 1
+        else:
+            known.add(record[click_at])
+    results: list[RowResult] = []
+    for values in rows:
+        if table.click_position is not None and values[table.click_position] not in known:
+            results.append(InsertResult.CLICK_NOT_FOUND)
+            continue
+        key = table.key(values)
+        if inserted[key] > 0:
+            inserted[key] -= 1
+            results.append(InsertResult.INSERTED)
+        else:
+            results.append(InsertResult.DUPLICATE)
+    return results
+
+
+async def column_types(conn: AsyncConn) -> dict[str, dict[str, str]]:
+    cursor = await conn.execute(
+        "SELECT table_name, column_name, udt_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+        (list(TABLES),),
+    )
+    types: dict[str, dict[str, str]] = {name: {} for name in TABLES}
+    for table, column, udt in await cursor.fetchall():
+        types[table][column] = udt
+    return types
+
+
+# -- the writes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TableRows:
+    """One request's rows of one table, as `TableWrite.values`; answered with one RowResult
+    per row."""
+
+    table: str
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTouch:
+    """A key's last use: bookkeeping, written after the batch's rows and never failing them."""
+
+    key_id: str
+    when: datetime
+
+
+PostgresWrite = TableRows | KeyTouch
+
+
+def _broken(conn: AsyncConn | None) -> bool:
+    return conn is None or conn.closed or conn.broken
+
+
+class PostgresSink:
+    """The group-commit writer's side of PostgreSQL: one pooled connection, kept between
+    batches, and how a batch is written on it."""
+
+    # Whatever a batch fails with, storage is what failed: logged once while it repeats.
+    failures: tuple[type[Exception], ...] = (Exception,)
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[AsyncConn],
+        tables: dict[str, TableWrite],
+        *,
+        connect_timeout_s: float,
+        batch_timeout_s: float,
+    ) -> None:
+        self._pool = pool
+        self.tables = tables
+        self._connect_timeout_s = connect_timeout_s
+        self._batch_timeout_s = batch_timeout_s
+        self._conn: AsyncConn | None = None
+
+    async def write(self, ops: list[PostgresWrite]) -> list[Any]:
+        results: list[Any] = [None] * len(ops)
+        positions: list[int] = []
+        writes: list[TableRows] = []
+        touches: dict[str, datetime] = {}
+        for index, op in enumerate(ops):
+            if isinstance(op, KeyTouch):
+                if op.key_id not in touches or touches[op.key_id] < op.when:
+                    touches[op.key_id] = op.when
+            else:
+                positions.append(index)
+                writes.append(op)
+        if writes:
+            answers = await self._write_with_retries(writes)
+            for index, answer in zip(positions, answers, strict=True):
+                results[index] = answer
+        if touches:
+            await self._write_touches(touches)
+        return results
+
+    async def close(self) -> None:
+        await self._release(discard=False)
+
+    async def _write_with_retries(self, writes: list[TableRows]) -> list[list[RowResult]]:
+        for attempt in range(DEADLOCK_RETRIES):
+            conn = await self._connection()
+            try:
+                async with asyncio.timeout(self._batch_timeout_s):
+                    try:
+                        return await self._write(conn, writes)
+                    except ROW_REFUSED:
+                        # A row PostgreSQL refuses: find it by writing the rows one by one.
+                        return await self._write_each(conn, writes)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                log.info("batch retried after a deadlock with another writer")
+            except BaseException:
+                # Lost, timed out or cancelled mid-statement: the connection's state is unknown.
+                await self._release(discard=True)
+                raise
+        raise AssertionError("unreachable")
+
+    async def _connection(self) -> AsyncConn:
+        if _broken(self._conn):
+            await self._release(discard=True)
+            self._conn = await self._pool.getconn(timeout=self._connect_timeout_s)
+        assert self._conn is not None
+        return self._conn
+
+    async def _release(self, *, discard: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if discard and not conn.closed:
+            # A statement may still be running (or waiting on a lock) server-side: cancel it,
+            # so an abandoned batch does not commit later or hold a connection slot.
+            with contextlib.suppress(Exception):
+                if not conn.broken:
+                    await conn.cancel_safe(timeout=1.0)
+            with contextlib.suppress(Exception):
+                await conn.close()
+        with contextlib.suppress(Exception):
+            await self._pool.putconn(conn)  # a closed connection is dropped by the pool
+
+    async def _write(self, conn: AsyncConn, writes: list[TableRows]) -> list[list[RowResult]]:
+        by_table: dict[str, list[int]] = {}
+        for index, write in enumerate(writes):
+            by_table.setdefault(write.table, []).append(index)
+        results: list[list[RowResult]] = [[] for _ in writes]
+        tables = [name for name in TABLE_ORDER if name in by_table]
+        # One table: one statement in autocommit, so one round trip commits the whole batch.
+        transaction = conn.transaction() if len(tables) > 1 else contextlib.nullcontext()
+        async with transaction:
+            for name in tables:
+                indexes = by_table[name]
+                rows = [values for i in indexes for values in writes[i].rows]
+                answers = await self._insert(conn, self.tables[name], rows)
+                start = 0
+                for index in indexes:
+                    end = start + len(writes[index].rows)
+                    results[index] = answers[start:end]
+                    start = end
+        return results
+
+    async def _insert(
+        self, conn: AsyncConn, table: TableWrite, rows: Sequence[tuple[Any, ...]]
+    ) -> list[RowResult]:
+        cursor = await conn.execute(table.statement, table.arrays(rows))
+        return match_results(table, rows, await cursor.fetchall())
+
+    async def _write_each(self, conn: AsyncConn, writes: list[TableRows]) -> list[list[RowResult]]:
+        results: list[list[RowResult]] = []
+        for write in writes:
+            answers: list[RowResult] = []
+            for values in write.rows:
+                try:
+                    [answer] = await self._insert(conn, self.tables[write.table], [values])
+                except ROW_REFUSED as exc:
+                    log.error("write failed for one %s row: %s", write.table, exc)
+                    answer = StorageError(f"row refused by PostgreSQL: {exc}")
+                answers.append(answer)
+            results.append(answers)
+        return results
+
+    async def _write_touches(self, touches: dict[str, datetime]) -> None:
+        ids = sorted(touches)  # one lock order for every process
+        try:
+            conn = await self._connection()
+            async with asyncio.timeout(self._batch_timeout_s):
+                await conn.execute(
+                    "UPDATE api_keys k SET last_used_at = t.at "
+                    "FROM unnest(%s::text[], %s::timestamptz[]) AS t(key_id, at) "
+                    "WHERE k.key_id = t.key_id "
+                    "AND (k.last_used_at IS NULL OR k.last_used_at < t.at)",
+                    (ids, [touches[i] for i in ids]),
+                )
+        except Exception as exc:
+            # Bookkeeping only: a lost last-used time is not worth failing anything for.
+            log.info("last-used times not written: %s", exc)
+            await self._release(discard=True)
