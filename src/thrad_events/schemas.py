@@ -15,9 +15,10 @@ Url = Annotated[str, Meta(max_length=8192)]
 UserAgent = Annotated[str, Meta(max_length=2048)]
 ShortText = Annotated[str, Meta(max_length=256)]
 IpText = Annotated[str, Meta(max_length=64, description="IPv4 or IPv6 address of the end user")]
-_TS = Meta(ge=0, le=253402300799, description="Unix seconds")
+# extra["unit"] is what the number counts, for the error messages (ingest/problems.py).
+_TS = Meta(ge=0, le=253402300799, description="Unix seconds", extra={"unit": "s"})
 Timestamp = Annotated[int, _TS] | Annotated[float, _TS]
-_VIEW_TIME = Meta(ge=0, le=2**53, description="View time in milliseconds")
+_VIEW_TIME = Meta(ge=0, le=2**53, description="View time in milliseconds", extra={"unit": "ms"})
 # A float is accepted when it has no fraction (1007.0), as JSON numbers often are written.
 ViewTime = Annotated[int, _VIEW_TIME] | Annotated[float, _VIEW_TIME]
 JsonObject = dict[str, Any]

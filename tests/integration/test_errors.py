@@ -174,6 +174,89 @@ def test_conversion_wrong_type_or_format_is_422_naming_the_field(
     assert _fields(error) == [field]
 
 
+# -- every problem at once --------------------------------------------------------------------
+
+JARGON = ("`", "Expected", "got ", "$.", "[...]")
+
+
+def _problems(error: dict[str, Any]) -> dict[str, str]:
+    messages = [error["message"], *(detail["message"] for detail in error["details"])]
+    assert not [(word, m) for m in messages for word in JARGON if word in m], error
+    return {detail["field"]: detail["message"] for detail in error["details"]}
+
+
+def test_collect_details_list_every_problem_in_plain_words(shared_client: httpx.Client) -> None:
+    """Contract: details lists every problem found in the body, not only the first."""
+    body = {"event_name": 5, "tag_id": ["t"], "consent": "yes", "params": [1], "view_time_ms": -1}
+    error = _error(shared_client.post(COLLECT, json=body), 422, "validation_error")
+    assert _problems(error) == {
+        "event_name": "must be a string",
+        "tag_id": "must be a string",
+        "view_time_ms": "must be from 0 to 9007199254740992 milliseconds",
+        "consent": "must be an object",
+        "params": "must be an object",
+    }
+    assert error["message"] == "event_name: must be a string (and 4 more problems)"
+
+
+def test_a_missing_field_with_wrong_ones_is_400_listing_them_all(
+    shared_client: httpx.Client, click_id: str
+) -> None:
+    """Contract: a required field missing -> 400 missing_field; the type problems are listed."""
+    body = {"tag_id": 1, "client_ip": "not-an-ip"}
+    error = _error(shared_client.post(COLLECT, json=body), 400, "missing_field")
+    assert _problems(error) == {
+        "event_name": "required field is missing",
+        "tag_id": "must be a string",
+        "client_ip": "must be an IPv4 or IPv6 address",
+    }
+    conversion = _conversion(click_id, currency="ABC", conversion_value="49.99", order_id=5)
+    del conversion["conversion_time"]
+    error = _error(shared_client.post(CONVERSION, json=conversion), 400, "missing_field")
+    assert _problems(error) == {
+        "conversion_time": "required field is missing",
+        "conversion_value": "must be a number",
+        "currency": "'ABC' is not an ISO 4217 code",
+        "order_id": "must be a string",
+    }
+
+
+def test_a_timestamp_in_milliseconds_is_said_to_be(shared_client: httpx.Client) -> None:
+    """Contract: a millisecond timestamp says that it looks like milliseconds."""
+    body = {"event_name": "a", "timestamp": 1771879200000}
+    error = _error(shared_client.post(COLLECT, json=body), 422, "validation_error")
+    assert _problems(error) == {
+        "timestamp": "looks like milliseconds: must be Unix time in seconds "
+        "(1771879200, not 1771879200000)"
+    }
+
+
+def test_a_batch_item_lists_its_own_problems_relative_to_the_item(
+    shared_client: httpx.Client, click_id: str
+) -> None:
+    """Each item is answered at its index with every problem of that item (paths inside it)."""
+    events = [{"event_name": "a"}] * 3 + [{"tag_id": 1, "params": "x"}]
+    answer = shared_client.post("/v1/api/collect/batch", json={"events": events})
+    assert answer.status_code == 200, answer.text
+    item = answer.json()["results"][3]
+    assert item["index"] == 3
+    assert item["error"]["code"] == "missing_field"
+    assert _problems(item["error"]) == {
+        "event_name": "required field is missing",
+        "tag_id": "must be a string",
+        "params": "must be an object",
+    }
+    conversions = [_conversion(click_id, currency="usd", event_id=f"batch-{i}") for i in range(3)]
+    conversions.append(_conversion(click_id, currency=840, conversion_time="2026-02-19"))
+    answer = shared_client.post("/v1/api/conversion/batch", json={"conversions": conversions})
+    item = answer.json()["results"][3]
+    assert item["error"]["code"] == "validation_error"
+    assert _problems(item["error"]) == {
+        "conversion_time": "must be an ISO-8601 date and time",
+        "currency": "must be a string",
+    }
+
+
 def test_rejected_bodies_store_nothing(
     shared_server: ServerProcess, shared_client: httpx.Client, click_id: str
 ) -> None:

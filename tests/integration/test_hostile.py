@@ -24,7 +24,7 @@ from tests.integration.conftest import STORES
 from tests.integration.server import ServerProcess, create_key, export
 from tests.postgres import postgres_schema
 from thrad_events.ingest import clicklinks
-from thrad_events.ingest.validate import MAX_JSON_DEPTH
+from thrad_events.ingest.json_bounds import MAX_JSON_DEPTH
 
 SECRET = "hostile-test-click-secret-0123456789"
 COLLECT = "/v1/api/collect"

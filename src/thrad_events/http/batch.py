@@ -14,22 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 from starlette.types import ASGIApp
 
-from thrad_events.errors import (
-    IngestError,
-    InvalidJson,
-    MissingField,
-    Outcome,
-    PayloadTooLarge,
-    Unavailable,
-    ValidationFailed,
-    field_error,
-)
+from thrad_events.errors import IngestError, Outcome, Unavailable
 from thrad_events.http.common import EndpointDeps, ingest_endpoint
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.ingest.validate import check_utf8, too_deep
+from thrad_events.ingest.validate import decode_batch
 from thrad_events.schemas import (
-    MAX_BATCH_ITEMS,
     BatchItemResult,
     BatchResponse,
     BatchTotals,
@@ -38,44 +28,11 @@ from thrad_events.schemas import (
 )
 from thrad_events.store.base import ApiKeyRecord
 
-
-class _RawEvents(msgspec.Struct):
-    events: list[msgspec.Raw]
-
-
-class _RawConversions(msgspec.Struct):
-    conversions: list[msgspec.Raw]
-
-
-_events_decoder = msgspec.json.Decoder(_RawEvents)
-_conversions_decoder = msgspec.json.Decoder(_RawConversions)
 _encoder = msgspec.json.Encoder()
 
 BatchIngest = Callable[
     [Sequence[bytes], ApiKeyRecord, RequestContext], Awaitable[list[Outcome | IngestError]]
 ]
-
-
-def _items(body: bytes, field: str) -> list[msgspec.Raw]:
-    decoder = _events_decoder if field == "events" else _conversions_decoder
-    try:
-        envelope = decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        if "missing required field" in text or "got `null`" in text:
-            raise field_error(MissingField, field, f"required: a JSON array of {field}") from None
-        if "`$`" in text or "at `$" not in text:
-            raise InvalidJson(f"body must be a JSON object: {text}") from None
-        raise field_error(ValidationFailed, field, text.split(" - at ")[0]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InvalidJson(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise too_deep(body) from None
-    check_utf8(body)
-    items: list[msgspec.Raw] = getattr(envelope, field)
-    if len(items) > MAX_BATCH_ITEMS:
-        raise field_error(PayloadTooLarge, field, f"at most {MAX_BATCH_ITEMS} items per batch")
-    return items
 
 
 def _result(index: int, answer: Outcome | IngestError) -> BatchItemResult:
@@ -91,7 +48,7 @@ def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDe
     outcomes = deps.metrics.outcomes
 
     async def handle(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> tuple[Outcome, Answer]:
-        items = _items(body, field)
+        items = decode_batch(body, field)
         answers = await ingest(items, key, ctx)
         if answers and all(isinstance(a, Unavailable) for a in answers):
             raise answers[0]  # type: ignore[misc]

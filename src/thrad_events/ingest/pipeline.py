@@ -113,7 +113,7 @@ class Ingestor:
 
     async def collect(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
         row = self.event_row(body, key, ctx)
-        return _outcome(await _stored(self._store.insert_event, row))
+        return _outcome(await _insert(self._store.insert_event, row), row)
 
     async def collect_batch(
         self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
@@ -123,7 +123,7 @@ class Ingestor:
 
     async def conversion(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
         row = self.conversion_row(body, key, ctx)
-        return _outcome_of(await _stored(self._store.insert_conversion, row), row)
+        return _outcome(await _insert(self._store.insert_conversion, row), row)
 
     async def conversion_batch(
         self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
@@ -160,7 +160,7 @@ class Ingestor:
                 try:
                     if isinstance(result, StorageError):
                         raise Unavailable(str(result))
-                    answers[position] = _outcome_of(result, row)
+                    answers[position] = _outcome(result, row)
                 except IngestError as error:
                     answers[position] = error
         return answers
@@ -169,7 +169,11 @@ class Ingestor:
         """Validate one collect body and build its enriched row (no I/O)."""
         request = validate.decode_collect(body)
         received_at = ctx.received_at or datetime.now(UTC)
-        client_ip = validate.check_client_ip(request.client_ip)
+        try:
+            client_ip = validate.check_client_ip(request.client_ip)
+            view_time_ms = validate.whole_view_time(request.view_time_ms)
+        except IngestError as error:
+            raise validate.collect_error(body, error) from None
         row: dict[str, Any] = {
             "received_at": received_at,
             "partner_id": key.partner_id,
@@ -190,7 +194,7 @@ class Ingestor:
             "click_id": canonical_click_id(request.click_id),
             "bid_id": request.bid_id,
             "impression_state": request.impression_state,
-            "view_time_ms": validate.whole_view_time(request.view_time_ms),
+            "view_time_ms": view_time_ms,
             "consent": request.consent,
             "params": stamp_params(request.params, key.partner_id, key.label),
         }
@@ -207,9 +211,12 @@ class Ingestor:
         raw = validate.decode_object(body)
         request = validate.convert_conversion(raw)
         received_at = ctx.received_at or datetime.now(UTC)
-        client_ip = validate.check_client_ip(request.client_ip)
-        conversion_time = validate.parse_conversion_time(request.conversion_time)
-        currency = validate.normalize_currency(request.currency)
+        try:
+            client_ip = validate.check_client_ip(request.client_ip)
+            conversion_time = validate.parse_conversion_time(request.conversion_time)
+            currency = validate.normalize_currency(request.currency)
+        except IngestError as error:
+            raise validate.conversion_error(raw, error) from None
         dedupe_key = conversion_dedupe_key(ctx.idempotency_key, request.event_id)
         params = stamp_params(request.params, key.partner_id, key.label)
         extra = {k: v for k, v in raw.items() if k not in CONVERSION_FIELDS}
@@ -272,23 +279,24 @@ class Ingestor:
         row.update(self._addresses(ctx, None))
         # A click's campaign fields are the ones its landing URL carries; it has no consent.
         row.update(self._enriched(row, ctx.user_agent, link.url, None))
-        await _stored(self._store.insert_click, row)
+        await _insert(self._store.insert_click, row)
         signature = clicklinks.click_signature(self._click_secret, click_id, expires_at)
         return clicklinks.landing_redirect(link.url, click_id, expires_at, signature, link.bid_id)
 
 
-async def _stored(insert: Callable[[Row], Awaitable[InsertResult]], row: Row) -> InsertResult:
+async def _insert(insert: Callable[[Row], Awaitable[InsertResult]], row: Row) -> InsertResult:
+    """One row through the store; a storage failure is the client's 503."""
     try:
         return await insert(row)
     except StorageError as exc:
         raise Unavailable(str(exc)) from exc
 
 
-def _outcome_of(result: InsertResult, row: Row) -> Outcome:
+def _outcome(result: InsertResult, row: Row) -> Outcome:
+    """What the store's answer for a row means to the client (an event's is never
+    CLICK_NOT_FOUND: only a conversion names a click that must exist)."""
+    if result is InsertResult.INSERTED:
+        return Outcome.STORED
     if result is InsertResult.CLICK_NOT_FOUND:
         raise ClickNotFound(f"click_id {row['click_id']!r} is not a known click")
-    return _outcome(result)
-
-
-def _outcome(result: InsertResult) -> Outcome:
-    return Outcome.STORED if result is InsertResult.INSERTED else Outcome.DUPLICATE
+    return Outcome.DUPLICATE

@@ -1,13 +1,18 @@
-"""Turn raw request bodies into validated request Structs, or the contract's 400/422 errors."""
+"""Turn raw request bodies into validated request Structs, or the contract's 400/422 errors.
+
+A valid body costs one strict decode (collect) or one generic decode and a convert
+(conversion). Once a body is refused, the error lists every problem in it (ingest/problems.py).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import math
 import re
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import iso4217
 import msgspec
@@ -18,38 +23,48 @@ from thrad_events.errors import (
     IngestError,
     InvalidJson,
     MissingField,
+    PayloadTooLarge,
     ValidationFailed,
     field_error,
 )
-from thrad_events.schemas import CONVERSION_FIELDS, CollectRequest, ConversionRequest
-
-_T = TypeVar("_T")
+from thrad_events.ingest.json_bounds import (
+    MAX_JSON_DEPTH,
+    MAX_NUMBER_EXPONENT,
+    NUMBER_OUT_OF_RANGE,
+    check_depth,
+    check_numbers,
+    too_deep,
+)
+from thrad_events.ingest.problems import REQUIRED, Format, Problems, check_fields, json_kind
+from thrad_events.schemas import (
+    CONVERSION_FIELDS,
+    MAX_BATCH_ITEMS,
+    CollectRequest,
+    ConversionRequest,
+)
 
 _collect_decoder = msgspec.json.Decoder(CollectRequest, strict=True)
 # Conversions are decoded generically first: unknown fields must survive (params.extra) and
 # JSON numbers must become exact Decimals, never binary floats.
 _generic_decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+# The error path's decoders: a body's members one by one, and a collect field as the strict
+# decoder reads it (numbers as doubles).
+_members_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_value_decoder = msgspec.json.Decoder()
+REQUIRED_CONVERSION_FIELDS = tuple(
+    f.encode_name for f in msgspec.structs.fields(ConversionRequest) if f.required
+)
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 CURRENCIES = frozenset(c.code for c in iso4217.Currency)
-# A number with a fraction or an exponent inside consent, params or a conversion's unknown
-# fields keeps its digits, within what a double holds: both stores, and whoever reads an
-# export, can then take it (PostgreSQL's jsonb refuses 1e200000).
-MAX_NUMBER_EXPONENT = 308
-MAX_NUMBER_FRACTION_DIGITS = 340
-# consent and params may nest objects and arrays this deep; deeper is a 422 naming the field.
-MAX_JSON_DEPTH = 32
-# A string (escapes included) or a bracket: enough to follow the nesting of a JSON text.
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def decode_collect(body: bytes) -> CollectRequest:
+    """A collect body's request; the caller checks the formats (client_ip, view_time_ms) and,
+    should one be wrong, raises collect_error(body) to list every problem."""
     try:
         request = _collect_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise _from_validation_error(exc) from None
+    except msgspec.ValidationError:
+        raise collect_error(body) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -59,9 +74,77 @@ def decode_collect(body: bytes) -> CollectRequest:
     # No value can nest MAX_JSON_DEPTH levels in a text with fewer brackets than that (brackets
     # inside strings only raise the count), so most bodies skip the walk.
     if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
-        check_depth(request.consent, "consent")
-        check_depth(request.params, "params")
+        try:
+            check_depth(request.consent, "consent")
+            check_depth(request.params, "params")
+        except IngestError as error:
+            raise collect_error(data, error) from None
     return request
+
+
+def collect_error(body: bytes, first: IngestError | None = None) -> IngestError:
+    """Every problem of a refused collect body as one error (`first`: what refused it)."""
+    problems = Problems()
+    values = _decode_members(body, _value_decoder, math.inf, problems, _COLLECT_FIELDS)
+    check_fields(CollectRequest, values, problems, _COLLECT_FORMATS)
+    return problems.error() or first or _UNEXPLAINED
+
+
+def conversion_error(
+    raw: Mapping[str, Any], first: IngestError | None = None, problems: Problems | None = None
+) -> IngestError:
+    """Every problem of a refused conversion body (decoded: `raw`) as one error."""
+    problems = problems or Problems()
+    check_fields(ConversionRequest, raw, problems, _CONVERSION_FORMATS)
+    for name, value in raw.items():
+        if name not in CONVERSION_FIELDS:
+            problems.check(check_numbers, value, name)
+    return problems.error() or first or _UNEXPLAINED
+
+
+# Never expected: the checker finds every problem the strict decode refuses (a property test
+# holds them to it), but a refusal must never become a 500.
+_UNEXPLAINED = ValidationFailed("body has a value of the wrong type or format")
+_COLLECT_FIELDS = frozenset(CollectRequest.__struct_fields__)
+
+
+def _decode_members(
+    body: bytes,
+    decoder: msgspec.json.Decoder[Any],
+    beyond: float | Decimal,
+    problems: Problems,
+    names: Container[str] | None = None,
+) -> dict[str, Any]:
+    """The body's members (only `names`, when given) decoded one by one, on the error path.
+
+    A number too large for the decoder becomes `beyond` (with its sign), which the field's own
+    check then refuses in its own words; one nested deeper is reported here.
+    """
+    data = bytes(body)
+    try:
+        members = _members_decoder.decode(data)
+    except msgspec.ValidationError:
+        raise InvalidJson(f"body must be a JSON object, not {json_kind(data)}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(data) from None
+    check_utf8(data)
+    values: dict[str, Any] = {}
+    for name, raw in members.items():
+        if names is not None and name not in names:
+            continue
+        try:
+            values[name] = decoder.decode(raw)
+        except msgspec.ValidationError:
+            text = bytes(raw)
+            if text[:1] in b"-0123456789":
+                values[name] = -beyond if text.startswith(b"-") else beyond
+            else:
+                problems.add(name, NUMBER_OUT_OF_RANGE)
+        except RecursionError:
+            problems.add(name, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return values
 
 
 def check_utf8(body: bytes) -> None:
@@ -74,159 +157,65 @@ def check_utf8(body: bytes) -> None:
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
-    """Decode a JSON object with numbers as exact Decimals (ints stay ints)."""
+    """Decode a conversion body: a JSON object, numbers as exact Decimals (ints stay ints)."""
     try:
         value = _generic_decoder.decode(body)
     except msgspec.ValidationError:
-        # Only an integer too long for Python to read gets here.
-        raise _out_of_range(body) from None
+        # Only an integer too long for Python to read gets here: name its field, and the rest.
+        problems = Problems()
+        values = _decode_members(body, _generic_decoder, _BEYOND_ANY_AMOUNT, problems)
+        raise conversion_error(values, problems=problems) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
     except RecursionError:
         raise too_deep(body) from None
     if not isinstance(value, dict):
-        raise InvalidJson(f"body must be a JSON object, got {_json_type(value)}")
+        raise InvalidJson(f"body must be a JSON object, not {json_kind(bytes(body))}")
     return value
 
 
-def _out_of_range(body: bytes) -> IngestError:
-    """The error for a number the decoder could not read, naming the top-level field holding it.
-
-    Only on this error path are the fields decoded one by one to find it.
-    """
-    try:
-        fields = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return InvalidJson("body must be a JSON object")
-    for name, raw in fields.items():
-        try:
-            _generic_decoder.decode(raw)
-        except msgspec.ValidationError:
-            return field_error(ValidationFailed, name, _NUMBER_OUT_OF_RANGE)
-    return InvalidJson("body is not valid JSON")
-
-
-_NUMBER_OUT_OF_RANGE = (
-    f"number out of range: below 1e{MAX_NUMBER_EXPONENT + 1} in magnitude, "
-    f"at most {MAX_NUMBER_FRACTION_DIGITS} digits after the decimal point"
-)
-
-
-def check_numbers(value: Any, field: str) -> None:
-    """A decimal number anywhere inside `value` beyond the bounds above is a 422 naming its path.
-
-    Only exponents are read, so a hostile one (1e-300000000) costs nothing; paths are spelled
-    out only once a number is found out of bounds.
-    """
-    if isinstance(value, Decimal | dict | list) and _holds_bad_number(value):
-        pending = [(value, field)]
-        while pending:
-            item, path = pending.pop()
-            if isinstance(item, Decimal):
-                if _out_of_bounds(item):
-                    raise field_error(ValidationFailed, path, _NUMBER_OUT_OF_RANGE)
-            elif isinstance(item, dict):
-                pending.extend((child, f"{path}.{key}") for key, child in item.items())
-            elif isinstance(item, list):
-                pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
-
-
-def _holds_bad_number(value: Decimal | dict[str, Any] | list[Any]) -> bool:
-    pending: list[Any] = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, Decimal):
-            if _out_of_bounds(item):
-                return True
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
-
-
-def _out_of_bounds(number: Decimal) -> bool:
-    exponent = number.as_tuple().exponent
-    if not isinstance(exponent, int):
-        return True  # not finite; JSON has no such number, but a caller may pass one
-    if exponent < -MAX_NUMBER_FRACTION_DIGITS:
-        return True
-    return not number.is_zero() and number.adjusted() > MAX_NUMBER_EXPONENT
-
-
-def check_depth(value: Any, field: str) -> None:
-    """A value nesting objects and arrays deeper than MAX_JSON_DEPTH is a 422 naming `field`."""
-    if isinstance(value, dict | list) and _deeper_than(value, MAX_JSON_DEPTH - 1):
-        raise field_error(ValidationFailed, field, f"nested deeper than {MAX_JSON_DEPTH} levels")
-
-
-def _deeper_than(container: dict[str, Any] | list[Any], room: int) -> bool:
-    """True when `container` holds containers more than `room` levels below itself."""
-    for child in container.values() if isinstance(container, dict) else container:
-        if isinstance(child, dict | list) and (room == 0 or _deeper_than(child, room - 1)):
-            return True
-    return False
-
-
-def too_deep(body: bytes) -> IngestError:
-    """The error for a body nested too deep for the decoder itself (it stops near 1000 levels).
-
-    Only on this error path is the text scanned, to name the top-level field holding the depth.
-    """
-    depth = 0
-    key: bytes | None = None
-    for token in _JSON_TOKEN.finditer(body):
-        text = token[0]
-        if text[0] == 0x22:  # a string; at depth 1 the last one before a value is its key
-            if depth == 1:
-                key = text
-        elif text in (b"[", b"{"):
-            depth += 1
-            if depth > MAX_JSON_DEPTH + 1:
-                break
-        else:
-            depth -= 1
-    if key is None:
-        return InvalidJson(f"body must be a JSON object nested at most {MAX_JSON_DEPTH} levels")
-    try:
-        field = msgspec.json.decode(key, type=str)
-    except msgspec.DecodeError:  # a lone surrogate or bad UTF-8: name it as written
-        field = key[1:-1].decode("utf-8", "replace")
-    return field_error(ValidationFailed, field, f"nested deeper than {MAX_JSON_DEPTH} levels")
+# What a number too long for Python to read stands for: beyond every bound of this module.
+_BEYOND_ANY_AMOUNT = Decimal(f"1e{MAX_NUMBER_EXPONENT + 100}")
 
 
 def convert_conversion(raw: dict[str, Any]) -> ConversionRequest:
-    """Validate a decoded conversion body; the caller keeps `raw` for the unknown fields."""
-    for name in ("click_id", "conversion_time", "conversion_value", "currency"):
-        if raw.get(name) is None:
-            raise field_error(MissingField, name, "required field is missing")
-    value = raw["conversion_value"]
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise field_error(
-            ValidationFailed, "conversion_value", f"Expected `number`, got `{_json_type(value)}`"
-        )
+    """Validate a decoded conversion body; the caller keeps `raw` for the unknown fields, checks
+    the formats (client_ip, conversion_time, currency) and, should one be wrong, raises
+    conversion_error(raw) to list every problem."""
     try:
-        amount = money.exact_amount(Decimal(value))
-    except money.NotAnAmount as problem:
-        raise field_error(ValidationFailed, "conversion_value", str(problem)) from None
-    known = {k: v for k, v in raw.items() if k in CONVERSION_FIELDS and v is not None}
-    known["conversion_value"] = amount
-    request = _convert(known, ConversionRequest)
-    check_depth(request.consent, "consent")
-    check_depth(request.params, "params")
-    check_numbers(request.consent, "consent")
-    check_numbers(request.params, "params")
-    for name, extra in raw.items():
-        if name not in CONVERSION_FIELDS:
-            check_numbers(extra, name)
+        for name in REQUIRED_CONVERSION_FIELDS:
+            if raw.get(name) is None:
+                raise field_error(MissingField, name, REQUIRED)
+        value = raw["conversion_value"]
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise field_error(ValidationFailed, "conversion_value", "must be a number")
+        try:
+            amount = money.exact_amount(Decimal(value))
+        except money.NotAnAmount as problem:
+            raise field_error(ValidationFailed, "conversion_value", str(problem)) from None
+        known = {k: v for k, v in raw.items() if k in CONVERSION_FIELDS and v is not None}
+        known["conversion_value"] = amount
+        request = msgspec.convert(known, ConversionRequest, strict=True)
+        check_depth(request.consent, "consent")
+        check_depth(request.params, "params")
+        check_numbers(request.consent, "consent")
+        check_numbers(request.params, "params")
+        for name, extra in raw.items():
+            if name not in CONVERSION_FIELDS:
+                check_numbers(extra, name)
+    except IngestError as error:
+        raise conversion_error(raw, error) from None
+    except msgspec.ValidationError:
+        raise conversion_error(raw) from None
     return request
 
 
-def _convert(value: dict[str, Any], kind: type[_T]) -> _T:
+def _check_amount(value: int | Decimal) -> Decimal:
+    """The error path's check of conversion_value, as convert_conversion does it inline."""
     try:
-        return msgspec.convert(value, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        raise _from_validation_error(exc) from None
+        return money.exact_amount(Decimal(value))
+    except money.NotAnAmount as problem:
+        raise field_error(ValidationFailed, "conversion_value", str(problem)) from None
 
 
 def parse_conversion_time(text: str) -> datetime:
@@ -294,42 +283,64 @@ def whole_view_time(value: int | float | None) -> int | None:
     return value
 
 
-def _from_validation_error(exc: msgspec.ValidationError) -> IngestError:
-    text = str(exc)
-    if missing := _MISSING.search(text):
-        return field_error(MissingField, missing["field"], "required field is missing")
-    match = _PATH.search(text)
-    message = text[: match.start()] if match else text
-    # msgspec writes a key of a free-form object as `[...]`: the path ends where it stops knowing.
-    path = match["path"].partition("[...]")[0].lstrip(".") if match else ""
-    if not path:
-        # The document itself has the wrong shape (an array, a string, ...).
-        return InvalidJson(f"body must be a JSON object: {message}")
-    if message.endswith("got `null`") and "." not in path and path in _REQUIRED:
-        return field_error(MissingField, path, "required field is missing")
-    return field_error(ValidationFailed, path, message)
+def _check_object(value: Any, field: str) -> None:
+    check_depth(value, field)
+    check_numbers(value, field)
 
 
-_REQUIRED = frozenset(
-    {
-        "event_name",
-        "click_id",
-        "conversion_time",
-        "conversion_value",
-        "currency",
-    }
-)
+# What each field must be beyond its declared type and bounds, checked on the error path (the
+# fast path calls the same functions where it builds the row).
+_COLLECT_FORMATS: dict[str, Format] = {
+    "client_ip": check_client_ip,
+    "view_time_ms": whole_view_time,
+    "consent": lambda value: check_depth(value, "consent"),
+    "params": lambda value: check_depth(value, "params"),
+}
+_CONVERSION_FORMATS: dict[str, Format] = {
+    "conversion_value": _check_amount,
+    "conversion_time": parse_conversion_time,
+    "currency": normalize_currency,
+    "client_ip": check_client_ip,
+    "consent": lambda value: _check_object(value, "consent"),
+    "params": lambda value: _check_object(value, "params"),
+}
 
 
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float | Decimal):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+class _Events(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+class _Conversions(msgspec.Struct):
+    conversions: list[msgspec.Raw]
+
+
+_batch_decoders: dict[str, msgspec.json.Decoder[_Events] | msgspec.json.Decoder[_Conversions]] = {
+    "events": msgspec.json.Decoder(_Events),
+    "conversions": msgspec.json.Decoder(_Conversions),
+}
+
+
+def decode_batch(body: bytes, field: str) -> list[msgspec.Raw]:
+    """The items of a batch body (`field`: events or conversions), each still raw JSON."""
+    try:
+        envelope = _batch_decoders[field].decode(body)
+    except msgspec.ValidationError:
+        raise _batch_error(body, field) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(body) from None
+    check_utf8(body)
+    items: list[msgspec.Raw] = getattr(envelope, field)
+    if len(items) > MAX_BATCH_ITEMS:
+        raise field_error(PayloadTooLarge, field, f"at most {MAX_BATCH_ITEMS} items per batch")
+    return items
+
+
+def _batch_error(body: bytes, field: str) -> IngestError:
+    """A batch body without its array: not an object, the array missing or null, or no array."""
+    problems = Problems()
+    values = _decode_members(body, _value_decoder, math.inf, problems, (field,))
+    if values.get(field) is None and not problems.invalid:
+        return field_error(MissingField, field, f"required: a JSON array of {field}")
+    return field_error(ValidationFailed, field, f"must be a JSON array of {field}")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tests.unit.keys import api_key
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import IngestError, ValidationFailed
-from thrad_events.ingest import validate
+from thrad_events.ingest import json_bounds, validate
 from thrad_events.ingest.normalize import (
     EXTRA_MAX_DEPTH,
     EXTRA_MAX_ITEMS,
@@ -79,7 +79,7 @@ def _nested(value: Any, levels: int, kind: str) -> Any:
 deep_values = st.builds(
     _nested,
     json_values,
-    st.integers(0, 2 * validate.MAX_JSON_DEPTH),
+    st.integers(0, 2 * json_bounds.MAX_JSON_DEPTH),
     st.sampled_from(["list", "dict"]),
 )
 
@@ -299,15 +299,15 @@ def test_conversion_value_out_of_bounds_is_a_422_and_any_other_is_kept(value: De
 
 
 @FUZZ
-@given(st.integers(0, 3 * validate.MAX_JSON_DEPTH), st.sampled_from(["list", "dict"]))
+@given(st.integers(0, 3 * json_bounds.MAX_JSON_DEPTH), st.sampled_from(["list", "dict"]))
 def test_check_depth_refuses_exactly_what_is_deeper_than_the_limit(levels: int, kind: str) -> None:
     value = _nested(1, levels, kind)
-    if levels > validate.MAX_JSON_DEPTH:
+    if levels > json_bounds.MAX_JSON_DEPTH:
         with pytest.raises(ValidationFailed) as raised:
-            validate.check_depth(value, "params")
+            json_bounds.check_depth(value, "params")
         assert raised.value.details[0].field == "params"
     else:
-        validate.check_depth(value, "params")
+        json_bounds.check_depth(value, "params")
 
 
 @FUZZ
@@ -315,7 +315,7 @@ def test_check_depth_refuses_exactly_what_is_deeper_than_the_limit(levels: int, 
 def test_a_body_too_deep_for_the_decoder_names_its_field(key: str, kind: str) -> None:
     deep = "[" * 5000 + "]" * 5000 if kind == "[" else '{"a":' * 5000 + "1" + "}" * 5000
     body = ("{" + json.dumps(key) + ": " + deep + "}").encode("utf-8", "surrogatepass")
-    error = validate.too_deep(body)
+    error = json_bounds.too_deep(body)
     assert isinstance(error, ValidationFailed)
     assert error.details[0].field == key
 

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from thrad_events.errors import IngestError, InvalidJson, MissingField, Outcome, ValidationFailed
+from thrad_events.ingest.json_bounds import MAX_JSON_DEPTH, check_depth
 from thrad_events.ingest.validate import (
-    MAX_JSON_DEPTH,
     check_client_ip,
-    check_depth,
     convert_conversion,
     decode_collect,
     decode_object,
