@@ -51,7 +51,11 @@ def build_app(settings: Settings) -> App:
     )
     store.migrate()
     # GeoIP file missing or broken: logged once, bundled country data answers (fail open).
-    enricher = RowEnricher(open_geo(settings.geoip_db), UserAgentParser())
+    enricher = RowEnricher(
+        open_geo(settings.geoip_db),
+        UserAgentParser(),
+        on_failure=metrics.count_enrichment_failure,
+    )
     ingestor = Ingestor(
         store,
         proxies=TrustedProxies(settings.trusted_proxies),
@@ -63,6 +67,7 @@ def build_app(settings: Settings) -> App:
     limiter = KeyRateLimiter(
         limiter_storage(settings.redis_url),
         default_per_s=settings.rate_limit_per_s,
+        on_storage_failure=metrics.rate_limit_storage_failures.inc,
     )
     admission = Admission(keys, limiter, settings.max_body_bytes, settings.body_timeout_s)
     report_access = reports.ReportAccess(keys, limiter, settings.admin_token)
