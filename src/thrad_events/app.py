@@ -18,8 +18,8 @@ from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
 from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
+from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
-from thrad_events.http.ingest import Admission
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import configure_logging

@@ -23,9 +23,9 @@ from thrad_events.errors import (
     ValidationFailed,
     field_error,
 )
+from thrad_events.http.admission import Admission, ingest_handle
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
-from thrad_events.http.ingest import Admission, ingest_handle
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.ingest.validate import check_utf8, too_deep
 from thrad_events.metrics import Metrics

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from thrad_events.errors import Outcome
+from thrad_events.http.admission import Admission, ingest_handle
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
-from thrad_events.http.ingest import Admission, ingest_handle
 from thrad_events.ingest.pipeline import Ingestor
 
 _NO_CONTENT = Answer(204)
