@@ -161,7 +161,7 @@ async def main(args: argparse.Namespace) -> None:
         store.close_sync()
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         app = build_app(Settings(database_url=url, rate_limit_per_s=10**9, click_secret=SECRET))
-        starlette = app.app
+        starlette = app.fallback
         async with starlette.router.lifespan_context(starlette):
             click_id = await mint_click(app)
             warm = 20 if args.kind == "collect_batch" else 2000

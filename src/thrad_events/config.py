@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from thrad_events.schemas import MAX_BATCH_ITEMS
@@ -135,9 +135,6 @@ class Settings:
                 f"THRAD_WRITE_QUEUE_MAX_ROWS must be at least {MAX_BATCH_ITEMS}, the rows of one "
                 f"full batch (got {self.write_queue_max_rows})"
             )
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 def parse_networks(raw: str, name: str) -> tuple[IPNetwork, ...]:

@@ -29,6 +29,8 @@ class Outcome(enum.StrEnum):
     STORED = "stored"
     # A HEAD on a click link: answered with the link's landing URL, no click stored.
     PREVIEWED = "previewed"
+    # A read (a report) answered in full.
+    SERVED = "served"
     DUPLICATE = "duplicate"
     INVALID_JSON = "invalid_json"
     MISSING_FIELD = "missing_field"

@@ -56,6 +56,21 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
+        self.rate_limit_storage_failures = Counter(
+            "thrad_rate_limit_storage_failures",
+            "Rate-limit checks the shared counters (Redis) did not answer: each was admitted",
+            registry=self.registry,
+        )
+        self.enrichment_failures = Counter(
+            "thrad_enrichment_failures",
+            "Rows stored without a helper's enrichment columns because it failed, by helper",
+            ["helper"],
+            registry=self.registry,
+        )
+
+    def count_enrichment_failure(self, helper: str) -> None:
+        self.enrichment_failures.labels(helper).inc()
+
     def observe_batch(self, rows: int, seconds: float) -> None:
         """Called from the writer thread after each commit."""
         self.batch_rows.observe(rows)

@@ -3,7 +3,8 @@
 Without THRAD_REDIS_URL each process counts on its own (so N workers admit up to N times the
 limit); with it every process and node shares one counter per key. When Redis stops answering
 we fail open on purpose: dropping a partner's events because a counter is unreachable is worse
-than briefly admitting too many. The failure is logged once and counted.
+than briefly admitting too many. The failure is logged once and counted
+(thrad_rate_limit_storage_failures_total).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
 from limits.aio.storage import RedisStorage, Storage
@@ -29,8 +31,8 @@ class MemoryCounters(storage.MemoryStorage):
 
     Upstream frees expired counters on a `threading.Timer` of 10 ms and starts a new one on the
     next hit once the last has run, so under load a worker started ~100 threads a second, each
-    taking the GIL from the event loop (bench/hotpath.py, three rounds each: 93-97 µs of CPU per
-    collect with them, 89-92.5 without). Reading a counter already drops it once expired
+    taking the GIL from the event loop (BENCHMARKS.md has the CPU per collect with and without
+    them). Reading a counter already drops it once expired
     (`get`), so the sweep only frees the keys nobody reads any more: it runs here on the hit
     itself, at most once per SWEEP_EVERY_S.
     """
@@ -59,7 +61,13 @@ def limiter_storage(redis_url: str | None) -> Storage | storage.MemoryStorage:
 
 
 class KeyRateLimiter:
-    def __init__(self, counters: Storage | storage.MemoryStorage, *, default_per_s: int) -> None:
+    def __init__(
+        self,
+        counters: Storage | storage.MemoryStorage,
+        *,
+        default_per_s: int,
+        on_storage_failure: Callable[[], None] = lambda: None,
+    ) -> None:
         # Exactly one of the two: this process's counters, or the shared (Redis) ones.
         self._local: strategies.SlidingWindowCounterRateLimiter | None = None
         self._shared: SlidingWindowCounterRateLimiter | None = None
@@ -70,7 +78,7 @@ class KeyRateLimiter:
         self._default = default_per_s
         self._items: dict[int, RateLimitItem] = {}
         self._failing = False
-        self.failures = 0
+        self._on_storage_failure = on_storage_failure
 
     def _item(self, per_s: int) -> RateLimitItem:
         item = self._items.get(per_s)
@@ -95,7 +103,7 @@ class KeyRateLimiter:
                 return
             stats = await self._shared.get_window_stats(item, key.key_id)
         except Exception as exc:
-            self.failures += 1
+            self._on_storage_failure()
             if not self._failing:
                 log.warning("rate-limit storage unreachable, admitting requests: %s", exc)
                 self._failing = True

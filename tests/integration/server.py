@@ -206,9 +206,9 @@ def click_link(
     return out.strip()
 
 
-def follow_click(link: str) -> httpx.Response:
+def follow_click(link: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
     """GET a click link without following its redirect."""
-    return httpx.get(link, follow_redirects=False, timeout=10)
+    return httpx.get(link, headers=headers, follow_redirects=False, timeout=10)
 
 
 def real_click(
@@ -216,10 +216,12 @@ def real_click(
     *options: str,
     landing_url: str = "https://shop.example.com/landing",
     env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
-    """A click stored by the server: sign a link with the CLI, GET it, read thrad_click_id."""
+    """A click stored by the server: sign a link with the CLI (`clicks link` options), GET it
+    (with `headers`), read thrad_click_id from the redirect."""
     link = click_link(server.database_url, server.base_url, landing_url, *options, env=env)
-    response = follow_click(link)
+    response = follow_click(link, headers)
     if response.status_code != 302:
         raise RuntimeError(f"click link answered {response.status_code}: {response.text}")
     return str(httpx.URL(response.headers["location"]).params["thrad_click_id"])

@@ -8,21 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.server import ServerProcess, cli, export
-
-
-def _click_id(server: ServerProcess) -> str:
-    link = cli(
-        server.database_url,
-        "clicks",
-        "link",
-        "--landing-url",
-        "https://shop.example.com/",
-        "--base-url",
-        server.base_url,
-    ).strip()
-    location = httpx.get(link, follow_redirects=False).headers["location"]
-    return str(httpx.URL(location).params["thrad_click_id"])
+from tests.integration.server import ServerProcess, export, real_click
 
 
 def _conversion(click_id: str, **fields: Any) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def test_collect_batch_dedupes_inside_one_batch_and_across_batches(
 
 
 def test_conversion_batch_per_item_results(server: ServerProcess, client: httpx.Client) -> None:
-    click_id = _click_id(server)
+    click_id = real_click(server)
     conversions = [
         _conversion(click_id, order_id="o-1"),
         _conversion(click_id, order_id="o-1"),

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import PYTHON, ServerProcess, clean_env, cli, export
+from tests.integration.server import PYTHON, ServerProcess, clean_env, cli, export, real_click
 from thrad_events.client import (
     AsyncThrad,
     AuthenticationError,
@@ -78,19 +78,7 @@ def thrad(server: ServerProcess, key: dict[str, Any]) -> Iterator[Thrad]:
 
 @pytest.fixture
 def click_id(server: ServerProcess) -> str:
-    """A real click: a signed link minted by the CLI, followed once, its id read from Location."""
-    link = cli(
-        server.database_url,
-        "clicks",
-        "link",
-        "--landing-url",
-        "https://shop.example.com/",
-        "--base-url",
-        server.base_url,
-    ).strip()
-    answer = httpx.get(link, follow_redirects=False)
-    assert answer.status_code == 302
-    return str(httpx.URL(answer.headers["location"]).params["thrad_click_id"])
+    return real_click(server)
 
 
 def test_a_conversion_on_a_real_click_is_stored_with_the_exact_digits(

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export
+from tests.integration.server import ServerProcess, cli, create_key, export, real_click
 from tests.testdata import geoip_db
 
 pytestmark = pytest.mark.integration
@@ -253,13 +253,7 @@ def test_sighup_reopens_a_replaced_database_without_a_restart(tmp_path: Path) ->
 
 
 def _click(server: ServerProcess, landing: str, headers: dict[str, str] | None = None) -> str:
-    link = cli(
-        server.database_url, "clicks", "link", "--landing-url", landing,
-        "--campaign-id", "cmp-enrich", "--base-url", server.base_url,
-    ).strip()  # fmt: skip
-    answer = httpx.get(link, headers=headers, follow_redirects=False)
-    assert answer.status_code == 302
-    return str(httpx.URL(answer.headers["location"]).params["thrad_click_id"])
+    return real_click(server, "--campaign-id", "cmp-enrich", landing_url=landing, headers=headers)
 
 
 def _replace(source: Path, target: Path) -> None:

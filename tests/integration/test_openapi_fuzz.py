@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -23,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.server import ServerProcess, cli, create_key
+from tests.integration.server import ServerProcess, create_key, real_click
 
 CHECKS = [
     not_a_server_error,
@@ -55,18 +54,7 @@ def api_schema(
 
 @pytest.fixture
 def click_id(server: ServerProcess) -> str:
-    link = cli(
-        server.database_url,
-        "clicks",
-        "link",
-        "--landing-url",
-        "https://shop.example.com/",
-        "--base-url",
-        server.base_url,
-    ).strip()
-    with httpx.Client() as http:
-        location = http.get(link).headers["location"]
-    return str(httpx.URL(location).params["thrad_click_id"])
+    return real_click(server)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

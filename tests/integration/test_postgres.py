@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, free_port
+from tests.integration.server import ServerProcess, cli, create_key, export, free_port, real_click
 from tests.postgres import postgres_schema, private_cluster
 
 FAST_KEY = ("--rate-limit", "100000")
@@ -51,26 +51,11 @@ def two_servers(pg_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, Se
         assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
-def _click_id(server: ServerProcess) -> str:
-    link = cli(
-        server.database_url,
-        "clicks",
-        "link",
-        "--landing-url",
-        "https://shop.example.com/",
-        "--base-url",
-        server.base_url,
-    ).strip()
-    answer = httpx.get(link, follow_redirects=False)
-    assert answer.status_code == 302
-    return str(httpx.URL(answer.headers["location"]).params["thrad_click_id"])
-
-
 def test_forty_racing_identical_conversions_on_two_nodes_give_exactly_one_ok(
     two_servers: tuple[ServerProcess, ServerProcess], pg_url: str
 ) -> None:
     key = create_key(pg_url, "acme", "race", *FAST_KEY)["api_key"]
-    click_id = _click_id(two_servers[0])
+    click_id = real_click(two_servers[0])
     body = {
         "click_id": click_id,
         "conversion_time": "2026-02-19T18:00:00Z",

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key
+from tests.integration.server import ServerProcess, cli, create_key, real_click
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import FIELDS, Report, parse_report_query
 from thrad_events.reports.run import answer
@@ -550,12 +550,7 @@ def test_http_partner_keys_see_their_own_rows_the_admin_token_all(
 
 
 def _click_id(server: ServerProcess, campaign: str) -> str:
-    link = cli(
-        server.database_url, "clicks", "link", "--landing-url", "https://shop.example.com/",
-        "--campaign-id", campaign, "--ad-id", "ad-1", "--base-url", server.base_url,
-    ).strip()  # fmt: skip
-    location = httpx.get(link, follow_redirects=False).headers["location"]
-    return str(httpx.URL(location).params["thrad_click_id"])
+    return real_click(server, "--campaign-id", campaign, "--ad-id", "ad-1")
 
 
 def test_http_conversions_revenue_is_exact_and_joins_the_click_and_the_funnel(

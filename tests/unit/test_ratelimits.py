@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import threading
 import time
 
@@ -10,7 +12,7 @@ import pytest
 
 from tests.unit.keys import api_key
 from thrad_events.errors import RateLimited
-from thrad_events.ratelimits import KeyRateLimiter, MemoryCounters
+from thrad_events.ratelimits import KeyRateLimiter, MemoryCounters, limiter_storage
 from thrad_events.store.base import ApiKeyRecord
 
 
@@ -70,3 +72,27 @@ def test_the_sweep_frees_expired_counters_at_most_once_a_second() -> None:
     asyncio.run(limiter.check(api_key("key_new")))
     assert not [name for name in counters.storage if "key_old" in name]
     assert [name for name in counters.storage if "key_new" in name]
+
+
+def test_unreachable_shared_counters_admit_the_request_and_count_each_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis down: fail open on purpose, log once, and count every admitted check."""
+    with socket.socket() as sock:  # a port with nobody listening on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    failures: list[None] = []
+    limiter = KeyRateLimiter(
+        limiter_storage(f"redis://127.0.0.1:{port}/0"),
+        default_per_s=1,
+        on_storage_failure=lambda: failures.append(None),
+    )
+
+    async def three_checks() -> None:
+        for _ in range(3):
+            await limiter.check(api_key())  # over the limit of 1, yet admitted
+
+    with caplog.at_level(logging.WARNING, logger="thrad_events.ratelimits"):
+        asyncio.run(three_checks())
+    assert len(failures) == 3
+    assert len(caplog.records) == 1

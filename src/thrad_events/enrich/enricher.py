@@ -10,7 +10,7 @@ end user's address. A helper that fails leaves its columns empty; it never fails
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from thrad_events.enrich.campaign import CAMPAIGN_COLUMNS, campaign_columns
@@ -37,10 +37,18 @@ ENRICHED_COLUMNS = (
 class RowEnricher:
     """Implements ingest.pipeline.Enricher over a geo lookup and a user-agent parser."""
 
-    def __init__(self, geo: GeoLookup, user_agents: UserAgentParser) -> None:
+    def __init__(
+        self,
+        geo: GeoLookup,
+        user_agents: UserAgentParser,
+        *,
+        on_failure: Callable[[str], None] = lambda helper: None,
+    ) -> None:
         self.geo = geo
         self._user_agents = user_agents
         self._failed: set[str] = set()
+        # Told the helper's name on every failure, so that a fault is counted, not only logged.
+        self._on_failure = on_failure
 
     def __call__(
         self,
@@ -64,27 +72,24 @@ class RowEnricher:
         columns.update(campaign_columns(page_url))
         return columns
 
-    def reload_geo(self) -> None:
-        """Re-open the geo database at the next lookup (called on SIGHUP)."""
-        self.geo.request_reload()
-
     def _geo(self, ip_address: str) -> GeoColumns:
         try:
             return self.geo.lookup(ip_address)
         except Exception:
-            self._log_once("geo")
+            self._failure("geo")
             return NO_GEO
 
     def _user_agent(self, user_agent: str) -> Mapping[str, Any]:
         try:
             return self._user_agents.columns(user_agent)
         except Exception:
-            self._log_once("user_agent")
+            self._failure("user_agent")
             return NO_USER_AGENT
 
-    def _log_once(self, helper: str) -> None:
+    def _failure(self, helper: str) -> None:
         # Enrichment fails open: the row is stored without these columns. A bug here should be
-        # seen, but once, not once per event.
+        # seen, but logged once, not once per event; the count says how many rows it cost.
+        self._on_failure(helper)
         if helper not in self._failed:
             self._failed.add(helper)
             log.exception("%s enrichment failed; storing rows without it", helper)

@@ -12,13 +12,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
-from starlette.types import ASGIApp
 
 from thrad_events.errors import IngestError, Outcome, Unavailable
-from thrad_events.http.common import EndpointDeps, ingest_endpoint
+from thrad_events.http.admission import Admission, ingest_handle
+from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.ingest.validate import decode_batch
+from thrad_events.metrics import Metrics
 from thrad_events.schemas import (
     BatchItemResult,
     BatchResponse,
@@ -44,12 +45,19 @@ def _result(index: int, answer: Outcome | IngestError) -> BatchItemResult:
     return BatchItemResult(index, "ok" if answer is Outcome.STORED else "duplicate")
 
 
-def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDeps) -> ASGIApp:
-    outcomes = deps.metrics.outcomes
+def batch_handle(
+    route: str, field: str, ingest_items: BatchIngest, admission: Admission, metrics: Metrics
+) -> Handle:
+    """A batch answers 200 with a result per item and counts each item's outcome by `route`;
+    only a refusal of the whole request (auth, size, envelope, storage down) is an error."""
+    outcomes = metrics.outcomes
 
-    async def handle(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> tuple[Outcome, Answer]:
-        items = decode_batch(body, field)
-        answers = await ingest(items, key, ctx)
+    async def ingest(
+        body: bytes, key: ApiKeyRecord, ctx: RequestContext
+    ) -> list[Outcome | IngestError]:
+        return await ingest_items(decode_batch(body, field), key, ctx)
+
+    def respond(answers: list[Outcome | IngestError]) -> tuple[Outcome, Answer]:
         if answers and all(isinstance(a, Unavailable) for a in answers):
             raise answers[0]  # type: ignore[misc]
         results = [_result(i, answer) for i, answer in enumerate(answers)]
@@ -64,12 +72,16 @@ def batch_endpoint(route: str, field: str, ingest: BatchIngest, deps: EndpointDe
         content = _encoder.encode(BatchResponse(results, totals))
         return Outcome.STORED, Answer(200, content, [JSON_TYPE])
 
-    return ingest_endpoint(route, deps, handle, count_outcome=False)
+    return ingest_handle(admission, ingest, respond)
 
 
-def collect_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
-    return batch_endpoint("collect_batch", "events", ingestor.collect_batch, deps)
+def collect_batch_handle(
+    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics
+) -> Handle:
+    return batch_handle(route, "events", ingestor.collect_batch, admission, metrics)
 
 
-def conversion_batch_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
-    return batch_endpoint("conversion_batch", "conversions", ingestor.conversion_batch, deps)
+def conversion_batch_handle(
+    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics
+) -> Handle:
+    return batch_handle(route, "conversions", ingestor.conversion_batch, admission, metrics)

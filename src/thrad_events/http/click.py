@@ -1,55 +1,44 @@
 """GET /v1/click: store the click, then redirect to the signed landing URL with thrad_click_id.
 
-HEAD (Starlette adds it to every GET route) verifies the link the same way and redirects to the
-bare landing URL, storing nothing: see Ingestor.click_preview.
+HEAD verifies the link the same way and redirects to the bare landing URL, storing nothing:
+see Ingestor.click_preview.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+from urllib.parse import quote
 
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.types import Receive, Scope
 
-from thrad_events.errors import IngestError, Outcome
-from thrad_events.http.common import Endpoint
-from thrad_events.http.errors import error_response, response_for
+from thrad_events.errors import BadClickLink, Outcome
+from thrad_events.http.endpoint import Handle
+from thrad_events.http.errors import Answer
 from thrad_events.http.request import context_of
 from thrad_events.ingest.pipeline import Ingestor
-from thrad_events.metrics import Metrics
 
-log = logging.getLogger("thrad_events.http")
+# The characters a URL keeps as they are in Location; anything else is percent-encoded, so a
+# landing URL can never put a control character or a space into the header.
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"
 
 
-def click_endpoint(ingestor: Ingestor, metrics: Metrics) -> Endpoint:
-    latency = metrics.latency.labels("click")
-
-    async def endpoint(request: Request) -> Response:
-        started = time.perf_counter()
-        response: Response
+def click_handle(ingestor: Ingestor) -> Handle:
+    async def handle(
+        scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[Outcome, Answer]:
         try:
-            if request.method == "HEAD":
-                location = ingestor.click_preview(request.url.query)
-                outcome = Outcome.PREVIEWED
-            else:
-                location = await ingestor.click(
-                    request.url.query,
-                    context_of(request.headers, request.client.host if request.client else None),
-                )
-                outcome = Outcome.STORED
-            response = RedirectResponse(
-                location, status_code=302, headers={"Cache-Control": "no-store"}
-            )
-        except IngestError as error:
-            outcome, response = error.outcome, response_for(error)
-        except Exception:
-            log.exception("unexpected error on click")
-            outcome = Outcome.INTERNAL
-            response = error_response(outcome, "internal error")
-        metrics.outcomes.labels("click", outcome).inc()
-        metrics.requests.labels("click", str(response.status_code)).inc()
-        latency.observe(time.perf_counter() - started)
-        return response
+            query = scope["query_string"].decode()
+        except UnicodeDecodeError:
+            raise BadClickLink("the click link is not valid UTF-8") from None
+        if scope["method"] == "HEAD":
+            location, outcome = ingestor.click_preview(query), Outcome.PREVIEWED
+        else:
+            client = scope.get("client")
+            ctx = context_of(headers, client and client[0])
+            location, outcome = await ingestor.click(query, ctx), Outcome.STORED
+        redirect = [
+            (b"location", quote(location, safe=_LOCATION_SAFE).encode("latin-1")),
+            (b"cache-control", b"no-store"),
+        ]
+        return outcome, Answer(302, b"", redirect)
 
-    return endpoint
+    return handle

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp
-
 from thrad_events.errors import Outcome
-from thrad_events.http.common import EndpointDeps, ingest_endpoint
+from thrad_events.http.admission import Admission, ingest_handle
+from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
-from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.ingest.pipeline import Ingestor
+
+_NO_CONTENT = Answer(204)
+# A repeat of an event already stored is also a 204: the client's retry succeeded.
+_ANSWERS = {outcome: (outcome, _NO_CONTENT) for outcome in (Outcome.STORED, Outcome.DUPLICATE)}
 
 
-def collect_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
-    async def handle(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> tuple[Outcome, Answer]:
-        outcome = await ingestor.collect(body, key, ctx)
-        # A repeat of an event already stored is also a 204: the client's retry succeeded.
-        return outcome, Answer(204)
-
-    return ingest_endpoint("collect", deps, handle)
+def collect_handle(ingestor: Ingestor, admission: Admission) -> Handle:
+    return ingest_handle(admission, ingestor.collect, _ANSWERS.__getitem__)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp
-
 from thrad_events.errors import Outcome
-from thrad_events.http.common import EndpointDeps, ingest_endpoint
+from thrad_events.http.admission import Admission, ingest_handle
+from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
-from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.ingest.pipeline import Ingestor
 
-_OK = b'{"status":"ok"}'
-_DUPLICATE = b'{"status":"duplicate"}'
+_ANSWERS = {
+    Outcome.STORED: (Outcome.STORED, Answer(200, b'{"status":"ok"}', [JSON_TYPE])),
+    Outcome.DUPLICATE: (Outcome.DUPLICATE, Answer(200, b'{"status":"duplicate"}', [JSON_TYPE])),
+}
 
 
-def conversion_endpoint(ingestor: Ingestor, deps: EndpointDeps) -> ASGIApp:
-    async def handle(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> tuple[Outcome, Answer]:
-        outcome = await ingestor.conversion(body, key, ctx)
-        content = _OK if outcome is Outcome.STORED else _DUPLICATE
-        return outcome, Answer(200, content, [JSON_TYPE])
-
-    return ingest_endpoint("conversion", deps, handle)
+def conversion_handle(ingestor: Ingestor, admission: Admission) -> Handle:
+    return ingest_handle(admission, ingestor.conversion, _ANSWERS.__getitem__)

@@ -1,13 +1,16 @@
-"""The one place where a rejection becomes an HTTP answer: status, headers, JSON body."""
+"""The one place where a refusal becomes an HTTP answer: status, headers, JSON body.
+
+Every error the service sends has this shape, whether an endpoint, the router (404, 405) or the
+HTTP protocol (400, 408, 431, 503 before the app) refuses the request.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-from starlette.responses import Response
 
 from thrad_events.errors import IngestError, Outcome, RateLimited, Unavailable
 from thrad_events.schemas import ErrorBody, ErrorDetail, ErrorResponse
@@ -40,41 +43,30 @@ JSON_TYPE = (b"content-type", b"application/json")
 
 @dataclass(slots=True)
 class Answer:
-    """A whole HTTP answer: status, body and headers (the body's Content-Type included)."""
+    """A whole HTTP answer: status, body and headers (the body's Content-Type included).
+
+    Answers may be shared between requests (a 204, a 500): they are never changed once built.
+    """
 
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-def error_response(
+def render_error(
     outcome: Outcome,
     message: str,
-    details: list[ErrorDetail] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = ErrorResponse(ErrorBody(str(outcome), message, details or []))
-    return Response(
-        _encoder.encode(body),
-        status_code=STATUS[outcome],
-        media_type="application/json",
-        headers=headers,
-    )
-
-
-def response_for(error: IngestError) -> Response:
-    """The Starlette form of error_answer, for the endpoints that are not bare ASGI."""
-    answer = error_answer(error)
-    return Response(
-        answer.body,
-        status_code=answer.status,
-        headers={k.decode(): v.decode() for k, v in answer.headers},
-    )
+    details: Sequence[ErrorDetail] = (),
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> Answer:
+    """The error body every refusal carries, with the outcome's status."""
+    body = ErrorResponse(ErrorBody(str(outcome), message, list(details)))
+    return Answer(STATUS[outcome], _encoder.encode(body), [JSON_TYPE, *headers])
 
 
 def error_answer(error: IngestError) -> Answer:
     """Map any ingest error to its status, headers and JSON body."""
-    headers = [JSON_TYPE]
+    headers: list[tuple[bytes, bytes]] = []
     if error.outcome is Outcome.UNAUTHORIZED:
         headers.append((b"www-authenticate", b'Bearer realm="thrad-events"'))
     if isinstance(error, RateLimited | Unavailable):
@@ -83,18 +75,14 @@ def error_answer(error: IngestError) -> Answer:
         headers.append((b"ratelimit-limit", str(error.limit).encode()))
         headers.append((b"ratelimit-remaining", str(error.remaining).encode()))
         headers.append((b"ratelimit-reset", str(error.retry_after_s).encode()))
-    status = STATUS[error.outcome]
-    if status >= 500:
+    if STATUS[error.outcome] >= 500:
         # The cause (storage down or slow) is logged once at error where it is detected; each
         # request it turns away is only a warning, so an outage does not flood the log.
         log.warning("request failed: %s: %s", error.outcome, error.message)
     else:
         log.debug("request rejected: %s: %s", error.outcome, error.message)
     details = [ErrorDetail(d.field, d.message) for d in error.details]
-    body = ErrorResponse(ErrorBody(str(error.outcome), error.message, details))
-    return Answer(status, _encoder.encode(body), headers)
+    return render_error(error.outcome, error.message, details, headers)
 
 
-def internal_error_answer() -> Answer:
-    body = ErrorResponse(ErrorBody(str(Outcome.INTERNAL), "internal error; retry with backoff"))
-    return Answer(500, _encoder.encode(body), [JSON_TYPE])
+INTERNAL_ERROR = render_error(Outcome.INTERNAL, "internal error; retry with backoff")

@@ -7,9 +7,11 @@ from importlib import resources
 from typing import Any
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope
 
+from thrad_events.errors import Outcome
+from thrad_events.http.endpoint import Handle
+from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
 from thrad_events.ingest.validate import CURRENCIES
 from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
@@ -439,17 +441,29 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-def openapi_endpoint() -> Any:
-    document = msgspec.json.encode(build_openapi())
+def openapi_handle() -> Handle:
+    answer = (
+        Outcome.SERVED,
+        Answer(200, msgspec.json.encode(build_openapi()), [JSON_TYPE]),
+    )
 
-    async def openapi(request: Request) -> Response:
-        return Response(document, media_type="application/json")
+    async def openapi(
+        scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[Outcome, Answer]:
+        return answer
 
     return openapi
 
 
-_DOCS_PAGE = (resources.files("thrad_events.http") / "docs.html").read_text()
+_DOCS_PAGE = (
+    Outcome.SERVED,
+    Answer(
+        200,
+        (resources.files("thrad_events.http") / "docs.html").read_bytes(),
+        [(b"content-type", b"text/html; charset=utf-8")],
+    ),
+)
 
 
-async def docs(request: Request) -> Response:
-    return HTMLResponse(_DOCS_PAGE)
+async def docs(scope: Scope, receive: Receive, headers: dict[str, str]) -> tuple[Outcome, Answer]:
+    return _DOCS_PAGE

@@ -2,37 +2,32 @@
 
 A partner's API key reads its own partner's rows and counts against its rate limit like any
 request; `Authorization: Bearer <THRAD_ADMIN_TOKEN>` reads every partner's, or one chosen with
-partner_id= (no admin token configured: no operator access over HTTP). Reports are GETs served
-through Starlette, not the ingest hot path; the queries themselves live in reports/, and all of a
-report's work, the encoding of its answer included, runs on a report thread (reports/run.py).
+partner_id= (no admin token configured: no operator access over HTTP). The queries themselves
+live in reports/, and all of a report's work, the encoding of its answer included, runs on a
+report thread (reports/run.py), never on the event loop that serves ingest.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
-from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
-from thrad_events.http.common import Endpoint
-from thrad_events.http.errors import error_response, response_for
-from thrad_events.metrics import Metrics
+from thrad_events.errors import Forbidden, Outcome, ValidationFailed, field_error
+from thrad_events.http.endpoint import Handle
+from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.reports.run import ReportRunner
 from thrad_events.store.base import utcnow
 
-log = logging.getLogger("thrad_events.http")
-
 _encoder = msgspec.json.Encoder()
 # A report holds a partner's business figures: no shared cache may keep it.
-_HEADERS = {"Cache-Control": "private, no-store"}
+_HEADERS = [(b"cache-control", b"private, no-store"), JSON_TYPE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,36 +51,22 @@ async def report_scope(
     return key.partner_id
 
 
-def report_endpoint(
-    report: Report, runner: ReportRunner, access: ReportAccess, metrics: Metrics
-) -> Endpoint:
-    route = f"reports_{report}"
-    latency = metrics.latency.labels(route)
+def report_handle(report: Report, runner: ReportRunner, access: ReportAccess) -> Handle:
+    async def handle(
+        scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[Outcome, Answer]:
+        items = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        asked = [value for name, value in items if name == "partner_id"]
+        partner_id = await report_scope(headers, asked[-1] if asked else None, access)
+        if len(asked) > 1:
+            raise field_error(ValidationFailed, "partner_id", "given more than once")
+        query = parse_report_query(
+            report,
+            [(name, value) for name, value in items if name != "partner_id"],
+            partner_id=partner_id,
+            now=utcnow(),
+        )
+        body = await runner.run(query, _encoder.encode)
+        return Outcome.SERVED, Answer(200, body, _HEADERS)
 
-    async def endpoint(request: Request) -> Response:
-        started = time.perf_counter()
-        response: Response
-        try:
-            items = request.query_params.multi_items()
-            asked = [value for name, value in items if name == "partner_id"]
-            partner_id = await report_scope(request.headers, asked[-1] if asked else None, access)
-            if len(asked) > 1:
-                raise field_error(ValidationFailed, "partner_id", "given more than once")
-            query = parse_report_query(
-                report,
-                [(name, value) for name, value in items if name != "partner_id"],
-                partner_id=partner_id,
-                now=utcnow(),
-            )
-            body = await runner.run(query, _encoder.encode)
-            response = Response(body, media_type="application/json", headers=_HEADERS)
-        except IngestError as error:
-            response = response_for(error)
-        except Exception:
-            log.exception("unexpected error on %s", route)
-            response = error_response(Outcome.INTERNAL, "internal error")
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        latency.observe(time.perf_counter() - started)
-        return response
-
-    return endpoint
+    return handle

@@ -35,22 +35,13 @@ def declared_too_large(headers: Mapping[str, str], max_bytes: int) -> bool:
 async def read_body(
     receive: Receive, headers: Mapping[str, str], max_bytes: int, timeout_s: float = 10.0
 ) -> bytes:
-    """The whole body within `timeout_s`, so a client trickling bytes cannot hold a worker."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await _read_body(receive, headers, max_bytes)
-    except TimeoutError:
-        raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
+    """The whole body within `timeout_s`, so a client trickling bytes cannot hold a worker.
 
-
-async def _read_body(receive: Receive, headers: Mapping[str, str], max_bytes: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to be too large.
-
+    Refused with 413 as soon as it is known to be too large: the declared Content-Length is
+    checked by the caller before the API key (cheap checks first), the bytes that arrive here.
     A gzip body (Content-Encoding: gzip) is inflated as it arrives, and the cap applies to the
     inflated size too, so a small bomb cannot expand into memory.
     """
-    if declared_too_large(headers, max_bytes):
-        raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", ""):
         raise UnsupportedEncoding(f"Content-Encoding {encoding!r} is not supported (use gzip)")
@@ -58,22 +49,28 @@ async def _read_body(receive: Receive, headers: Mapping[str, str], max_bytes: in
     chunks: list[bytes] = []
     size = 0
     received = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk: bytes = message.get("body", b"")
-        received += len(chunk)
-        if received > max_bytes:
-            raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-        if inflater is not None and chunk:
-            chunk = inflater.inflate(chunk, max_bytes - size)
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body is larger than {max_bytes} bytes once decompressed")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk: bytes = message.get("body", b"")
+                received += len(chunk)
+                if received > max_bytes:
+                    raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+                if inflater is not None and chunk:
+                    chunk = inflater.inflate(chunk, max_bytes - size)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(
+                        f"body is larger than {max_bytes} bytes once decompressed"
+                    )
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
     if inflater is not None:
         inflater.finish()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

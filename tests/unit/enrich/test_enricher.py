@@ -122,20 +122,22 @@ def test_no_user_agent_and_no_address_leave_their_columns_empty(enricher: RowEnr
     assert all(value is None for value in columns.values())
 
 
-def test_a_failing_helper_leaves_its_columns_empty_and_is_logged_once(
+def test_a_failing_helper_leaves_its_columns_empty_is_logged_once_and_counted_each_time(
     user_agents: UserAgentParser, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Broken(BundledCountries):
         def lookup(self, ip_address: str) -> GeoColumns:
             raise RuntimeError("boom")
 
-    enricher = RowEnricher(Broken(), user_agents)
+    failures: list[str] = []
+    enricher = RowEnricher(Broken(), user_agents, on_failure=failures.append)
     with caplog.at_level(logging.ERROR, logger="thrad_events.enrich.enricher"):
         for _ in range(3):
             columns = enrich(enricher)
             assert columns["geo_country"] is None
             assert columns["ua_browser"] == "Chrome"
     assert len(caplog.records) == 1
+    assert failures == ["geo", "geo", "geo"]
 
 
 # -- inside the pipeline -----------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""The one wrapper every endpoint is served through, as a bare ASGI app.
+
+It gives the request its id (the client's X-Request-ID when sane, else a new one: logs.py), runs
+the endpoint's handle, turns whatever it raised into an answer (http/errors.py), sends that
+answer with the id, and counts the request by route: its outcome, its status and its latency.
+Ingest is the hot path, so this is plain ASGI instead of Starlette's Request/Response and
+middleware (BENCHMARKS.md has the measurement), and every endpoint shares it so that none
+answers or counts differently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from thrad_events.errors import IngestError, Outcome
+from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
+from thrad_events.http.request import ClientGone, header_map
+from thrad_events.logs import request_id, request_id_for
+from thrad_events.metrics import Metrics
+
+log = logging.getLogger("thrad_events.http")
+
+# What an endpoint does: the request's scope, its body channel and its headers (lower-case
+# names) in, how it ended and the answer out. It raises an IngestError to refuse.
+Handle = Callable[[Scope, Receive, dict[str, str]], Awaitable[tuple[Outcome, Answer]]]
+
+
+def endpoint(
+    route: str, handle: Handle, metrics: Metrics | None, *, counts_own_outcomes: bool = False
+) -> ASGIApp:
+    """Serve `handle` with a request id, one error renderer and metrics by `route`.
+
+    Without `metrics` the route is not counted (probes and scrapes, see app.py). An endpoint
+    that `counts_own_outcomes` (a batch counts each item's) has only a refused request's
+    outcome counted here.
+    """
+    outcomes: dict[Outcome, Any] = {}
+    by_status: dict[int, Any] = {}
+    if metrics is not None:
+        outcomes = {outcome: metrics.outcomes.labels(route, outcome) for outcome in Outcome}
+        requests = metrics.requests
+        latency = metrics.latency.labels(route)
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers = header_map(scope)
+        rid = request_id_for(headers.get("x-request-id"))
+        token = request_id.set(rid)
+        counted = False
+        try:
+            outcome, answer = await handle(scope, receive, headers)
+            counted = counts_own_outcomes
+        except IngestError as error:
+            outcome, answer = error.outcome, error_answer(error)
+        except ClientGone:
+            request_id.reset(token)
+            return
+        except Exception:
+            log.exception("unexpected error on %s", route)
+            outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": answer.status,
+                    "headers": [
+                        *answer.headers,
+                        (b"content-length", str(len(answer.body)).encode()),
+                        (b"x-request-id", rid.encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": answer.body})
+        finally:
+            if outcomes:
+                if not counted:
+                    outcomes[outcome].inc()
+                counter = by_status.get(answer.status)
+                if counter is None:
+                    counter = by_status[answer.status] = requests.labels(route, str(answer.status))
+                counter.inc()
+                latency.observe(time.perf_counter() - started)
+            request_id.reset(token)
+
+    return serve

@@ -1,0 +1,94 @@
+"""http/request.py: the body of a request, capped, inflated, and within its time."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+import pytest
+from starlette.types import Message
+
+from tests.unit.http.asgi import body_of
+from thrad_events.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedEncoding
+from thrad_events.http.request import ClientGone, declared_too_large, header_map, read_body
+
+GZIP = {"content-encoding": "gzip"}
+
+
+def read(*chunks: bytes, headers: dict[str, str] | None = None, max_bytes: int = 100) -> bytes:
+    return asyncio.run(read_body(body_of(*chunks), headers or {}, max_bytes))
+
+
+def test_a_body_in_several_chunks_is_joined() -> None:
+    assert read(b'{"a":', b" 1", b"}") == b'{"a": 1}'
+
+
+def test_a_body_at_the_cap_is_read_and_one_byte_more_is_a_413() -> None:
+    assert read(b"x" * 60, b"x" * 40) == b"x" * 100
+    with pytest.raises(PayloadTooLarge):
+        read(b"x" * 60, b"x" * 41)
+
+
+def test_the_declared_length_is_judged_before_anything_is_read() -> None:
+    assert declared_too_large({"content-length": "101"}, 100)
+    assert not declared_too_large({"content-length": "100"}, 100)
+    # Not a number: left to the bytes that arrive (the HTTP parser refuses a malformed one).
+    assert not declared_too_large({"content-length": "-1"}, 100)
+    assert not declared_too_large({}, 100)
+
+
+def test_gzip_is_inflated_also_when_split_across_chunks() -> None:
+    packed = gzip.compress(b'{"event_name": "page_view"}')
+    assert read(packed[:5], packed[5:], headers=GZIP) == b'{"event_name": "page_view"}'
+
+
+def test_concatenated_gzip_members_are_one_body() -> None:
+    packed = gzip.compress(b'{"a": ') + gzip.compress(b"1}")
+    assert read(packed, headers={"content-encoding": "x-gzip"}) == b'{"a": 1}'
+
+
+def test_the_cap_applies_to_the_inflated_size() -> None:
+    bomb = gzip.compress(b" " * 10_000)
+    assert len(bomb) < 100
+    with pytest.raises(PayloadTooLarge):
+        read(bomb, headers=GZIP)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not gzip at all",
+        gzip.compress(b"{}")[:-4],  # truncated
+        gzip.compress(b"{}") + b"junk",  # trailing bytes
+    ],
+)
+def test_broken_gzip_is_invalid_json(body: bytes) -> None:
+    with pytest.raises(InvalidJson):
+        read(body, headers=GZIP)
+
+
+def test_an_encoding_other_than_gzip_is_a_415() -> None:
+    with pytest.raises(UnsupportedEncoding):
+        read(b"{}", headers={"content-encoding": "br"})
+
+
+def test_a_body_that_does_not_arrive_in_time_is_a_408() -> None:
+    async def trickle() -> Message:
+        await asyncio.sleep(1)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    with pytest.raises(RequestTimeout, match=r"0\.05 s"):
+        asyncio.run(read_body(trickle, {}, 100, timeout_s=0.05))
+
+
+def test_a_client_gone_before_its_body_leaves_nobody_to_answer() -> None:
+    async def gone() -> Message:
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(ClientGone):
+        asyncio.run(read_body(gone, {}, 100))
+
+
+def test_header_names_are_lower_case_and_repeats_joined_with_a_comma() -> None:
+    scope = {"headers": [(b"X-Forwarded-For", b"192.0.2.1"), (b"x-forwarded-for", b"10.0.0.1")]}
+    assert header_map(scope) == {"x-forwarded-for": "192.0.2.1, 10.0.0.1"}
