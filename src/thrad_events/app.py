@@ -22,7 +22,7 @@ from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.ingest.pipeline import Ingestor
-from thrad_events.logs import configure_logging
+from thrad_events.logs import RejectionLog, configure_logging
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter, limiter_storage
 from thrad_events.reports.query import Report
@@ -73,13 +73,15 @@ def build_app(settings: Settings) -> App:
     report_access = reports.ReportAccess(keys, limiter, settings.admin_token)
     report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
 
+    rejections = RejectionLog()
+
     def counted(route: str, handle: Handle) -> ASGIApp:
-        return endpoint(route, handle, metrics)
+        return endpoint(route, handle, metrics, rejections=rejections)
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
         handle = make(route, ingestor, admission, metrics)
-        return endpoint(route, handle, metrics, counts_own_outcomes=True)
+        return endpoint(route, handle, metrics, counts_own_outcomes=True, rejections=rejections)
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
         # Load balancers' probes and Prometheus' scrapes would drown the requests that

@@ -100,3 +100,38 @@ def test_access_log_is_off_by_default_and_one_json_line_per_request_with_the_fla
         assert "POST" in str(line["message"])
         assert "204" in str(line["message"])
         assert key["api_key"] not in server.log()
+
+
+def test_each_rejected_request_is_one_info_line_naming_partner_key_route_and_code(
+    server: ServerProcess, client: httpx.Client, key: dict[str, str]
+) -> None:
+    """At the default level an operator sees every refusal: one line with the route, status,
+    code, partner, key id and request id, never the key or the body."""
+    refused = client.post(
+        "/v1/api/collect",
+        content=b'{"event_name": 5, "secret_body": "s3cr3t"}',
+        headers={"X-Request-ID": "rejected-1"},
+    )
+    assert refused.status_code == 422
+    unknown = httpx.post(
+        f"{server.base_url}/v1/api/collect",
+        json={"event_name": "a"},
+        headers={"Authorization": "Bearer thr_not-a-key", "X-Request-ID": "rejected-2"},
+    )
+    assert unknown.status_code == 401
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    rejected = {
+        line["request_id"]: line for line in lines if line.get("message") == "request rejected"
+    }
+    assert rejected["rejected-1"]["level"] == "info"
+    assert {k: rejected["rejected-1"][k] for k in ("route", "status", "code", "key_id")} == {
+        "route": "collect",
+        "status": 422,
+        "code": "validation_error",
+        "key_id": key["key_id"],
+    }
+    assert rejected["rejected-1"]["partner_id"] == key["partner_id"]
+    assert rejected["rejected-2"]["code"] == "unauthorized"
+    assert rejected["rejected-2"]["key_id"] is None
+    assert "s3cr3t" not in server.log()
+    assert key["api_key"] not in server.log()

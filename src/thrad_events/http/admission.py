@@ -14,7 +14,7 @@ from typing import TypeVar
 from starlette.types import Receive, Scope
 
 from thrad_events.auth.keys import KeyCache, bearer_token
-from thrad_events.errors import Outcome, PayloadTooLarge
+from thrad_events.errors import IngestError, Outcome, PayloadTooLarge
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
 from thrad_events.http.request import context_of, declared_too_large, read_body
@@ -53,9 +53,13 @@ def ingest_handle(
         if declared_too_large(headers, max_bytes):
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
         key = await keys.authenticate(bearer_token(headers.get("authorization")))
-        await limiter.check(key)
-        body = await read_body(receive, headers, max_bytes, timeout_s)
-        client = scope.get("client")
-        return respond(await ingest(body, key, context_of(headers, client and client[0])))
+        try:
+            await limiter.check(key)
+            body = await read_body(receive, headers, max_bytes, timeout_s)
+            client = scope.get("client")
+            return respond(await ingest(body, key, context_of(headers, client and client[0])))
+        except IngestError as error:
+            error.partner_id, error.key_id = key.partner_id, key.key_id
+            raise
 
     return handle

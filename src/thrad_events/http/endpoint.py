@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from thrad_events.errors import IngestError, Outcome
 from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
 from thrad_events.http.request import ClientGone, header_map
-from thrad_events.logs import request_id, request_id_for
+from thrad_events.logs import RejectionLog, request_id, request_id_for
 from thrad_events.metrics import Metrics
 
 log = logging.getLogger("thrad_events.http")
@@ -31,13 +31,18 @@ Handle = Callable[[Scope, Receive, dict[str, str]], Awaitable[tuple[Outcome, Ans
 
 
 def endpoint(
-    route: str, handle: Handle, metrics: Metrics | None, *, counts_own_outcomes: bool = False
+    route: str,
+    handle: Handle,
+    metrics: Metrics | None,
+    *,
+    counts_own_outcomes: bool = False,
+    rejections: RejectionLog | None = None,
 ) -> ASGIApp:
     """Serve `handle` with a request id, one error renderer and metrics by `route`.
 
     Without `metrics` the route is not counted (probes and scrapes, see app.py). An endpoint
     that `counts_own_outcomes` (a batch counts each item's) has only a refused request's
-    outcome counted here.
+    outcome counted here. With `rejections`, each refused request gets its log line.
     """
     outcomes: dict[Outcome, Any] = {}
     by_status: dict[int, Any] = {}
@@ -57,6 +62,14 @@ def endpoint(
             counted = counts_own_outcomes
         except IngestError as error:
             outcome, answer = error.outcome, error_answer(error)
+            if rejections is not None:
+                rejections.rejected(
+                    route=route,
+                    status=answer.status,
+                    code=outcome.value,
+                    partner_id=error.partner_id,
+                    key_id=error.key_id,
+                )
         except ClientGone:
             request_id.reset(token)
             return

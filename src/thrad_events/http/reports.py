@@ -17,7 +17,7 @@ import msgspec
 from starlette.types import Receive, Scope
 
 from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
-from thrad_events.errors import Forbidden, Outcome, ValidationFailed, field_error
+from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ratelimits import KeyRateLimiter
@@ -45,9 +45,13 @@ async def report_scope(
     if is_admin_token(token, access.admin_token):
         return asked_partner
     key = await access.keys.authenticate(token)
-    await access.limiter.check(key)
-    if asked_partner is not None and asked_partner != key.partner_id:
-        raise field_error(Forbidden, "partner_id", "an API key reports on its own partner only")
+    try:
+        await access.limiter.check(key)
+        if asked_partner is not None and asked_partner != key.partner_id:
+            raise field_error(Forbidden, "partner_id", "an API key reports on its own partner only")
+    except IngestError as error:
+        error.partner_id, error.key_id = key.partner_id, key.key_id
+        raise
     return key.partner_id
 
 
