@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT / "src"))
 from thrad_events.reports.deadline import Deadline  # noqa: E402
 from thrad_events.reports.query import Report, parse_report_query  # noqa: E402
 from thrad_events.reports.run import answer  # noqa: E402
-from thrad_events.store.base import (  # noqa: E402
+from thrad_events.store.base import format_time  # noqa: E402
+from thrad_events.store.columns import (  # noqa: E402
     CLICK_COLUMNS,
     CONVERSION_COLUMNS,
     EVENT_COLUMNS,
-    format_time,
 )
 from thrad_events.store.sqlite import SqliteStore  # noqa: E402
 

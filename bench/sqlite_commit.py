@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer  # noqa: E402
+from thrad_events.store.columns import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
 from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sqlite_commit import ROW, write  # noqa: E402
 
-from thrad_events.store.base import EVENT_COLUMNS  # noqa: E402
+from thrad_events.store.columns import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
 from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 

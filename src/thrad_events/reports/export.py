@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import msgspec
 
 from thrad_events.reports.safe_text import csv_cell
-from thrad_events.store.base import JSON_COLUMNS, TABLES
+from thrad_events.store.columns import JSON_COLUMNS, TABLES
 
 # Decimals inside params stay JSON numbers with their digits; conversion_value is stored as text.
 _encoder = msgspec.json.Encoder(decimal_format="number")

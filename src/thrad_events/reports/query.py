@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from thrad_events.errors import ValidationFailed, field_error
-from thrad_events.store.base import CLICK_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS
+from thrad_events.store.columns import CLICK_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS
 
 DEFAULT_RANGE = timedelta(days=7)
 # Times outside the years 1970 to 9999 (UTC) are mistakes.

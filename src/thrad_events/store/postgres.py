@@ -44,7 +44,6 @@ from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
-    TABLES,
     ApiKeyRecord,
     InsertResult,
     Row,
@@ -53,6 +52,7 @@ from thrad_events.store.base import (
     format_time,
     utcnow,
 )
+from thrad_events.store.columns import TABLES
 from thrad_events.store.postgres_sink import (
     AsyncConn,
     KeyTouch,

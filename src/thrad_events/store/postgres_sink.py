@@ -28,7 +28,8 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from thrad_events.store.base import TABLES, InsertResult, Row, RowResult, StorageError
+from thrad_events.store.base import InsertResult, Row, RowResult, StorageError
+from thrad_events.store.columns import TABLES
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,6 @@ from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
 from thrad_events.store.base import (
-    CLICK_COLUMNS,
-    CONVERSION_COLUMNS,
-    EVENT_COLUMNS,
-    JSON_COLUMNS,
-    TABLES,
     ApiKeyRecord,
     InsertResult,
     Row,
@@ -42,6 +37,13 @@ from thrad_events.store.base import (
     utcnow,
 )
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
+from thrad_events.store.columns import (
+    CLICK_COLUMNS,
+    CONVERSION_COLUMNS,
+    EVENT_COLUMNS,
+    JSON_COLUMNS,
+    TABLES,
+)
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
     ConversionRow,

@@ -35,13 +35,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from thrad_events.store.base import (
-    CONVERSION_COLUMNS,
-    EVENT_COLUMNS,
-    InsertResult,
-    RowResult,
-    StorageError,
-)
+from thrad_events.store.base import InsertResult, RowResult, StorageError
+from thrad_events.store.columns import CONVERSION_COLUMNS, EVENT_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ import pytest
 
 from tests.postgres import postgres_schema
 from tests.unit.store.rows import NOW, click, conversion, event, run
-from thrad_events.store.base import TABLES, InsertResult, StorageError, format_time
+from thrad_events.store.base import InsertResult, StorageError, format_time
+from thrad_events.store.columns import TABLES
 from thrad_events.store.postgres import PostgresStore, redacted
 from thrad_events.store.writer import QueueFull
 

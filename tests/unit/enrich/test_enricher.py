@@ -17,7 +17,8 @@ from thrad_events.enrich.geo import BundledCountries, GeoColumns, open_geo
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.store.base import CLICK_COLUMNS, EVENT_COLUMNS, Store
+from thrad_events.store.base import Store
+from thrad_events.store.columns import CLICK_COLUMNS, EVENT_COLUMNS
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -18,7 +18,7 @@ from thrad_events.reports.query import (
     Report,
     parse_report_query,
 )
-from thrad_events.store.base import EVENT_COLUMNS
+from thrad_events.store.columns import EVENT_COLUMNS
 
 NOW = datetime(2026, 2, 19, 18, 0, tzinfo=UTC)
 

@@ -281,7 +281,7 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     """Random partners, clicks (one unknown), dedupe keys and order ids, some NULL, some rows
     already stored, singles and batches queued together: the writer's answers equal those of
     the same rows inserted one by one, in order, into a second database."""
-    from thrad_events.store.base import CONVERSION_COLUMNS
+    from thrad_events.store.columns import CONVERSION_COLUMNS
     from thrad_events.store.sqlite import _values
     from thrad_events.store.sqlite_writes import insert_conversion
 
