@@ -353,12 +353,30 @@ def clicks_link(
 @click.argument("table", type=click.Choice(["events", "conversions", "clicks"]))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
 @click.option("--since", default=None, help="Only rows received at or after this ISO-8601 time")
-def export(database_url: str | None, table: str, fmt: str, since: str | None) -> None:
-    """Write stored rows to stdout."""
+@click.option("--until", default=None, help="Only rows received before this ISO-8601 time")
+@click.option("--partner", default=None, help="Only this partner's rows (name or id)")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows")
+def export(
+    database_url: str | None,
+    table: str,
+    fmt: str,
+    since: str | None,
+    until: str | None,
+    partner: str | None,
+    limit: int | None,
+) -> None:
+    """Write stored rows to stdout, oldest first, streamed."""
     from thrad_events.reports.export import write_csv, write_jsonl
 
-    rows: Iterator[dict[str, Any]] = _store(database_url).export_rows(
-        table, _parse_time(since, "--since")
+    store = _store(database_url)
+    if partner is not None and table == "clicks":
+        raise click.BadParameter("clicks belong to no partner", param_hint="--partner")
+    rows: Iterator[dict[str, Any]] = store.export_rows(
+        table,
+        _parse_time(since, "--since"),
+        _parse_time(until, "--until"),
+        partner_id=_partner_id(store, partner) if partner is not None else None,
+        limit=limit,
     )
     writer = write_jsonl if fmt == "jsonl" else write_csv
     writer(table, rows, sys.stdout)

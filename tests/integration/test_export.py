@@ -8,13 +8,22 @@ test looks only at the rows it wrote (unique ids).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.integration.server import ServerProcess, cli, export, export_csv, real_click
+from tests.integration.server import (
+    ServerProcess,
+    cli,
+    create_key,
+    export,
+    export_csv,
+    real_click,
+)
 
 ENRICHMENT = [
     "ip_address",
@@ -208,3 +217,40 @@ def test_export_since_accepts_other_offsets_and_z(
         assert [row["event_id"] for row in _mine(rows, "event_id", {old, new})] == [new]
     future = (since + timedelta(days=1)).isoformat()
     assert export(shared_server.database_url, "events", "--since", future) == []
+
+
+def test_export_takes_until_partner_and_limit(server: ServerProcess) -> None:
+    """`export --until` keeps rows received before it, `--partner` (name or id) one partner's
+    rows, `--limit` the first N in the order received; clicks belong to no partner."""
+    acme = create_key(server.database_url, "acme", "a")
+    bravo = create_key(server.database_url, "bravo", "b")
+
+    def send(key: dict[str, Any], name: str) -> None:
+        answer = httpx.post(
+            f"{server.base_url}/v1/api/collect",
+            json={"event_name": name},
+            headers={"Authorization": f"Bearer {key['api_key']}"},
+        )
+        assert answer.status_code == 204
+
+    send(acme, "first")
+    send(bravo, "second")
+    time.sleep(0.05)
+    between = datetime.now(UTC)
+    time.sleep(0.05)
+    send(acme, "third")
+
+    def names(*options: str) -> list[str]:
+        return [row["event_name"] for row in export(server.database_url, "events", *options)]
+
+    assert names() == ["first", "second", "third"]
+    assert names("--until", between.isoformat()) == ["first", "second"]
+    assert names("--since", between.isoformat()) == ["third"]
+    assert names("--partner", "acme") == ["first", "third"]
+    assert names("--partner", bravo["partner_id"]) == ["second"]
+    assert names("--limit", "2") == ["first", "second"]
+    assert names("--partner", "acme", "--limit", "1") == ["first"]
+    with pytest.raises(RuntimeError, match="no partner"):
+        names("--partner", "nobody")
+    with pytest.raises(RuntimeError, match="clicks belong to no partner"):
+        export(server.database_url, "clicks", "--partner", "acme")

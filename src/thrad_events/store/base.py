@@ -120,7 +120,17 @@ class Store(Protocol):
         """The stored value of a setting, storing `default` first if there is none."""
         ...
 
-    def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]: ...
+    def export_rows(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None = None,
+        partner_id: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """A table's rows in the order received, received in [since, until), of one partner
+        (events and conversions), at most `limit`; streamed, never loaded whole."""
+        ...
 
     def close_sync(self) -> None: ...
 

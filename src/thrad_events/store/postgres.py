@@ -520,19 +520,37 @@ class PostgresStore:
             found = conn.execute("SELECT value FROM settings WHERE name = %s", (name,))
             return str(found.fetchone()[0])  # type: ignore[index]
 
-    def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]:
+    def export_rows(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None = None,
+        partner_id: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
         query = sql.SQL("SELECT {columns} FROM {table}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),
         )
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            query += sql.SQL(" WHERE received_at >= %s")
-            params = (since,)
+        conditions: list[sql.Composable] = []
+        params: list[Any] = []
+        for condition, value in (
+            (sql.SQL("received_at >= %s"), since),
+            (sql.SQL("received_at < %s"), until),
+            (sql.SQL("partner_id = %s"), partner_id),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        if conditions:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
         # clicks have no id: their key breaks ties instead.
         tie = "click_id" if table == "clicks" else "id"
         query += sql.SQL(" ORDER BY received_at, {}").format(sql.Identifier(tie))
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
         with self._admin_errors():
             conn = self._admin_connection()
             # A server-side cursor streams a table of any size in pieces.

@@ -435,14 +435,20 @@ class SqliteStore:
 
         return str(self._write_now(write))
 
-    def export_rows(self, table: str, since: datetime | None) -> Iterator[dict[str, Any]]:
+    def export_rows(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None = None,
+        partner_id: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
-        sql = f"SELECT {', '.join(columns)} FROM {table}"
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            sql += " WHERE received_at >= ?"
-            params = (format_time(since),)
-        sql += " ORDER BY received_at, rowid"
+        where, params = _export_filter(since, until, partner_id)
+        sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         for row in self._thread_connection().execute(sql, params):
             yield {column: _from_db(column, row[column]) for column in columns}
 
@@ -454,6 +460,22 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _export_filter(
+    since: datetime | None, until: datetime | None, partner_id: str | None
+) -> tuple[str, list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    for condition, value in (
+        ("received_at >= ?", since and format_time(since)),
+        ("received_at < ?", until and format_time(until)),
+        ("partner_id = ?", partner_id),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
 def _noop(connection: sqlite3.Connection) -> None:
