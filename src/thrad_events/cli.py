@@ -392,6 +392,13 @@ def export(
 @click.option("--since", default=None, help="ISO-8601, inclusive [default: 7 days before --until]")
 @click.option("--until", default=None, help="ISO-8601, exclusive [default: now]")
 @click.option(
+    "--time-basis",
+    default=None,
+    metavar="event|received",
+    help="The time --since, --until, day and hour are on: the event's own time (an event's "
+    "timestamp, a conversion's conversion_time) or when it was received [default: event]",
+)
+@click.option(
     "--group-by",
     multiple=True,
     help="Field to group by, repeatable or comma-separated: day, hour, event_name, tag_id, "
@@ -407,6 +414,7 @@ def report(
     report_name: str,
     since: str | None,
     until: str | None,
+    time_basis: str | None,
     group_by: tuple[str, ...],
     filters: tuple[str, ...],
     limit: int | None,
@@ -425,7 +433,8 @@ def report(
         raise click.UsageError("--json and --csv exclude each other")
     # The same (name, value) pairs a query string gives the HTTP endpoint.
     items = [("group_by", field) for field in group_by] + [("filter", entry) for entry in filters]
-    for name, value in (("since", since), ("until", until), ("limit", limit)):
+    options = (("since", since), ("until", until), ("time_basis", time_basis), ("limit", limit))
+    for name, value in options:
         if value is not None:
             items.append((name, str(value)))
     settings = _settings(database_url=database_url)

@@ -140,8 +140,15 @@ class ReportResponse(msgspec.Struct):
     then one row per group, group values first (null where the field is absent)."""
 
     report: Literal["events", "conversions", "funnel"]
-    since: Annotated[str, Meta(description="Inclusive, UTC, on received_at")]
+    since: Annotated[str, Meta(description="Inclusive, UTC, on the time_basis")]
     until: Annotated[str, Meta(description="Exclusive, UTC")]
+    time_basis: Annotated[
+        Literal["event", "received"],
+        Meta(
+            description="What since, until, day and hour are on: event (timestamp of events, "
+            "conversion_time of conversions, the click's time for the funnel) or received"
+        ),
+    ]
     partner_id: Annotated[str | None, Meta(description="The partner reported on; null for all")]
     group_by: list[str]
     filters: list[ReportFilter]

@@ -60,7 +60,8 @@ def execute(database_url: str, sql: str, *args: Any) -> None:
 
 
 def fill_wide_events(database_url: str) -> None:
-    """Events whose params carry KEYS keys, each "v", and a distinct "g".
+    """Events of now (received and timestamp) whose params carry KEYS keys, each "v", and a
+    distinct "g".
 
     SQLite reads params as text, once per row: 200,000 small rows. PostgreSQL keeps params as
     jsonb, compressed out of line when large, and unpacks it for each of the 50 lookups: 4,000
@@ -73,13 +74,15 @@ def fill_wide_events(database_url: str) -> None:
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) "
             "INSERT INTO events (received_at, partner_id, event_name, tag_id, timestamp, "
             "channel, params) SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z', "
-            f"'ptn_wide', 'page_view', 'wide', 0, 'server', json_object({keys}, 'g', i) FROM n",
+            "'ptn_wide', 'page_view', 'wide', CAST(strftime('%s', 'now') AS INTEGER), 'server', "
+            f"json_object({keys}, 'g', i) FROM n",
         )
         return
     execute(
         database_url,
         "INSERT INTO events (received_at, partner_id, event_name, tag_id, timestamp, channel, "
-        "params) SELECT now(), 'ptn_wide', 'page_view', 'wide', 0, 'server', "
+        "params) SELECT now(), 'ptn_wide', 'page_view', 'wide', "
+        "floor(extract(epoch FROM now()))::bigint, 'server', "
         f"jsonb_build_object({keys}, 'g', i, 'pad', repeat('x', 100000)) "
         "FROM generate_series(1, 4000) i",
     )
@@ -194,7 +197,7 @@ def test_a_report_slow_in_python_is_stopped_at_the_budget_and_its_thread_freed(
         "INSERT INTO conversions (received_at, partner_id, click_id, conversion_time, "
         "conversion_value, currency, event_type, channel, params) "
         "SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z', 'ptn_old', 'k-' || i, "
-        "'2026-02-19T18:00:00.000000Z', CASE WHEN i = 1 THEN '1E-2000000' ELSE '1.5' END, "
+        "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), CASE WHEN i = 1 THEN '1E-2000000' ELSE '1.5' END, "
         "'USD', 'purchase_completed', 'server', '{}' FROM n",
     )
     api_key = create_key(database_url, "budget", "k")["api_key"]

@@ -151,9 +151,10 @@ def store(database_url: str) -> Iterator[Store]:
 def rows(
     store: Store, report: Report, *items: tuple[str, str], partner: str | None = A
 ) -> list[dict[str, Any]]:
-    query = parse_report_query(
-        report, [("since", SINCE), ("until", UNTIL), *items], partner_id=partner, now=at(UNTIL)
-    )
+    # The rows above are placed by their receive time; test_report_time_basis.py covers the
+    # event time.
+    given = [("since", SINCE), ("until", UNTIL), ("time_basis", "received"), *items]
+    query = parse_report_query(report, given, partner_id=partner, now=at(UNTIL))
     return answer(store, query, Deadline.after(30)).rows
 
 
@@ -252,7 +253,11 @@ def test_the_range_is_since_inclusive_until_exclusive_on_received_at(store: Stor
     assert rows(store, Report.EVENTS, partner=None) == [{"events": 6}]
     wide = parse_report_query(
         Report.EVENTS,
-        [("since", "2026-02-17T23:59:59.999999Z"), ("until", "2026-02-20T00:00:00.000001Z")],
+        [
+            ("since", "2026-02-17T23:59:59.999999Z"),
+            ("until", "2026-02-20T00:00:00.000001Z"),
+            ("time_basis", "received"),
+        ],
         partner_id=A,
         now=at(UNTIL),
     )
@@ -274,7 +279,13 @@ def test_a_partner_sees_only_its_own_events_an_operator_all(store: Store) -> Non
 def test_limit_cuts_the_groups_and_says_so(store: Store) -> None:
     query = parse_report_query(
         Report.EVENTS,
-        [("since", SINCE), ("until", UNTIL), ("group_by", "hour"), ("limit", "2")],
+        [
+            ("since", SINCE),
+            ("until", UNTIL),
+            ("time_basis", "received"),
+            ("group_by", "hour"),
+            ("limit", "2"),
+        ],
         partner_id=A,
         now=at(UNTIL),
     )
@@ -568,7 +579,14 @@ def test_http_conversions_revenue_is_exact_and_joins_the_click_and_the_funnel(
         assert answer.json() == {"status": "ok"}
     collect(report_server, key, event_name="page_view", click_id=idle)
 
-    found = get(report_server, key, "conversions", group_by="campaign_id,ad_id,currency")
+    # The conversion_time sent is long past: the receive time puts the rows in the default range.
+    found = get(
+        report_server,
+        key,
+        "conversions",
+        group_by="campaign_id,ad_id,currency",
+        time_basis="received",
+    )
     assert found.status_code == 200
     assert found.json()["rows"] == [
         {"campaign_id": "cmp-money", "ad_id": "ad-1", "currency": "USD", "conversions": 2,
@@ -593,6 +611,7 @@ def test_http_conversions_revenue_is_exact_and_joins_the_click_and_the_funnel(
         ({"since": "2026-02-20", "until": "2026-02-19"}, 422, "since"),
         ({"limit": "0"}, 422, "limit"),
         ({"grup_by": "day"}, 422, "grup_by"),
+        ({"time_basis": "clicked"}, 422, "time_basis"),
     ],
 )
 def test_http_bad_parameters_are_422_naming_the_parameter(
@@ -631,7 +650,7 @@ def test_http_reports_are_in_the_openapi_document(report_server: ServerProcess) 
     for report in ("events", "conversions", "funnel"):
         operation = document["paths"][f"/v1/api/reports/{report}"]["get"]
         assert {p["name"] for p in operation["parameters"]} == {
-            "since", "until", "group_by", "filter", "limit", "partner_id",
+            "since", "until", "time_basis", "group_by", "filter", "limit", "partner_id",
         }  # fmt: skip
         assert {"200", "401", "403", "422", "429", "503"} <= set(operation["responses"])
     assert "FunnelReportRow" in document["components"]["schemas"]

@@ -25,6 +25,7 @@ from thrad_events.reports.query import (
     WITH_PARAMS,
     FieldKind,
     Report,
+    TimeBasis,
 )
 from thrad_events.schemas import (
     BatchResponse,
@@ -182,13 +183,24 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
         query(
             "since",
             {"type": "string"},
-            "ISO-8601 date or date-time in the years 1970 to 9999, inclusive, on received_at "
-            "(UTC when no offset) [default: 7 days before until, not before 1970]",
+            "ISO-8601 date or date-time in the years 1970 to 9999, inclusive, on the "
+            "time_basis (UTC when no offset) [default: 7 days before until, not before 1970]",
         ),
         query(
             "until",
             {"type": "string"},
             "ISO-8601 date or date-time in the years 1970 to 9999, exclusive [default: now]",
+        ),
+        query(
+            "time_basis",
+            {
+                "type": "string",
+                "enum": [basis.value for basis in TimeBasis],
+                "default": TimeBasis.EVENT.value,
+            },
+            "The time since, until, day and hour are on: event (an event's timestamp, a "
+            "conversion's conversion_time, the click's time for the funnel) or received "
+            "(when the server received the row)",
         ),
         {
             **query(

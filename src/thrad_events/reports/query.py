@@ -38,9 +38,20 @@ class Report(enum.StrEnum):
     FUNNEL = "funnel"
 
 
+class TimeBasis(enum.StrEnum):
+    """The time a report ranges and groups by: when it happened, or when we received it.
+
+    A backfilled event (sent today with yesterday's timestamp) lands on its own day by the
+    event basis. For the funnel both are the click's receive time: a click has no other.
+    """
+
+    EVENT = "event"  # events: timestamp; conversions: conversion_time
+    RECEIVED = "received"  # received_at
+
+
 class FieldKind(enum.Enum):
-    DAY = "day"  # UTC day of received_at, 2026-02-19
-    HOUR = "hour"  # UTC hour of received_at, 2026-02-19T18:00:00Z
+    DAY = "day"  # UTC day of the report's time basis, 2026-02-19
+    HOUR = "hour"  # UTC hour of the report's time basis, 2026-02-19T18:00:00Z
     COLUMN = "column"  # a column of the report's own table
     CLICK = "click"  # a column of the click a conversion belongs to (joined through click_id)
     PARAMS = "params"  # a key of the row's params object, as text
@@ -64,9 +75,10 @@ class Filter:
 
 @dataclass(frozen=True, slots=True)
 class ReportQuery:
-    since: datetime  # inclusive, on received_at (of the click, for the funnel)
+    since: datetime  # inclusive, on the time basis (the click's received_at, for the funnel)
     until: datetime  # exclusive
     partner_id: str | None  # None: every partner, an operator's view
+    time_basis: TimeBasis = TimeBasis.EVENT
     group_by: tuple[ReportField, ...] = ()
     filters: tuple[Filter, ...] = ()
     limit: int = DEFAULT_LIMIT
@@ -142,7 +154,7 @@ FIELDS: dict[Report, dict[str, ReportField]] = {
 # Reports over a table with a params column also group and filter by its keys.
 WITH_PARAMS = frozenset({Report.EVENTS, Report.CONVERSIONS})
 DEFAULT_GROUP_BY: dict[Report, tuple[str, ...]] = {Report.FUNNEL: ("campaign_id",)}
-QUERY_PARAMETERS = ("since", "until", "group_by", "filter", "limit")
+QUERY_PARAMETERS = ("since", "until", "time_basis", "group_by", "filter", "limit")
 
 
 def field_names(report: Report) -> list[str]:
@@ -182,6 +194,7 @@ def parse_report_query(
         since=since,
         until=until,
         partner_id=partner_id,
+        time_basis=_time_basis(given),
         group_by=group_by,
         filters=_filters(report, given.get("filter", [])),
         limit=_limit(given),
@@ -214,6 +227,20 @@ def _time(given: Mapping[str, list[str]], name: str) -> datetime | None:
     if not EARLIEST <= moment <= LATEST:
         raise field_error(ValidationFailed, name, _OUT_OF_RANGE)
     return moment
+
+
+def _time_basis(given: Mapping[str, list[str]]) -> TimeBasis:
+    raw = _single(given, "time_basis")
+    if raw is None:
+        return TimeBasis.EVENT
+    try:
+        return TimeBasis(raw.strip())
+    except ValueError:
+        raise field_error(
+            ValidationFailed,
+            "time_basis",
+            "must be one of " + ", ".join(basis.value for basis in TimeBasis),
+        ) from None
 
 
 def _limit(given: Mapping[str, list[str]]) -> int:

@@ -93,9 +93,8 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
             for i, column in enumerate(columns)
         ]
         console = Console(file=out, width=max(80, sum(widths) + 3 * len(columns) + 1))
-    console.print(
-        Text(f"{response.report}, {response.since} to {response.until}, {scope}"), soft_wrap=True
-    )
+    period = f"{response.since} to {response.until} by {response.time_basis} time"
+    console.print(Text(f"{response.report}, {period}, {scope}"), soft_wrap=True)
     console.print(table)
 
 

@@ -51,6 +51,7 @@ def answer(store: Store, query: AnyReportQuery, deadline: Deadline) -> ReportRes
         report=report_of(query).value,
         since=_instant(query.since),
         until=_instant(query.until),
+        time_basis=query.time_basis.value,
         partner_id=query.partner_id,
         group_by=[field.name for field in query.group_by],
         filters=[ReportFilter(found.field.name, list(found.values)) for found in query.filters],

@@ -148,6 +148,9 @@ class PostgresDialect:
     def epoch_seconds(self, column: str) -> str:
         return f"floor(extract(epoch FROM {column}))::bigint"
 
+    def from_epoch(self, column: str) -> str:
+        return f"to_timestamp({column})"
+
     def params_text(self, column: str, path: tuple[str, ...]) -> report_sql.Fragment:
         return f"({column} #>> %s::text[])", (list(path),)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -31,10 +32,12 @@ from thrad_events.reports.query import (
     FunnelQuery,
     ReportField,
     ReportQuery,
+    TimeBasis,
 )
 from thrad_events.store.base import format_time
 
 Fragment = tuple[str, tuple[Any, ...]]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ReportRow = dict[str, Any]
 
 
@@ -53,6 +56,10 @@ class Dialect(Protocol):
 
     def epoch_seconds(self, column: str) -> str:
         """Whole Unix seconds (fraction dropped) of a stored time or ISO-8601 text, an integer."""
+        ...
+
+    def from_epoch(self, column: str) -> str:
+        """A stored time (what day and hour take) from integer Unix seconds."""
         ...
 
     def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
@@ -124,6 +131,9 @@ class SqliteDialect:
     def epoch_seconds(self, column: str) -> str:
         return f"CAST(strftime('%s', {column}) AS INTEGER)"
 
+    def from_epoch(self, column: str) -> str:
+        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, 'unixepoch')"
+
     def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
         # Keys match [A-Za-z0-9_-], so quoting each one makes a valid path that cannot escape.
         json_path = "$" + "".join(f'."{key}"' for key in path)
@@ -158,22 +168,46 @@ SQLITE = SqliteDialect()
 class _Table:
     name: str
     alias: str
+    event_time: str  # the column of TimeBasis.EVENT
+    epoch: bool = False  # event_time holds integer Unix seconds, not a stored time
 
     def column(self, name: str) -> str:
         return f"{self.alias}.{name}"
 
+    def time_column(self, basis: TimeBasis) -> str:
+        return self.column(self.event_time if basis is TimeBasis.EVENT else "received_at")
 
-_EVENTS = _Table("events", "e")
-_CONVERSIONS = _Table("conversions", "c")
-_CLICKS = _Table("clicks", "k")
+    def epoch_time(self, basis: TimeBasis) -> bool:
+        return self.epoch and basis is TimeBasis.EVENT
 
 
-def _expression(field: ReportField, table: _Table, dialect: Dialect) -> Fragment:
+_EVENTS = _Table("events", "e", '"timestamp"', epoch=True)
+_CONVERSIONS = _Table("conversions", "c", "conversion_time")
+# A click has no time but its receipt: both bases are the same.
+_CLICKS = _Table("clicks", "k", "received_at")
+
+
+def _stored_time(basis: TimeBasis, table: _Table, dialect: Dialect) -> str:
+    """The report's time basis as a stored time, which day and hour read."""
+    column = table.time_column(basis)
+    return dialect.from_epoch(column) if table.epoch_time(basis) else column
+
+
+def _ceil_seconds(moment: datetime) -> int:
+    """The first whole Unix second at or after `moment`: for integer seconds t, t >= moment
+    exactly when t >= this, and likewise for <."""
+    whole, rest = divmod(moment - EPOCH, timedelta(seconds=1))
+    return whole + (1 if rest else 0)
+
+
+def _expression(
+    field: ReportField, query: ReportQuery, table: _Table, dialect: Dialect
+) -> Fragment:
     """The SQL of one group or filter field, over `table` (and the joined click, alias k)."""
     if field.kind is FieldKind.DAY:
-        return dialect.day(table.column("received_at")), ()
+        return dialect.day(_stored_time(query.time_basis, table, dialect)), ()
     if field.kind is FieldKind.HOUR:
-        return dialect.hour(table.column("received_at")), ()
+        return dialect.hour(_stored_time(query.time_basis, table, dialect)), ()
     if field.kind is FieldKind.COLUMN:
         return table.column(field.column), ()
     if field.kind is FieldKind.CLICK:
@@ -186,14 +220,21 @@ def _where(
 ) -> Fragment:
     """The time range, the partner (when the table has one) and the filters."""
     mark = dialect.placeholder
-    received = table.column("received_at")
-    clauses = [f"{received} >= {mark}", f"{received} < {mark}"]
-    args: list[Any] = [format_time(query.since), format_time(query.until)]
+    # The bare column against bound values, so the (partner_id, time) indexes serve the range.
+    time = table.time_column(query.time_basis)
+    clauses = [f"{time} >= {mark}", f"{time} < {mark}"]
+    args: list[Any]
+    if table.epoch_time(query.time_basis):
+        args = [_ceil_seconds(query.since), _ceil_seconds(query.until)]
+    else:
+        # SQLite keeps conversion_time as ISO text with a fraction only when one was sent;
+        # against a fixed-width bound of whole seconds it still sorts as its instant.
+        args = [format_time(query.since), format_time(query.until)]
     if by_partner and query.partner_id is not None:
         clauses.append(f"{table.column('partner_id')} = {mark}")
         args.append(query.partner_id)
     for found in query.filters:
-        sql, field_args = _expression(found.field, table, dialect)
+        sql, field_args = _expression(found.field, query, table, dialect)
         marks = ", ".join(mark for _ in found.values)
         clauses.append(f"{sql} IN ({marks})")
         args.extend(field_args)
@@ -213,7 +254,7 @@ def _select(
     columns: list[str] = []
     args: list[Any] = []
     for i, field in enumerate(query.group_by):
-        sql, field_args = _expression(field, table, dialect)
+        sql, field_args = _expression(field, query, table, dialect)
         columns.append(dialect.text(sql) + (f" AS g{i}" if named else ""))
         args.extend(field_args)
     return ", ".join([*columns, *aggregates]), tuple(args)

@@ -16,6 +16,7 @@ from thrad_events.reports.query import (
     FieldKind,
     FunnelQuery,
     Report,
+    TimeBasis,
     parse_report_query,
 )
 from thrad_events.store.columns import EVENT_COLUMNS
@@ -42,6 +43,15 @@ def test_defaults_are_the_last_seven_days_every_group_and_the_default_limit() ->
     assert query.filters == ()
     assert query.limit == DEFAULT_LIMIT
     assert query.partner_id == "ptn_a"
+
+
+def test_the_time_basis_is_the_event_time_unless_received_is_asked_for() -> None:
+    for report in Report:
+        assert parse(report).time_basis is TimeBasis.EVENT
+        assert parse(report, ("time_basis", "event")).time_basis is TimeBasis.EVENT
+        assert parse(report, ("time_basis", " received ")).time_basis is TimeBasis.RECEIVED
+    field, message = problem(Report.EVENTS, ("time_basis", "clicked"))
+    assert (field, message) == ("time_basis", "must be one of event, received")
 
 
 def test_each_report_has_its_own_query_type_and_the_funnel_groups_by_campaign() -> None:
@@ -118,6 +128,10 @@ def test_times_outside_the_years_1970_to_9999_say_so(name: str, value: str) -> N
         ((("filter", "event_name:" + "x" * 257),), "filter"),
         ((("groupby", "day"),), "groupby"),
         ((("partner_id", "ptn_b"),), "partner_id"),
+        ((("time_basis", "clicked"),), "time_basis"),
+        ((("time_basis", "EVENT"),), "time_basis"),
+        ((("time_basis", ""),), "time_basis"),
+        ((("time_basis", "event"), ("time_basis", "received")), "time_basis"),
     ],
 )
 def test_a_bad_parameter_is_a_validation_error_naming_it(

@@ -19,6 +19,7 @@ def response(
         report=report,
         since="2026-02-18T00:00:00Z",
         until="2026-02-20T00:00:00Z",
+        time_basis="event",
         partner_id=None,
         group_by=group_by,
         filters=[],

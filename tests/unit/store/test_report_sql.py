@@ -61,3 +61,29 @@ def test_every_report_binds_as_many_values_as_it_has_placeholders() -> None:
             report_sql.funnel_report(funnel, report_sql.SQLITE),
         ):
             assert prepared.sql.count("?") == len(prepared.args)
+
+
+def test_the_event_time_range_is_on_the_bare_column_in_whole_seconds() -> None:
+    # A bare column against bound values is what lets the (partner_id, time) indexes serve it;
+    # an event's timestamp is whole seconds, so a fractional bound rounds up for both ends.
+    events = parse_report_query(
+        Report.EVENTS,
+        [("since", "2026-02-18T00:00:00.5Z"), ("until", "2026-02-19T00:00:00Z")],
+        partner_id="ptn_a",
+        now=datetime(2026, 2, 20, tzinfo=UTC),
+    )
+    assert isinstance(events, EventsQuery)
+    prepared = report_sql.events_report(events, report_sql.SQLITE)
+    assert 'e."timestamp" >= ? AND e."timestamp" < ?' in prepared.sql
+    assert prepared.args[:2] == (1771372801, 1771459200)
+    conversions = parse_report_query(
+        Report.CONVERSIONS,
+        [("since", "2026-02-18T00:00:00Z"), ("group_by", "day")],
+        partner_id="ptn_a",
+        now=datetime(2026, 2, 20, tzinfo=UTC),
+    )
+    assert isinstance(conversions, ConversionsQuery)
+    prepared = report_sql.conversions_report(conversions, report_sql.SQLITE)
+    assert "c.conversion_time >= ? AND c.conversion_time < ?" in prepared.sql
+    assert "substr(c.conversion_time, 1, 10)" in prepared.sql
+    assert "received_at" not in prepared.sql
