@@ -200,6 +200,10 @@ def _ceil_seconds(moment: datetime) -> int:
     return whole + (1 if rest else 0)
 
 
+def _ceil_instant(moment: datetime) -> datetime:
+    return EPOCH + timedelta(seconds=_ceil_seconds(moment))
+
+
 def _expression(
     field: ReportField, query: ReportQuery, table: _Table, dialect: Dialect
 ) -> Fragment:
@@ -226,9 +230,13 @@ def _where(
     args: list[Any]
     if table.epoch_time(query.time_basis):
         args = [_ceil_seconds(query.since), _ceil_seconds(query.until)]
+    elif query.time_basis is TimeBasis.EVENT:
+        # SQLite keeps conversion_time as ISO text with a fraction only when one was sent
+        # ("...:55Z" or "...:55.250000Z"): only against a bound of whole seconds written with
+        # its zero fraction ("...:56.000000Z") do both forms sort as their instants. Event-time
+        # bounds are whole seconds, rounded up, on every table and store alike.
+        args = [format_time(_ceil_instant(query.since)), format_time(_ceil_instant(query.until))]
     else:
-        # SQLite keeps conversion_time as ISO text with a fraction only when one was sent;
-        # against a fixed-width bound of whole seconds it still sorts as its instant.
         args = [format_time(query.since), format_time(query.until)]
     if by_partner and query.partner_id is not None:
         clauses.append(f"{table.column('partner_id')} = {mark}")

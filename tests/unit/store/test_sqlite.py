@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 from tests.unit.store.rows import click, conversion, event, run
+from thrad_events.reports.deadline import Deadline
+from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.sqlite import SqliteStore
 from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
@@ -367,3 +369,34 @@ def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
     thread.join(5)
     assert done.is_set()
     assert [key.key_id for key in store.list_keys()] == ["key_1"]
+
+
+def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction_right(
+    store: SqliteStore,
+) -> None:
+    """SQLite keeps conversion_time as sent ("...:55Z", "...:55.250000Z"); a report's range
+    (here until = now, with a fraction, as by default) must place both forms by their instant:
+    a conversion in the current second is in today's report."""
+    times = {
+        "k-whole": "2026-02-19T18:00:55Z",
+        "k-fraction": "2026-02-19T18:00:55.250000Z",
+        "k-next-second": "2026-02-19T18:00:56.100000Z",
+        "k-before": "2026-02-19T17:59:59Z",
+    }
+
+    async def work() -> None:
+        await store.insert_click(click("c1"))
+        for key, moment in times.items():
+            row = {**conversion_of("c1", key), "conversion_time": moment}
+            assert await store.insert_conversion(row) is InsertResult.INSERTED
+
+    run(store, work)
+    query = parse_report_query(
+        Report.CONVERSIONS,
+        [("since", "2026-02-19T18:00:00Z"), ("until", "2026-02-19T18:00:55.700Z")],
+        partner_id=None,
+        now=datetime(2026, 2, 20, tzinfo=UTC),
+    )
+    [row] = store.report(query, Deadline.after(10))
+    # Event-time bounds are whole seconds, rounded up: until 55.7 covers all of second 55.
+    assert row["conversions"] == 2
