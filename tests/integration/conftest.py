@@ -102,12 +102,12 @@ def shared_client(
     shared_server: ServerProcess, shared_key: dict[str, Any]
 ) -> Iterator[httpx.Client]:
     """A client of the module's server; a server error logged during the test fails it."""
-    before = len(shared_server.error_lines())
-    with httpx.Client(
-        base_url=shared_server.base_url,
-        headers={"Authorization": f"Bearer {shared_key['api_key']}"},
-        timeout=10,
-    ) as http:
+    with (
+        shared_server.logs_no_new_errors(),
+        httpx.Client(
+            base_url=shared_server.base_url,
+            headers={"Authorization": f"Bearer {shared_key['api_key']}"},
+            timeout=10,
+        ) as http,
+    ):
         yield http
-    errors = shared_server.error_lines()[before:]
-    assert not errors, "server logged errors:\n" + "\n".join(errors)

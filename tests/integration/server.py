@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,14 @@ class ServerProcess:
             if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
                 found.append(line)
         return found
+
+    @contextlib.contextmanager
+    def logs_no_new_errors(self) -> Iterator[None]:
+        """Fail when the server logs an error while the block runs (a test's own requests)."""
+        before = len(self.error_lines())
+        yield
+        errors = self.error_lines()[before:]
+        assert not errors, "server logged errors:\n" + "\n".join(errors)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown code runs."""

@@ -247,18 +247,7 @@ def test_send_conversion_cli_reads_json_lines_from_stdin(
         json.dumps({**conversion, "conversion_value": 49.99}),
         json.dumps({**conversion, "click_id": "unknown", "conversion_value": 1}),
     ]
-    done = subprocess.run(
-        [PYTHON, "-m", "thrad_events", "send", "conversion"],
-        input="\n".join(lines) + "\n",
-        env=clean_env(
-            server.database_url,
-            {"THRAD_API_KEY": key["api_key"], "THRAD_BASE_URL": server.base_url},
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _send(server, key, "conversion", input="\n".join(lines) + "\n", capture_output=True)
     assert done.returncode == 1, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert answers[0] == {"line": 1, "status": "ok"}
@@ -281,17 +270,7 @@ def test_send_a_file_of_many_lines_through_the_batch_endpoint(
     lines[30] = json.dumps({"event_name": 7})
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join([*lines, "", "", '{"event_name": "last"}']) + "\n")
-    done = subprocess.run(
-        [PYTHON, "-m", "thrad_events", "send", "collect", "--file", str(path)],
-        env=clean_env(
-            server.database_url,
-            {"THRAD_API_KEY": key["api_key"], "THRAD_BASE_URL": server.base_url},
-        ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _send(server, key, "collect", "--file", str(path), capture_output=True)
     assert done.returncode == 1, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert [answer["line"] for answer in answers] == list(range(1, 1204))
@@ -317,21 +296,15 @@ def test_send_draws_progress_on_a_terminal(
     path.write_text("".join(f'{{"event_name": "tty", "event_id": "t-{n}"}}\n' for n in range(600)))
     controller, terminal = pty.openpty()
     try:
-        done = subprocess.run(
-            [PYTHON, "-m", "thrad_events", "send", "collect", "--file", str(path)],
-            env=clean_env(
-                server.database_url,
-                {
-                    "THRAD_API_KEY": key["api_key"],
-                    "THRAD_BASE_URL": server.base_url,
-                    "COLUMNS": "100",
-                    "TERM": "xterm",
-                },
-            ),
+        done = _send(
+            server,
+            key,
+            "collect",
+            "--file",
+            str(path),
+            env={"COLUMNS": "100", "TERM": "xterm"},
             stdout=subprocess.PIPE,
             stderr=terminal,
-            timeout=120,
-            check=False,
         )
         os.close(terminal)
         drawn = b""
@@ -344,3 +317,22 @@ def test_send_draws_progress_on_a_terminal(
     assert len(done.stdout.splitlines()) == 600
     assert b"sending" in drawn  # the bar's description: drawn only on a terminal
     assert b"600 lines in" in drawn
+
+
+def _send(
+    server: ServerProcess,
+    key: dict[str, Any],
+    *args: str,
+    env: dict[str, str] | None = None,
+    **run: Any,
+) -> subprocess.CompletedProcess[str]:
+    """`thrad-events send ARGS` against the server with the key in the environment."""
+    settings = {"THRAD_API_KEY": key["api_key"], "THRAD_BASE_URL": server.base_url, **(env or {})}
+    return subprocess.run(
+        [PYTHON, "-m", "thrad_events", "send", *args],
+        env=clean_env(server.database_url, settings),
+        text=True,
+        timeout=120,
+        check=False,
+        **run,
+    )

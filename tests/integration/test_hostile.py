@@ -75,10 +75,8 @@ def target(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture(autouse=True)
 def no_server_errors(target: Target) -> Iterator[None]:
     """A server error logged while a test ran fails that test (as the `server` fixture does)."""
-    before = len(target.server.error_lines())
-    yield
-    errors = target.server.error_lines()[before:]
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
+    with target.server.logs_no_new_errors():
+        yield
 
 
 def _mac(fields: dict[str, str]) -> str:

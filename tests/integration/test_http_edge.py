@@ -46,10 +46,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
 
 @pytest.fixture(autouse=True)
 def no_server_errors(edge: Edge) -> Iterator[None]:
-    before = len(edge.server.error_lines())
-    yield
-    errors = edge.server.error_lines()[before:]
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
+    with edge.server.logs_no_new_errors():
+        yield
 
 
 def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
