@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
+from tests.browser import launch_chromium
 from tests.integration.server import ServerProcess, create_key
 from tests.postgres import postgres_schema
 
@@ -111,3 +113,9 @@ def shared_client(
         ) as http,
     ):
         yield http
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium (the system's), shared by a test process's page tests."""
+    yield from launch_chromium()
