@@ -1,7 +1,8 @@
 """`thrad-events audit`, `partners` and `keys rotate`: the admin API's actions from the shell.
 
 They call the same operator actions as /v1/admin/ (auth/admin.py), recorded in the audit trail
-with the actor `cli`.
+with the actor `cli`. cli.py loads this module at its end (it uses cli's options), so the
+commands are reached through `thrad_events.cli`.
 """
 
 from __future__ import annotations
