@@ -18,6 +18,7 @@ from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
 from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
+from thrad_events.http.admin import AdminAccess, admin_routes
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
@@ -109,6 +110,9 @@ def build_app(settings: Settings) -> App:
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
         get("/openapi.json", app=uncounted("openapi", openapi.openapi_handle())),
         get("/docs", app=uncounted("docs", openapi.docs)),
+        *admin_routes(
+            AdminAccess(keys, settings.admin_token, store, settings.body_timeout_s), counted
+        ),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import click
 import msgspec
 
+from thrad_events.auth import admin
 from thrad_events.auth.keys import create_key
 from thrad_events.config import ConfigError, Settings
 from thrad_events.reports.query import Report
@@ -193,20 +194,26 @@ def keys_create(
             f"{expires_at} is already past: the key would be refused at once",
             param_hint="--expires-at",
         )
-    key = create_key(
-        _store(database_url),
-        partner=partner,
-        label=label,
-        expires_at=expires,
-        rate_limit=rate_limit,
+    store = _store(database_url)
+    made = acting(
+        lambda: admin.create_key(
+            store,
+            admin.CLI_ACTOR,
+            partner=partner,
+            label=label,
+            expires_at=expires,
+            rate_limit=rate_limit,
+            create_partner=True,
+        )
     )
+    key = made.record
     expires_text = expires.isoformat().replace("+00:00", "Z") if expires else None
     if as_json:
         click.echo(
             _json.encode(
                 {
                     "key_id": key.key_id,
-                    "api_key": key.api_key,
+                    "api_key": made.api_key,
                     "partner_id": key.partner_id,
                     "label": key.label,
                     "expires_at": expires_text,
@@ -218,7 +225,7 @@ def keys_create(
     click.echo(f"partner_id: {key.partner_id}")
     click.echo(f"label:      {key.label}")
     click.echo(f"expires_at: {expires_text or 'never'}")
-    click.echo(f"api_key:    {key.api_key}   (shown only now)")
+    click.echo(f"api_key:    {made.api_key}   (shown only now)")
 
 
 @keys.command("list")
@@ -284,8 +291,8 @@ _KEY_COLUMNS = (
 @click.argument("key_id")
 def keys_revoke(database_url: str | None, key_id: str) -> None:
     """Revoke a key; every server process refuses it within 5 seconds."""
-    if not _store(database_url).revoke_key(key_id, utcnow()):
-        raise click.ClickException(f"no key {key_id!r}")
+    store = _store(database_url)
+    acting(lambda: admin.revoke_key(store, admin.CLI_ACTOR, key_id))
     click.echo(f"revoked {key_id}")
 
 
@@ -301,12 +308,8 @@ def keys_revoke(database_url: str | None, key_id: str) -> None:
 def keys_update(database_url: str | None, key_id: str, rate_limit: int) -> None:
     """Change a key's rate limit; every server process applies it within 5 seconds."""
     store = _store(database_url)
-    record = next((found for found in store.list_keys() if found.key_id == key_id), None)
-    if record is None:
-        raise click.ClickException(f"no key {key_id!r}")
-    if record.revoked_at is not None:
-        raise click.ClickException(f"key {key_id!r} is revoked; create a new one instead")
-    store.set_rate_limit(key_id, rate_limit or None)
+    changes = {"rate_limit": rate_limit or None}
+    acting(lambda: admin.update_key(store, admin.CLI_ACTOR, key_id, changes))
     click.echo(f"{key_id}: rate limit {rate_limit or 'server default'}")
 
 
@@ -461,9 +464,13 @@ def _partner_id(store: Store, partner: str) -> str:
     raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
 
 
+from thrad_events.cli_admin import acting, audit, keys_rotate, partners  # noqa: E402
 from thrad_events.client.cli import send  # noqa: E402
 
 main.add_command(send)
+main.add_command(audit)
+main.add_command(partners)
+keys.add_command(keys_rotate)
 
 
 @main.group()

@@ -12,6 +12,8 @@ IngestError                 every reason a request is not stored
 ├── Unauthorized            Authorization missing, malformed, unknown, revoked, expired
 ├── Forbidden               a valid key asking for what only an operator may see
 ├── ClickNotFound           conversion click_id unknown
+├── NotFound                an operator's partner or key that does not exist
+├── Conflict                an operator's change the record's state forbids (exists, revoked)
 ├── BadClickLink            click link unsigned, tampered or malformed
 ├── RateLimited             key over its rate limit
 └── Unavailable             storage unreachable or saturated
@@ -47,6 +49,7 @@ class Outcome(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL = "internal"
 
@@ -113,6 +116,14 @@ class Forbidden(IngestError):
 
 class ClickNotFound(IngestError):
     outcome = Outcome.CLICK_NOT_FOUND
+
+
+class NotFound(IngestError):
+    outcome = Outcome.NOT_FOUND
+
+
+class Conflict(IngestError):
+    outcome = Outcome.CONFLICT
 
 
 class BadClickLink(IngestError):

@@ -154,3 +154,106 @@ class ReportResponse(msgspec.Struct):
     filters: list[ReportFilter]
     rows: list[dict[str, Any]]
     truncated: Annotated[bool, Meta(description="More groups exist than limit allowed")]
+
+
+# -- the admin API (/v1/admin/...): operator bodies, unknown fields refused ---------------------
+
+PartnerName = Annotated[str, Meta(min_length=1, max_length=128, description="Partner name")]
+KeyLabel = Annotated[
+    str, Meta(min_length=1, max_length=256, description="Stamped into params.api_key_label")
+]
+RateLimit = Annotated[
+    int, Meta(ge=0, le=1_000_000, description="Requests per second; 0 = the server's default")
+]
+Expiry = Annotated[
+    str, Meta(max_length=64, description="ISO-8601 date-time, in the future; UTC when no offset")
+]
+GraceSeconds = Annotated[int, Meta(ge=0, le=90 * 86_400, description="Seconds, up to 90 days")]
+
+
+class PartnerCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/partners."""
+
+    name: PartnerName
+
+
+class KeyCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/keys."""
+
+    partner: Annotated[str, Meta(min_length=1, max_length=128, description="Partner id or name")]
+    label: KeyLabel
+    expires_at: Expiry | None = None
+    rate_limit: RateLimit | None = None
+
+
+class KeyUpdateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/admin/keys/{key_id}: at least one field."""
+
+    label: KeyLabel | None = None
+    rate_limit: RateLimit | None = None
+    expires_at: Expiry | None = None
+
+
+class KeyRotateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/keys/{key_id}/rotate (may be empty)."""
+
+    grace_seconds: GraceSeconds | None = None
+
+
+class KeyRevokeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/keys/{key_id}/revoke: empty, or an empty object."""
+
+
+class Partner(msgspec.Struct):
+    partner_id: str
+    name: str
+    created_at: str
+
+
+class PartnerList(msgspec.Struct):
+    partners: list[Partner]
+    truncated: Annotated[bool, Meta(description="More partners exist than limit allowed")]
+
+
+class ApiKey(msgspec.Struct):
+    """A key as operators see it: never its secret."""
+
+    key_id: str
+    partner_id: str
+    label: str
+    key_prefix: Annotated[str, Meta(description="The secret's first characters, to recognise it")]
+    status: Literal["active", "expired", "revoked"]
+    rate_limit: Annotated[int | None, Meta(description="Requests per second; null: the default")]
+    expires_at: str | None
+    created_at: str
+    revoked_at: str | None
+    last_used_at: str | None
+
+
+class ApiKeyList(msgspec.Struct):
+    keys: list[ApiKey]
+    truncated: Annotated[bool, Meta(description="More keys exist than limit allowed")]
+
+
+class NewApiKey(ApiKey, omit_defaults=True):
+    """A key just created: `api_key` is its secret, shown here once and stored only hashed."""
+
+    api_key: str
+    rotated_from: Annotated[
+        ApiKey | None, Meta(description="Rotation: the old key, with its new expires_at")
+    ] = None
+
+
+class AuditEntry(msgspec.Struct):
+    id: int
+    time: str
+    actor: Annotated[str, Meta(description="token:<fingerprint of the admin token>, or cli")]
+    action: Annotated[
+        str, Meta(description="partner.create, key.create, key.update, key.revoke, key.rotate")
+    ]
+    target: Annotated[str, Meta(description="The partner_id or key_id acted on")]
+    details: dict[str, Any]
+
+
+class AuditList(msgspec.Struct):
+    entries: Annotated[list[AuditEntry], Meta(description="Newest first")]

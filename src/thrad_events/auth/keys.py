@@ -40,6 +40,26 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class KeySecret:
+    """A new key's id and secret, with what is stored of the secret: its hash and prefix."""
+
+    key_id: str
+    api_key: str
+    key_hash: str
+    key_prefix: str
+
+
+def new_key_secret() -> KeySecret:
+    api_key = generate_api_key()
+    return KeySecret(
+        "key_" + secrets.token_hex(8),
+        api_key,
+        hash_api_key(api_key),
+        api_key[: len(KEY_PREFIX) + 4],
+    )
+
+
 def create_key(
     store: Store,
     *,
@@ -50,19 +70,18 @@ def create_key(
 ) -> NewKey:
     """Create the partner if new and a key for it; the clear key exists only in the result."""
     partner_id = store.ensure_partner(partner)
-    api_key = generate_api_key()
-    key_id = "key_" + secrets.token_hex(8)
+    secret = new_key_secret()
     store.add_key(
-        key_id=key_id,
+        key_id=secret.key_id,
         partner_id=partner_id,
         label=label,
-        key_hash=hash_api_key(api_key),
-        key_prefix=api_key[: len(KEY_PREFIX) + 4],
+        key_hash=secret.key_hash,
+        key_prefix=secret.key_prefix,
         created_at=utcnow(),
         expires_at=expires_at,
         rate_limit=rate_limit,
     )
-    return NewKey(key_id, api_key, partner_id, label, expires_at, rate_limit)
+    return NewKey(secret.key_id, secret.api_key, partner_id, label, expires_at, rate_limit)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -83,6 +102,12 @@ def is_admin_token(token: str, admin_token: str | None) -> bool:
     return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), admin_token.encode())
 
 
+def token_fingerprint(token: str) -> str:
+    """Who acted, for the audit trail: enough of the token's SHA-256 to tell one admin token
+    from its successor, never the token."""
+    return "token:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 _REFUSED = {"revoked": "API key has been revoked", "expired": "API key has expired"}
 
 
@@ -95,7 +120,9 @@ class KeyCache:
         self._max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, ApiKeyRecord | None]] = OrderedDict()
 
-    async def authenticate(self, token: str) -> ApiKeyRecord:
+    async def authenticate(self, token: str, *, touch: bool = True) -> ApiKeyRecord:
+        """The active key `token` is, or Unauthorized; `touch=False` for a check that does not
+        let the request in (last_used_at then stays)."""
         digest = hash_api_key(token)
         now = time.monotonic()
         cached = self._entries.get(digest)
@@ -115,7 +142,7 @@ class KeyCache:
         status = record.status()
         if status != "active":
             raise Unauthorized(_REFUSED[status])
-        if looked_up:
+        if looked_up and touch:
             # Only a key that was let in counts as used: a revoked key must not look in use.
             self._store.touch_key(record.key_id, utcnow())
         return record

@@ -27,6 +27,7 @@ STATUS = {
     Outcome.CLICK_NOT_FOUND: 404,
     Outcome.NOT_FOUND: 404,
     Outcome.METHOD_NOT_ALLOWED: 405,
+    Outcome.CONFLICT: 409,
     Outcome.PAYLOAD_TOO_LARGE: 413,
     Outcome.UNSUPPORTED_ENCODING: 415,
     Outcome.REQUEST_TIMEOUT: 408,

@@ -10,6 +10,7 @@ import msgspec
 from starlette.types import Receive, Scope
 
 from thrad_events.errors import Outcome
+from thrad_events.http.admin_openapi import admin_paths
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
@@ -427,6 +428,7 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
             **_report_paths(components),
+            **admin_paths(components),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {

@@ -4,10 +4,14 @@ Each route is a path, the methods it takes and its endpoint (a bare ASGI app ser
 http/endpoint.py). The router finds a request's endpoint with two dict lookups; a path it does
 not know is a JSON 404, a method the path does not take a 405 whose Allow lists the methods the
 table gives it. What is not an HTTP request (lifespan) goes to `fallback`.
+
+A path may hold `{name}` segments (`/v1/admin/keys/{key_id}`): those are tried, in order, only
+when no plain path matched, and the endpoint finds the segments in `scope["path_params"]`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,19 +40,44 @@ def post(*paths: str, app: ASGIApp) -> Route:
     return Route(paths, ("POST",), app)
 
 
+def patch(*paths: str, app: ASGIApp) -> Route:
+    return Route(paths, ("PATCH",), app)
+
+
+_SEGMENT = re.compile(r"\{([a-z_]+)\}")
+
+
+def _template(path: str) -> re.Pattern[str]:
+    """`/a/{name}/b` as a pattern whose group `name` is one non-empty path segment."""
+    parts = _SEGMENT.split(path)
+    pattern = "".join(
+        f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)
+    )
+    return re.compile(pattern)
+
+
 class Router:
     def __init__(self, routes: Iterable[Route], fallback: ASGIApp) -> None:
-        self.routes: dict[str, dict[str, ASGIApp]] = {}
+        table: dict[str, dict[str, ASGIApp]] = {}
         for route in routes:
             for path in route.paths:
-                if path in self.routes:
-                    raise ValueError(f"{path} is in the route table twice")
-                self.routes[path] = dict.fromkeys(route.methods, route.app)
+                methods = table.setdefault(path, {})
+                for method in route.methods:
+                    if method in methods:
+                        raise ValueError(f"{method} {path} is in the route table twice")
+                    methods[method] = route.app
+        self.routes = {path: methods for path, methods in table.items() if "{" not in path}
         # Probes of paths and methods are not counted: a scanner would fill the metrics.
-        self.not_allowed = {
+        not_allowed = {
             path: endpoint("method_not_allowed", _not_allowed(sorted(methods)), None)
-            for path, methods in self.routes.items()
+            for path, methods in table.items()
         }
+        self.not_allowed = {path: not_allowed[path] for path in self.routes}
+        self.templates = [
+            (_template(path), methods, not_allowed[path])
+            for path, methods in table.items()
+            if "{" in path
+        ]
         self.not_found = endpoint("not_found", _not_found, None)
         self.fallback = fallback
 
@@ -60,8 +89,17 @@ class Router:
         try:
             app = self.routes[scope["path"]][scope["method"]]
         except KeyError:
-            app = self.not_allowed.get(scope["path"], self.not_found)
+            app = self.not_allowed.get(scope["path"]) or self._match(scope)
         await app(scope, receive, send)
+
+    def _match(self, scope: Scope) -> ASGIApp:
+        """The endpoint of the first `{name}` path matching, its segments put in the scope."""
+        for pattern, methods, not_allowed in self.templates:
+            found = pattern.fullmatch(scope["path"])
+            if found is not None:
+                scope["path_params"] = found.groupdict()
+                return methods.get(scope["method"], not_allowed)
+        return self.not_found
 
 
 def _not_allowed(methods: list[str]) -> Handle:

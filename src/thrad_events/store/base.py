@@ -4,17 +4,19 @@ write results, storage errors and time helpers it speaks in; the columns are in 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
     from thrad_events.reports.query import AnyReportQuery
+    from thrad_events.store.admin_sql import AdminSession
 
 
 Row = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class InsertResult(enum.Enum):
@@ -115,6 +117,11 @@ class Store(Protocol):
     def set_rate_limit(self, key_id: str, per_s: int | None) -> bool: ...
 
     def count_keys(self) -> int: ...
+
+    def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
+        """`work` in one transaction of its own (under the write lock when it writes): the
+        operator's actions and their audit entries commit together or not at all. Blocking."""
+        ...
 
     def setting(self, name: str, default: str) -> str:
         """The stored value of a setting, storing `default` first if there is none."""

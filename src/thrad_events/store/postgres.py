@@ -43,12 +43,14 @@ from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
+from thrad_events.store.admin_sql import POSTGRES_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
     Row,
     RowResult,
     StorageError,
+    T,
     format_time,
     utcnow,
 )
@@ -507,6 +509,15 @@ class PostgresStore:
                 "UPDATE api_keys SET rate_limit = %s WHERE key_id = %s", (per_s, key_id)
             )
             return cursor.rowcount == 1
+
+    def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
+        # A connection of its own: admin requests run on threads of their own, and the shared
+        # administration connection's transaction must not be theirs.
+        try:
+            with self._admin_errors(), self._connect_admin() as conn, conn.transaction():
+                return work(AdminSession(conn, POSTGRES_ADMIN))
+        except psycopg.Error as exc:
+            raise StorageError(f"administration failed: {exc}") from exc
 
     def count_keys(self) -> int:
         with self._admin_errors():

@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -27,12 +27,14 @@ from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import report_sql
+from thrad_events.store.admin_sql import SQLITE_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
     Row,
     RowResult,
     StorageError,
+    T,
     format_time,
     utcnow,
 )
@@ -409,6 +411,14 @@ class SqliteStore:
             )
         )
         return bool(cursor.rowcount == 1)
+
+    def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
+        try:
+            if write:
+                return cast(T, self._write_now(lambda c: work(AdminSession(c, SQLITE_ADMIN))))
+            return work(AdminSession(self._thread_connection(), SQLITE_ADMIN))
+        except sqlite3.Error as exc:
+            raise StorageError(f"administration failed: {exc}") from exc
 
     def count_keys(self) -> int:
         (count,) = self._thread_connection().execute("SELECT count(*) FROM api_keys").fetchone()
