@@ -17,7 +17,17 @@ from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
-from thrad_events.http import batch, click, collect, conversion, export, health, openapi, reports
+from thrad_events.http import (
+    batch,
+    click,
+    collect,
+    conversion,
+    docs_page,
+    export,
+    health,
+    openapi,
+    reports,
+)
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
@@ -122,7 +132,11 @@ def build_app(settings: Settings) -> App:
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
         get("/openapi.json", app=uncounted("openapi", openapi.openapi_handle())),
-        get("/docs", app=uncounted("docs", openapi.docs)),
+        get("/docs", app=uncounted("docs", docs_page.docs)),
+        *(
+            get(path, app=uncounted("docs", handle))
+            for path, handle in docs_page.asset_handles().items()
+        ),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
 from typing import Any
 
 import msgspec
@@ -12,7 +11,10 @@ from starlette.types import Receive, Scope
 from thrad_events.errors import Outcome
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.openapi_export import ISO_TIME_PATTERN, PARTNER_ID_PATTERN, export_paths
+from thrad_events.http.openapi_shared import complete
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
+from thrad_events.ingest.normalize import DEFAULT_EVENT_TYPE, SERVER_CHANNEL
 from thrad_events.ingest.validate import CURRENCIES
 from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
 from thrad_events.reports.query import (
@@ -182,13 +184,13 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
     return [
         query(
             "since",
-            {"type": "string"},
+            {"type": "string", "pattern": ISO_TIME_PATTERN},
             "ISO-8601 date or date-time in the years 1970 to 9999, inclusive, on the "
             "time_basis (UTC when no offset) [default: 7 days before until, not before 1970]",
         ),
         query(
             "until",
-            {"type": "string"},
+            {"type": "string", "pattern": ISO_TIME_PATTERN},
             "ISO-8601 date or date-time in the years 1970 to 9999, exclusive [default: now]",
         ),
         query(
@@ -230,7 +232,7 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
         ),
         query(
             "partner_id",
-            {"type": "string"},
+            {"type": "string", "pattern": PARTNER_ID_PATTERN},
             "With THRAD_ADMIN_TOKEN: only this partner's "
             "rows [default: every partner]. With an API key: its own partner only",
         ),
@@ -313,9 +315,16 @@ def build_openapi() -> dict[str, Any]:
     conversion_fields["conversion_time"]["format"] = "date-time"
     conversion_fields["currency"] = {
         "type": "string",
-        "enum": sorted(CURRENCIES),
-        "description": "ISO 4217 code (case-insensitive on input, stored upper-case)",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "ISO 4217 code in any case (usd is USD), stored upper-case; one of "
+        + ", ".join(sorted(CURRENCIES)),
     }
+    # What the server stores when a field is omitted (ingest/normalize.py).
+    conversion_fields["event_type"]["default"] = DEFAULT_EVENT_TYPE
+    conversion_fields["channel"]["default"] = SERVER_CHANNEL
+    collect_channel = components["CollectRequest"]["properties"]["channel"]
+    collect_channel["default"] = SERVER_CHANNEL
+    collect_channel["description"] = f"Ignored: collect always stores {SERVER_CHANNEL!r}"
     for body in ("CollectRequest", "ConversionRequest"):
         client_ip = components[body]["properties"]["client_ip"]["anyOf"][0]
         client_ip["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
@@ -344,6 +353,9 @@ def build_openapi() -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "maxLength": 256},
+                    "description": "Makes a retry exact: a second conversion of the partner "
+                    "with the same key is answered duplicate and not stored (without it, "
+                    "event_id is the key)",
                 }
             ],
             "requestBody": _json_body("ConversionRequest"),
@@ -403,54 +415,61 @@ def build_openapi() -> dict[str, Any]:
         {"name": name, "in": "query", "required": name in ("url", "sig"), "schema": schema}
         for name, schema in link_schemas.items()
     ]
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Thrad Events API", "version": "1"},
-        "paths": {
-            "/v1/api/collect": collect,
-            "/api/collect": collect,
-            "/v1/api/collect/batch": collect_batch,
-            "/api/collect/batch": collect_batch,
-            "/v1/api/conversion": conversion,
-            "/v1/api/conversion/batch": conversion_batch,
-            "/api/conversion/batch": conversion_batch,
-            "/api/conversion": conversion,
-            "/v1/click": {
-                "get": {
-                    "summary": "Follow a signed click link: store the click, redirect",
-                    "parameters": link_params,
-                    "responses": {
-                        "302": {"description": "Redirect to the landing URL with thrad_click_id"},
-                        "400": _error("bad_click_link: unsigned, tampered or malformed link"),
-                        "503": _error("unavailable", _RETRY_AFTER),
-                    },
-                }
+    return complete(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "Thrad Events API", "version": "1"},
+            "paths": {
+                "/v1/api/collect": collect,
+                "/api/collect": collect,
+                "/v1/api/collect/batch": collect_batch,
+                "/api/collect/batch": collect_batch,
+                "/v1/api/conversion": conversion,
+                "/v1/api/conversion/batch": conversion_batch,
+                "/api/conversion/batch": conversion_batch,
+                "/api/conversion": conversion,
+                "/v1/click": {
+                    "get": {
+                        "summary": "Follow a signed click link: store the click, redirect",
+                        "parameters": link_params,
+                        "responses": {
+                            "302": {
+                                "description": "Redirect to the landing URL with thrad_click_id"
+                            },
+                            "400": _error("bad_click_link: unsigned, tampered or malformed link"),
+                            "503": _error("unavailable", _RETRY_AFTER),
+                        },
+                    }
+                },
+                **_report_paths(components),
+                **export_paths(
+                    _error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}
+                ),
+                "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
+                "/readyz": {
+                    "get": {
+                        "summary": "Readiness: storage, and Redis when configured, answer",
+                        "responses": {"200": health, "503": health},
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "summary": "Prometheus metrics",
+                        "responses": {
+                            "200": {
+                                "description": "Prometheus text format",
+                                "content": {"text/plain": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
             },
-            **_report_paths(components),
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: storage, and Redis when configured, answer",
-                    "responses": {"200": health, "503": health},
-                }
+            "components": {
+                "schemas": components,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-        },
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    }
+        }
+    )
 
 
 def openapi_handle() -> Handle:
@@ -465,17 +484,3 @@ def openapi_handle() -> Handle:
         return answer
 
     return openapi
-
-
-_DOCS_PAGE = (
-    Outcome.SERVED,
-    Answer(
-        200,
-        (resources.files("thrad_events.http") / "docs.html").read_bytes(),
-        [(b"content-type", b"text/html; charset=utf-8")],
-    ),
-)
-
-
-async def docs(scope: Scope, receive: Receive, headers: dict[str, str]) -> tuple[Outcome, Answer]:
-    return _DOCS_PAGE
