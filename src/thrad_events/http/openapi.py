@@ -288,6 +288,11 @@ def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_openapi() -> dict[str, Any]:
+    """The whole document: the paths, and what every operation shares (openapi_shared.py)."""
+    return complete(_paths_document())
+
+
+def _paths_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [
             CollectRequest,
@@ -415,61 +420,55 @@ def build_openapi() -> dict[str, Any]:
         {"name": name, "in": "query", "required": name in ("url", "sig"), "schema": schema}
         for name, schema in link_schemas.items()
     ]
-    return complete(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "Thrad Events API", "version": "1"},
-            "paths": {
-                "/v1/api/collect": collect,
-                "/api/collect": collect,
-                "/v1/api/collect/batch": collect_batch,
-                "/api/collect/batch": collect_batch,
-                "/v1/api/conversion": conversion,
-                "/v1/api/conversion/batch": conversion_batch,
-                "/api/conversion/batch": conversion_batch,
-                "/api/conversion": conversion,
-                "/v1/click": {
-                    "get": {
-                        "summary": "Follow a signed click link: store the click, redirect",
-                        "parameters": link_params,
-                        "responses": {
-                            "302": {
-                                "description": "Redirect to the landing URL with thrad_click_id"
-                            },
-                            "400": _error("bad_click_link: unsigned, tampered or malformed link"),
-                            "503": _error("unavailable", _RETRY_AFTER),
-                        },
-                    }
-                },
-                **_report_paths(components),
-                **export_paths(
-                    _error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}
-                ),
-                "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
-                "/readyz": {
-                    "get": {
-                        "summary": "Readiness: storage, and Redis when configured, answer",
-                        "responses": {"200": health, "503": health},
-                    }
-                },
-                "/metrics": {
-                    "get": {
-                        "summary": "Prometheus metrics",
-                        "responses": {
-                            "200": {
-                                "description": "Prometheus text format",
-                                "content": {"text/plain": {"schema": {"type": "string"}}},
-                            }
-                        },
-                    }
-                },
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Thrad Events API", "version": "1"},
+        "paths": {
+            "/v1/api/collect": collect,
+            "/api/collect": collect,
+            "/v1/api/collect/batch": collect_batch,
+            "/api/collect/batch": collect_batch,
+            "/v1/api/conversion": conversion,
+            "/v1/api/conversion/batch": conversion_batch,
+            "/api/conversion/batch": conversion_batch,
+            "/api/conversion": conversion,
+            "/v1/click": {
+                "get": {
+                    "summary": "Follow a signed click link: store the click, redirect",
+                    "parameters": link_params,
+                    "responses": {
+                        "302": {"description": "Redirect to the landing URL with thrad_click_id"},
+                        "400": _error("bad_click_link: unsigned, tampered or malformed link"),
+                        "503": _error("unavailable", _RETRY_AFTER),
+                    },
+                }
             },
-            "components": {
-                "schemas": components,
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            **_report_paths(components),
+            **export_paths(_error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}),
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: storage, and Redis when configured, answer",
+                    "responses": {"200": health, "503": health},
+                }
             },
-        }
-    )
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
 
 
 def openapi_handle() -> Handle:
