@@ -17,7 +17,17 @@ from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
-from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
+from thrad_events.http import (
+    batch,
+    click,
+    collect,
+    conversion,
+    docs_page,
+    export,
+    health,
+    openapi,
+    reports,
+)
 from thrad_events.http.admin import AdminAccess, admin_routes
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
@@ -26,6 +36,8 @@ from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
 from thrad_events.metrics import Metrics
 from thrad_events.ratelimits import KeyRateLimiter, limiter_storage
+from thrad_events.reports.export_cursor import CursorSigner
+from thrad_events.reports.export_run import ExportRunner
 from thrad_events.reports.query import Report
 from thrad_events.reports.run import ReportRunner
 from thrad_events.store import open_store
@@ -73,6 +85,8 @@ def build_app(settings: Settings) -> App:
     admission = Admission(keys, limiter, settings.max_body_bytes, settings.body_timeout_s)
     report_access = reports.ReportAccess(keys, limiter, settings.admin_token)
     report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
+    export_runner = ExportRunner(store, wait_timeout_s=settings.report_timeout_s)
+    export_cursors = CursorSigner(click_secret(settings, store))
 
     rejections = RejectionLog()
 
@@ -105,11 +119,25 @@ def build_app(settings: Settings) -> App:
             ))
             for report in Report
         ),
+        *(
+            get(f"/v1/api/export/{table}", app=counted(
+                f"export_{table}",
+                export.export_handle(
+                    table, export_runner, report_access, export_cursors,
+                    settle_s=settings.export_settle_s,
+                ),
+            ))
+            for table in export.EXPORT_TABLES
+        ),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
         get("/openapi.json", app=uncounted("openapi", openapi.openapi_handle())),
-        get("/docs", app=uncounted("docs", openapi.docs)),
+        get("/docs", app=uncounted("docs", docs_page.docs)),
+        *(
+            get(path, app=uncounted("docs", handle))
+            for path, handle in docs_page.asset_handles().items()
+        ),
         *admin_routes(
             AdminAccess(keys, settings.admin_token, store, settings.body_timeout_s), counted
         ),
@@ -126,6 +154,7 @@ def build_app(settings: Settings) -> App:
             # commits whatever is still queued before the process exits. Report threads end
             # first, as they read through the store.
             await report_runner.close()
+            await export_runner.close()
             await store.close()
 
     # Starlette runs only the lifespan: every request goes through the route table.

@@ -64,6 +64,9 @@ class Settings:
     click_ttl_s: int = 30 * 24 * 3600
     # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
     report_timeout_s: float = REPORT_TIMEOUT_S
+    # An HTTP export's window ends this long before now: rows are stamped before their commit,
+    # so the newest seconds may still gain rows that a page would otherwise have passed.
+    export_settle_s: int = 10
     log_level: str = "INFO"
     # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
     access_log: bool = False
@@ -111,6 +114,8 @@ class Settings:
         ):
             if raw := env.get(name):
                 values[key] = float(parse_positive_int(raw, name))
+        if raw := env.get("THRAD_EXPORT_SETTLE_S"):
+            values["export_settle_s"] = parse_non_negative_int(raw, "THRAD_EXPORT_SETTLE_S")
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.validate()
@@ -173,4 +178,14 @@ def parse_positive_int(raw: str, name: str) -> int:
         raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive (got {value})")
+    return value
+
+
+def parse_non_negative_int(raw: str, name: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more (got {value})")
     return value

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from thrad_events.errors import IngestError, Outcome
 from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
 from thrad_events.http.request import ClientGone, header_map
+from thrad_events.http.streaming import StreamedAnswer, send_streamed
 from thrad_events.logs import RejectionLog, request_id, request_id_for
 from thrad_events.metrics import Metrics
 
@@ -77,6 +78,9 @@ def endpoint(
             log.exception("unexpected error on %s", route)
             outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
         try:
+            if isinstance(answer, StreamedAnswer):
+                await send_streamed(answer, receive, send, rid.encode())
+                return
             await send(
                 {
                     "type": "http.response.start",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
 from typing import Any
 
 import msgspec
@@ -13,7 +12,10 @@ from thrad_events.errors import Outcome
 from thrad_events.http.admin_openapi import admin_paths
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.openapi_export import ISO_TIME_PATTERN, PARTNER_ID_PATTERN, export_paths
+from thrad_events.http.openapi_shared import complete
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
+from thrad_events.ingest.normalize import DEFAULT_EVENT_TYPE, SERVER_CHANNEL
 from thrad_events.ingest.validate import CURRENCIES
 from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
 from thrad_events.reports.query import (
@@ -183,13 +185,13 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
     return [
         query(
             "since",
-            {"type": "string"},
+            {"type": "string", "pattern": ISO_TIME_PATTERN},
             "ISO-8601 date or date-time in the years 1970 to 9999, inclusive, on the "
             "time_basis (UTC when no offset) [default: 7 days before until, not before 1970]",
         ),
         query(
             "until",
-            {"type": "string"},
+            {"type": "string", "pattern": ISO_TIME_PATTERN},
             "ISO-8601 date or date-time in the years 1970 to 9999, exclusive [default: now]",
         ),
         query(
@@ -231,7 +233,7 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
         ),
         query(
             "partner_id",
-            {"type": "string"},
+            {"type": "string", "pattern": PARTNER_ID_PATTERN},
             "With THRAD_ADMIN_TOKEN: only this partner's "
             "rows [default: every partner]. With an API key: its own partner only",
         ),
@@ -287,6 +289,11 @@ def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_openapi() -> dict[str, Any]:
+    """The whole document: the paths, and what every operation shares (openapi_shared.py)."""
+    return complete(_paths_document())
+
+
+def _paths_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [
             CollectRequest,
@@ -314,9 +321,16 @@ def build_openapi() -> dict[str, Any]:
     conversion_fields["conversion_time"]["format"] = "date-time"
     conversion_fields["currency"] = {
         "type": "string",
-        "enum": sorted(CURRENCIES),
-        "description": "ISO 4217 code (case-insensitive on input, stored upper-case)",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "ISO 4217 code in any case (usd is USD), stored upper-case; one of "
+        + ", ".join(sorted(CURRENCIES)),
     }
+    # What the server stores when a field is omitted (ingest/normalize.py).
+    conversion_fields["event_type"]["default"] = DEFAULT_EVENT_TYPE
+    conversion_fields["channel"]["default"] = SERVER_CHANNEL
+    collect_channel = components["CollectRequest"]["properties"]["channel"]
+    collect_channel["default"] = SERVER_CHANNEL
+    collect_channel["description"] = f"Ignored: collect always stores {SERVER_CHANNEL!r}"
     for body in ("CollectRequest", "ConversionRequest"):
         client_ip = components[body]["properties"]["client_ip"]["anyOf"][0]
         client_ip["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
@@ -345,6 +359,9 @@ def build_openapi() -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "maxLength": 256},
+                    "description": "Makes a retry exact: a second conversion of the partner "
+                    "with the same key is answered duplicate and not stored (without it, "
+                    "event_id is the key)",
                 }
             ],
             "requestBody": _json_body("ConversionRequest"),
@@ -429,6 +446,7 @@ def build_openapi() -> dict[str, Any]:
             },
             **_report_paths(components),
             **admin_paths(components),
+            **export_paths(_error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {
@@ -467,17 +485,3 @@ def openapi_handle() -> Handle:
         return answer
 
     return openapi
-
-
-_DOCS_PAGE = (
-    Outcome.SERVED,
-    Answer(
-        200,
-        (resources.files("thrad_events.http") / "docs.html").read_bytes(),
-        [(b"content-type", b"text/html; charset=utf-8")],
-    ),
-)
-
-
-async def docs(scope: Scope, receive: Receive, headers: dict[str, str]) -> tuple[Outcome, Answer]:
-    return _DOCS_PAGE

@@ -66,6 +66,7 @@ class Router:
                     if method in methods:
                         raise ValueError(f"{method} {path} is in the route table twice")
                     methods[method] = route.app
+        self.table = table  # every path, templates included: what the API documents
         self.routes = {path: methods for path, methods in table.items() if "{" not in path}
         # Probes of paths and methods are not counted: a scanner would fill the metrics.
         not_allowed = {

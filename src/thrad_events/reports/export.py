@@ -7,7 +7,8 @@ JSON lines are exact. A CSV cell that a spreadsheet could take for a formula get
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 import msgspec
@@ -19,17 +20,55 @@ from thrad_events.store.columns import JSON_COLUMNS, TABLES
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
-def write_jsonl(table: str, rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+# Rows a chunk holds: big enough that a chunk's overhead is small, small enough that a stream
+# holds little (a few chunks per export are in flight at most).
+CHUNK_ROWS = 500
+
+
+def jsonl_chunks(rows: Iterable[dict[str, Any]], chunk_rows: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """One JSON object per line, `chunk_rows` lines a chunk."""
+    buffer = bytearray()
+    count = 0
     for row in rows:
-        out.write(_encoder.encode(row).decode())
-        out.write("\n")
+        buffer += _encoder.encode(row)
+        buffer += b"\n"
+        count += 1
+        if count == chunk_rows:
+            yield bytes(buffer)
+            buffer.clear()
+            count = 0
+    if buffer:
+        yield bytes(buffer)
+
+
+def csv_chunks(
+    table: str, rows: Iterable[dict[str, Any]], chunk_rows: int = CHUNK_ROWS
+) -> Iterator[bytes]:
+    """A header row, then one row per stored row with its cells made formula-safe."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(TABLES[table]), lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({key: _csv_value(key, value) for key, value in row.items()})
+        count += 1
+        if count == chunk_rows:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+            count = 0
+    if out.tell():
+        yield out.getvalue().encode()
+
+
+def write_jsonl(table: str, rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+    for chunk in jsonl_chunks(rows):
+        out.write(chunk.decode())
 
 
 def write_csv(table: str, rows: Iterable[dict[str, Any]], out: TextIO) -> None:
-    writer = csv.DictWriter(out, fieldnames=list(TABLES[table]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _csv_value(key, value) for key, value in row.items()})
+    for chunk in csv_chunks(table, rows):
+        out.write(chunk.decode())
 
 
 def _csv_value(column: str, value: Any) -> Any:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from thrad_events.store.export_keyset import Keyset
+
 if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
     from thrad_events.reports.query import AnyReportQuery
@@ -134,9 +136,24 @@ class Store(Protocol):
         until: datetime | None = None,
         partner_id: str | None = None,
         limit: int | None = None,
+        start: Keyset | None = None,
     ) -> Iterator[dict[str, Any]]:
         """A table's rows in the order received, received in [since, until), of one partner
-        (events and conversions), at most `limit`; streamed, never loaded whole."""
+        (events and conversions), from the row at `start` on (store/export_keyset.py), at most
+        `limit`; streamed, never loaded whole. Blocking: runs on the calling thread."""
+        ...
+
+    def export_next_start(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None,
+        partner_id: str | None,
+        start: Keyset | None,
+        limit: int,
+    ) -> Keyset | None:
+        """Where the export page of `limit` rows from `start` ends: the next row's key, or
+        None when no row follows it. Blocking, like export_rows."""
         ...
 
     def close_sync(self) -> None: ...

@@ -55,6 +55,7 @@ from thrad_events.store.base import (
     utcnow,
 )
 from thrad_events.store.columns import TABLES
+from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.postgres_sink import (
     AsyncConn,
     KeyTouch,
@@ -541,24 +542,17 @@ class PostgresStore:
         until: datetime | None = None,
         partner_id: str | None = None,
         limit: int | None = None,
+        start: Keyset | None = None,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
         query = sql.SQL("SELECT {columns} FROM {table}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),
         )
-        conditions: list[sql.Composable] = []
-        params: list[Any] = []
-        for condition, value in (
-            (sql.SQL("received_at >= %s"), since),
-            (sql.SQL("received_at < %s"), until),
-            (sql.SQL("partner_id = %s"), partner_id),
-        ):
-            if value is not None:
-                conditions.append(condition)
-                params.append(value)
-        if conditions:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+        condition = export_condition(since, until, partner_id, start, _same)
+        params = condition.params
+        if condition.sql:
+            query += sql.SQL(" WHERE " + condition.sql.replace("?", "%s"))
         # clicks have no id: their key breaks ties instead.
         tie = "click_id" if table == "clicks" else "id"
         query += sql.SQL(" ORDER BY received_at, {}").format(sql.Identifier(tie))
@@ -566,7 +560,8 @@ class PostgresStore:
             query += sql.SQL(" LIMIT %s")
             params.append(limit)
         with self._admin_errors():
-            conn = self._admin_connection()
+            # The calling thread's own connection: exports may run on several threads at once.
+            conn = self._report_connection()
             # A server-side cursor streams a table of any size in pieces.
             with conn.transaction(), conn.cursor(name=f"export_{table}") as cursor:
                 cursor.itersize = 2000
@@ -576,6 +571,21 @@ class PostgresStore:
                         column: _from_db(column, value)
                         for column, value in zip(columns, row, strict=True)
                     }
+
+    def export_next_start(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None,
+        partner_id: str | None,
+        start: Keyset | None,
+        limit: int,
+    ) -> Keyset | None:
+        condition = export_condition(since, until, partner_id, start, _same)
+        query, params = next_start_sql(table, condition, "%s")
+        with self._admin_errors():
+            found = self._report_connection().execute(query, [*params, limit]).fetchone()
+        return None if found is None else (format_time(found[0]), int(found[1]))
 
     def close_sync(self) -> None:
         self._close_admin()
@@ -587,6 +597,10 @@ _KEY_SELECT: LiteralString = (
     "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
+
+
+def _same(moment: datetime) -> datetime:
+    return moment
 
 
 def _time_text(value: datetime | None) -> str | None:

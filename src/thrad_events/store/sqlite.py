@@ -46,6 +46,7 @@ from thrad_events.store.columns import (
     JSON_COLUMNS,
     TABLES,
 )
+from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
     ConversionRow,
@@ -452,15 +453,32 @@ class SqliteStore:
         until: datetime | None = None,
         partner_id: str | None = None,
         limit: int | None = None,
+        start: Keyset | None = None,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
-        where, params = _export_filter(since, until, partner_id)
+        condition = export_condition(since, until, partner_id, start, format_time)
+        where = f" WHERE {condition.sql}" if condition.sql else ""
         sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
+        params = condition.params
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for row in self._thread_connection().execute(sql, params):
             yield {column: _from_db(column, row[column]) for column in columns}
+
+    def export_next_start(
+        self,
+        table: str,
+        since: datetime | None,
+        until: datetime | None,
+        partner_id: str | None,
+        start: Keyset | None,
+        limit: int,
+    ) -> Keyset | None:
+        condition = export_condition(since, until, partner_id, start, format_time)
+        sql, params = next_start_sql(table, condition, "?")
+        found = self._thread_connection().execute(sql, [*params, limit]).fetchone()
+        return None if found is None else (str(found[0]), int(found[1]))
 
     def close_sync(self) -> None:
         self._writer.stop()
@@ -470,22 +488,6 @@ class SqliteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-
-def _export_filter(
-    since: datetime | None, until: datetime | None, partner_id: str | None
-) -> tuple[str, list[Any]]:
-    conditions: list[str] = []
-    params: list[Any] = []
-    for condition, value in (
-        ("received_at >= ?", since and format_time(since)),
-        ("received_at < ?", until and format_time(until)),
-        ("partner_id = ?", partner_id),
-    ):
-        if value is not None:
-            conditions.append(condition)
-            params.append(value)
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 
 def _noop(connection: sqlite3.Connection) -> None:

@@ -1,0 +1,169 @@
+"""What every operation of the OpenAPI document shares, added once the paths are built: the
+answers of the HTTP edge (http/protocol.py, http/routing.py), the servers, the request body
+examples and the validate_only parameter of the ingest endpoints."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_REF = "#/components/schemas/{name}"
+_ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+
+# Answers any request may get before it reaches its endpoint.
+_EDGE = {
+    "400": "bad_request: HTTP the server cannot parse",
+    "405": "method_not_allowed: the path does not take this method (Allow lists those it does)",
+    "408": "request_timeout: the request head or body did not arrive in time",
+    "431": "request_header_fields_too_large: headers over 64 KiB in all or over 100 lines",
+    "503": "unavailable: too many open connections, or storage unreachable",
+}
+# And those that carry a body.
+_BODY_EDGE = {
+    "413": "payload_too_large: body (also once decompressed) over THRAD_MAX_BODY_BYTES",
+    "415": "unsupported_encoding: a Content-Encoding other than gzip",
+}
+
+SERVERS = [
+    {"url": "/", "description": "This server"},
+    {"url": "https://events.thrad.ai", "description": "Thrad's production endpoint"},
+]
+
+CLICK_ID_EXAMPLE = "11111111-1111-4111-8111-111111111111"
+COLLECT_EXAMPLE = {
+    "tag_id": "adv_001",
+    "event_name": "page_view",
+    "event_id": "pv-order-123-step-1",
+    "timestamp": 1771879200,
+    "page_url": "https://shop.example.com/checkout",
+    "params": {"step": "shipping"},
+}
+CONVERSION_EXAMPLE = {
+    "click_id": CLICK_ID_EXAMPLE,
+    "conversion_time": "2026-02-19T18:00:00Z",
+    "conversion_value": 49.99,
+    "currency": "USD",
+    "order_id": "order-123",
+    "event_type": "purchase_completed",
+    "customer_tier": "gold",
+}
+EXAMPLES = {
+    "CollectRequest": COLLECT_EXAMPLE,
+    "ConversionRequest": CONVERSION_EXAMPLE,
+    "CollectBatchRequest": {
+        "events": [COLLECT_EXAMPLE, {"event_name": "impression", "event_id": "imp-1"}]
+    },
+    "ConversionBatchRequest": {
+        "conversions": [
+            {**CONVERSION_EXAMPLE, "order_id": "order-124"},
+            {**CONVERSION_EXAMPLE, "order_id": "order-125", "conversion_value": 10},
+        ]
+    },
+    "PartnerCreateRequest": {"name": "acme"},
+    "KeyCreateRequest": {"partner": "acme", "label": "backend", "rate_limit": 200},
+    "KeyUpdateRequest": {"label": "backend-eu", "rate_limit": 500},
+    "KeyRotateRequest": {"grace_seconds": 3600},
+    "KeyRevokeRequest": {},
+}
+
+_PROBLEMS = {"type": "array", "items": {"$ref": _REF.format(name="ErrorDetail")}}
+VALIDATION_SCHEMAS = {
+    "ValidationResponse": {
+        "type": "object",
+        "description": "The answer of ?validate_only=true: nothing was stored",
+        "properties": {
+            "valid": {"type": "boolean"},
+            "errors": {**_PROBLEMS, "description": "What would refuse the body"},
+            "warnings": {
+                **_PROBLEMS,
+                "description": "What the server would silently change: unknown fields dropped, "
+                "tag_id derived as site:unknown, a float timestamp truncated, channel overridden",
+            },
+        },
+        "required": ["valid", "errors", "warnings"],
+    },
+    "BatchValidationResponse": {
+        "type": "object",
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "valid": {"type": "boolean"},
+                        "errors": _PROBLEMS,
+                        "warnings": _PROBLEMS,
+                    },
+                    "required": ["index", "valid", "errors", "warnings"],
+                },
+            }
+        },
+        "required": ["results"],
+    },
+}
+VALIDATE_ONLY = {
+    "name": "validate_only",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "true: check the body and answer 200 with what is wrong with it and what "
+    "the server would change; nothing is stored and no dedupe state changes",
+}
+_VALIDATION_ANSWER = {
+    "CollectRequest": "ValidationResponse",
+    "ConversionRequest": "ValidationResponse",
+    "CollectBatchRequest": "BatchValidationResponse",
+    "ConversionBatchRequest": "BatchValidationResponse",
+}
+
+
+def _error(description: str, retry: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": copy.deepcopy(_ERROR)}
+    if retry:
+        answer["headers"] = dict(_RETRY_AFTER)
+    return answer
+
+
+def complete(document: dict[str, Any]) -> dict[str, Any]:
+    """Add what every operation shares to `document` (its paths built), and return it."""
+    document["servers"] = SERVERS
+    document["components"]["schemas"].update(VALIDATION_SCHEMAS)
+    done: set[int] = set()  # aliases share their operation objects
+    for item in document["paths"].values():
+        for operation in item.values():
+            if id(operation) in done:
+                continue
+            done.add(id(operation))
+            _complete_operation(operation)
+    return document
+
+
+def _complete_operation(operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    edges = dict(_EDGE)
+    body = operation.get("requestBody")
+    if body is not None:
+        edges.update(_BODY_EDGE)
+    for status, description in edges.items():
+        responses.setdefault(status, _error(description, retry=status == "503"))
+    if body is None:
+        return
+    media = body["content"]["application/json"]
+    name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+    media["example"] = EXAMPLES[name]
+    if name not in _VALIDATION_ANSWER:
+        return
+    operation.setdefault("parameters", []).append(VALIDATE_ONLY)
+    validation = {"$ref": _REF.format(name=_VALIDATION_ANSWER[name])}
+    answer = responses.get("200")
+    if answer is None:
+        responses["200"] = {
+            "description": "With validate_only=true: the validation",
+            "content": {"application/json": {"schema": validation}},
+        }
+    else:
+        answer["description"] += "; with validate_only=true: the validation"
+        json_media = answer["content"]["application/json"]
+        json_media["schema"] = {"anyOf": [json_media["schema"], validation]}

@@ -1,0 +1,64 @@
+"""Keyset paging of exports: the SQL that starts a page at a row and finds the next page's first
+row, written once for both stores (they differ only in placeholder and time type).
+
+Rows are ordered by (received_at, id), a key no two rows share, so a page starts where the
+previous one stopped whatever was inserted meanwhile; nothing is skipped by OFFSET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# A row's place in an export: its received_at as format_time text, and its id.
+Keyset = tuple[str, int]
+
+# The tables whose rows carry an id and a partner (clicks have neither).
+KEYSET_TABLES = ("events", "conversions")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A WHERE clause's conjunction (`?` placeholders) and its parameters."""
+
+    sql: str
+    params: list[Any]
+
+
+def export_condition(
+    since: datetime | None,
+    until: datetime | None,
+    partner_id: str | None,
+    start: Keyset | None,
+    time_param: Callable[[datetime], Any],
+) -> Condition:
+    """Rows received in [since, until), of `partner_id` when given, from `start` on."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        parts.append("received_at >= ?")
+        params.append(time_param(since))
+    if until is not None:
+        parts.append("received_at < ?")
+        params.append(time_param(until))
+    if partner_id is not None:
+        parts.append("partner_id = ?")
+        params.append(partner_id)
+    if start is not None:
+        # The first bound alone lets the index on received_at narrow the scan.
+        at = time_param(datetime.fromisoformat(start[0]))
+        parts.append("received_at >= ? AND (received_at > ? OR id >= ?)")
+        params.extend((at, at, start[1]))
+    return Condition(" AND ".join(parts), params)
+
+
+def next_start_sql(table: str, condition: Condition, placeholder: str) -> tuple[str, list[Any]]:
+    """The key of the row `limit` rows after the page's start (its last parameter): the next
+    page's first row, or nothing when the page is the last. The scan reads only the index."""
+    if table not in KEYSET_TABLES:
+        raise ValueError(f"{table} has no keyset")
+    where = f" WHERE {condition.sql}" if condition.sql else ""
+    sql = f"SELECT received_at, id FROM {table}{where} ORDER BY received_at, id LIMIT 1 OFFSET ?"
+    return sql.replace("?", placeholder), condition.params
