@@ -42,7 +42,7 @@ from thrad_events.config import (
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql
+from thrad_events.store import report_sql, test_rows
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
@@ -324,6 +324,12 @@ class PostgresStore:
             found = await cursor.fetchone()
         return _key_record(found) if found is not None else None
 
+    async def click_is_test(self, click_id: str) -> bool | None:
+        async with self._connection(KEY_LOOKUP_TIMEOUT_S) as conn:
+            cursor = await conn.execute("SELECT test FROM clicks WHERE click_id = %s", (click_id,))
+            found = await cursor.fetchone()
+        return None if found is None else bool(found[0])
+
     def touch_key(self, key_id: str, when: datetime) -> None:
         if self._writer is not None:
             self._writer.submit_nowait(KeyTouch(key_id, when))
@@ -466,11 +472,13 @@ class PostgresStore:
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None:
         with self._admin_errors():
             self._admin_connection().execute(
                 "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "created_at, expires_at, rate_limit, test) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     key_id,
                     partner_id,
@@ -480,6 +488,7 @@ class PostgresStore:
                     created_at,
                     expires_at,
                     rate_limit,
+                    test,
                 ),
             )
 
@@ -530,13 +539,14 @@ class PostgresStore:
         until: datetime | None = None,
         partner_id: str | None = None,
         limit: int | None = None,
+        include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
         query = sql.SQL("SELECT {columns} FROM {table}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),
         )
-        conditions: list[sql.Composable] = []
+        conditions: list[sql.Composable] = [] if include_test else [sql.SQL(test_rows.not_test())]
         params: list[Any] = []
         for condition, value in (
             (sql.SQL("received_at >= %s"), since),
@@ -566,6 +576,20 @@ class PostgresStore:
                         for column, value in zip(columns, row, strict=True)
                     }
 
+    def purge_test_rows(
+        self, before: datetime, batch_rows: int = test_rows.PURGE_BATCH_ROWS
+    ) -> dict[str, int]:
+        def delete_batch(table: str, key: str, limit: int) -> int:
+            statement = test_rows.purge_sql(table, key, "%s", "true")
+            with self._admin_errors():
+                cursor = self._admin_connection().execute(
+                    statement,
+                    (before, limit),
+                )
+            return cursor.rowcount
+
+        return test_rows.purge(delete_batch, batch_rows)
+
     def close_sync(self) -> None:
         self._close_admin()
         self._close_report_connections()
@@ -573,7 +597,7 @@ class PostgresStore:
 
 _KEY_SELECT: LiteralString = (
     "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
@@ -595,6 +619,7 @@ def _key_record(row: dict[str, Any]) -> ApiKeyRecord:
         revoked_at=_time_text(row["revoked_at"]),
         last_used_at=_time_text(row["last_used_at"]),
         rate_limit=row["rate_limit"],
+        test=bool(row["test"]),
     )
 
 

@@ -26,7 +26,7 @@ from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRIT
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql
+from thrad_events.store import report_sql, test_rows
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
@@ -106,6 +106,8 @@ def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
     on the request's thread, so this is per-row hot-path work."""
     converted = tuple((i, column) for i, column in enumerate(columns) if column in _CONVERTED)
 
+    test_at = columns.index("test")
+
     def build(row: Row) -> tuple[Any, ...]:
         get = row.get
         values = [get(column) for column in columns]
@@ -113,6 +115,7 @@ def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
             value = values[index]
             if value is not None:
                 values[index] = _to_db(column, value)
+        values[test_at] = 1 if values[test_at] else 0  # NOT NULL: a row without it is live
         return tuple(values)
 
     return build
@@ -228,6 +231,20 @@ class SqliteStore:
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
         return await asyncio.to_thread(self._find_key, key_hash)
+
+    async def click_is_test(self, click_id: str) -> bool | None:
+        return await asyncio.to_thread(self._click_is_test, click_id)
+
+    def _click_is_test(self, click_id: str) -> bool | None:
+        try:
+            found = (
+                self._thread_connection()
+                .execute("SELECT test FROM clicks WHERE click_id = ?", (click_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"click lookup failed: {exc}") from exc
+        return None if found is None else bool(found[0])
 
     def _find_key(self, key_hash: str) -> ApiKeyRecord | None:
         try:
@@ -364,6 +381,7 @@ class SqliteStore:
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None:
         values = (
             key_id,
@@ -374,11 +392,12 @@ class SqliteStore:
             format_time(created_at),
             format_time(expires_at) if expires_at else None,
             rate_limit,
+            1 if test else 0,
         )
         self._write_now(
             lambda connection: connection.execute(
                 "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, expires_at, rate_limit, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
         )
@@ -442,15 +461,27 @@ class SqliteStore:
         until: datetime | None = None,
         partner_id: str | None = None,
         limit: int | None = None,
+        include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
-        where, params = _export_filter(since, until, partner_id)
+        where, params = _export_filter(since, until, partner_id, include_test)
         sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         for row in self._thread_connection().execute(sql, params):
             yield {column: _from_db(column, row[column]) for column in columns}
+
+    def purge_test_rows(
+        self, before: datetime, batch_rows: int = test_rows.PURGE_BATCH_ROWS
+    ) -> dict[str, int]:
+        stamp = format_time(before)
+
+        def delete_batch(table: str, key: str, limit: int) -> int:
+            sql = test_rows.purge_sql(table, key, "?", "1")
+            return int(self._write_now(lambda c: c.execute(sql, (stamp, limit)).rowcount))
+
+        return test_rows.purge(delete_batch, batch_rows)
 
     def close_sync(self) -> None:
         self._writer.stop()
@@ -463,9 +494,9 @@ class SqliteStore:
 
 
 def _export_filter(
-    since: datetime | None, until: datetime | None, partner_id: str | None
+    since: datetime | None, until: datetime | None, partner_id: str | None, include_test: bool
 ) -> tuple[str, list[Any]]:
-    conditions: list[str] = []
+    conditions: list[str] = [] if include_test else [test_rows.not_test()]
     params: list[Any] = []
     for condition, value in (
         ("received_at >= ?", since and format_time(since)),
@@ -485,12 +516,14 @@ def _noop(connection: sqlite3.Connection) -> None:
 def _from_db(column: str, value: Any) -> Any:
     if value is not None and column in JSON_COLUMNS:
         return _json_decoder.decode(value)
+    if column == "test":
+        return bool(value)
     return value
 
 
 _KEY_SELECT = (
     "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
@@ -508,6 +541,7 @@ def _key_record(row: Mapping[str, Any] | sqlite3.Row) -> ApiKeyRecord:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
         rate_limit=row["rate_limit"],
+        test=bool(row["test"]),
     )
 
 
