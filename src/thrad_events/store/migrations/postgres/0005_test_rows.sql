@@ -1,11 +1,12 @@
 -- Test keys and their rows (as sqlite/0007): rows sent with a test key carry test = true, never
 -- dedupe against live rows (the flag joins every unique key), are left out of reports and
 -- exports unless asked, and are deleted after THRAD_TEST_RETENTION_DAYS.
--- ADD COLUMN with a constant default rewrites no table (PostgreSQL 11+).
-ALTER TABLE api_keys ADD COLUMN test boolean NOT NULL DEFAULT false;
-ALTER TABLE events ADD COLUMN test boolean NOT NULL DEFAULT false;
-ALTER TABLE conversions ADD COLUMN test boolean NOT NULL DEFAULT false;
-ALTER TABLE clicks ADD COLUMN test boolean NOT NULL DEFAULT false;
+-- ADD COLUMN with a constant default rewrites no table (PostgreSQL 11+); IF NOT EXISTS lets the
+-- columns and indexes below be made ahead of this migration (docs/deploy.md).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS test boolean NOT NULL DEFAULT false;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS test boolean NOT NULL DEFAULT false;
+ALTER TABLE conversions ADD COLUMN IF NOT EXISTS test boolean NOT NULL DEFAULT false;
+ALTER TABLE clicks ADD COLUMN IF NOT EXISTS test boolean NOT NULL DEFAULT false;
 
 -- New names, IF NOT EXISTS: on a large live table build them first without blocking writes
 -- (CREATE UNIQUE INDEX CONCURRENTLY ... with these names, after the columns exist); this
