@@ -3,6 +3,7 @@ app."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -27,11 +28,13 @@ from thrad_events.http import (
     health,
     openapi,
     reports,
+    testclicks,
 )
 from thrad_events.http.admin import AdminAccess, admin_routes
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
+from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
 from thrad_events.metrics import Metrics
@@ -42,8 +45,9 @@ from thrad_events.reports.query import Report
 from thrad_events.reports.run import ReportRunner
 from thrad_events.store import open_store
 from thrad_events.store.base import Store
+from thrad_events.store.test_retention import purge_periodically
 
-BatchHandle = Callable[[str, Ingestor, Admission, Metrics], Handle]
+BatchHandle = Callable[[str, Ingestor, Admission, Metrics, Checker], Handle]
 
 CLICK_SECRET_SETTING = "click_secret"  # noqa: S105 (a setting name, not a secret)
 
@@ -76,6 +80,7 @@ def build_app(settings: Settings) -> App:
         click_ttl_s=settings.click_ttl_s,
         enricher=enricher,
     )
+    checker = Checker(ingestor, store)
     keys = KeyCache(store, ttl_s=settings.key_cache_ttl_s)
     limiter = KeyRateLimiter(
         limiter_storage(settings.redis_url),
@@ -95,7 +100,7 @@ def build_app(settings: Settings) -> App:
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
-        handle = make(route, ingestor, admission, metrics)
+        handle = make(route, ingestor, admission, metrics, checker)
         return endpoint(route, handle, metrics, counts_own_outcomes=True, rejections=rejections)
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
@@ -105,14 +110,16 @@ def build_app(settings: Settings) -> App:
 
     routes = [
         post("/v1/api/collect", "/api/collect",
-             app=counted("collect", collect.collect_handle(ingestor, admission))),
+             app=counted("collect", collect.collect_handle(ingestor, admission, checker))),
         post("/v1/api/conversion", "/api/conversion",
-             app=counted("conversion", conversion.conversion_handle(ingestor, admission))),
+             app=counted("conversion", conversion.conversion_handle(ingestor, admission, checker))),
         post("/v1/api/collect/batch", "/api/collect/batch",
              app=batch_route("collect_batch", batch.collect_batch_handle)),
         post("/v1/api/conversion/batch", "/api/conversion/batch",
              app=batch_route("conversion_batch", batch.conversion_batch_handle)),
         get("/v1/click", app=counted("click", click.click_handle(ingestor))),
+        post("/v1/api/test/clicks", app=counted(
+            "test_clicks", testclicks.create_test_click_handle(ingestor, admission))),
         *(
             get(f"/v1/api/reports/{report}", app=counted(
                 f"reports_{report}", reports.report_handle(report, report_runner, report_access)
@@ -147,9 +154,13 @@ def build_app(settings: Settings) -> App:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         reload_on_sighup(enricher.geo)
+        purge = asyncio.create_task(purge_periodically(store, settings.test_retention_days))
         try:
             yield
         finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
             # commits whatever is still queued before the process exits. Report threads end
             # first, as they read through the store.

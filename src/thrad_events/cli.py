@@ -178,6 +178,7 @@ def keys() -> None:
 @click.option("--label", required=True, help="Label stamped into params.api_key_label")
 @click.option("--expires-at", default=None, help="ISO-8601 time after which the key is refused")
 @click.option("--rate-limit", type=click.IntRange(min=1), default=None, help="Requests per second")
+@click.option("--test", is_flag=True, help="A test key (thr_test_...): its rows are test rows")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 def keys_create(
     database_url: str | None,
@@ -185,6 +186,7 @@ def keys_create(
     label: str,
     expires_at: str | None,
     rate_limit: int | None,
+    test: bool,
     as_json: bool,
 ) -> None:
     """Create an API key; the secret is printed here once and never stored in clear."""
@@ -203,6 +205,7 @@ def keys_create(
             label=label,
             expires_at=expires,
             rate_limit=rate_limit,
+            test=test,
             create_partner=True,
         )
     )
@@ -217,6 +220,8 @@ def keys_create(
                     "partner_id": key.partner_id,
                     "label": key.label,
                     "expires_at": expires_text,
+                    # Only a test key says so: a live key's output keeps its five fields.
+                    **({"test": True} if key.test else {}),
                 }
             )
         )
@@ -225,6 +230,8 @@ def keys_create(
     click.echo(f"partner_id: {key.partner_id}")
     click.echo(f"label:      {key.label}")
     click.echo(f"expires_at: {expires_text or 'never'}")
+    if key.test:
+        click.echo("test:       yes (rows kept apart from live ones, deleted after the retention)")
     click.echo(f"api_key:    {made.api_key}   (shown only now)")
 
 
@@ -248,6 +255,7 @@ def keys_list(database_url: str | None, as_json: bool) -> None:
             "revoked_at": record.revoked_at,
             "last_used_at": record.last_used_at,
             "rate_limit": record.rate_limit,
+            "test": record.test,
         }
         if as_json:
             click.echo(_json.encode(entry))
@@ -262,6 +270,7 @@ def keys_list(database_url: str | None, as_json: bool) -> None:
                 record.expires_at or "never",
                 str(record.rate_limit or "default"),
                 record.last_used_at or "never",
+                "yes" if record.test else "no",
             )
         )
     if not as_json:
@@ -283,6 +292,7 @@ _KEY_COLUMNS = (
     "EXPIRES_AT",
     "RATE_LIMIT",
     "LAST_USED_AT",
+    "TEST",
 )
 
 
@@ -351,6 +361,73 @@ def clicks_link(
         raise click.BadParameter(exc.message, param_hint="--landing-url") from None
 
 
+@clicks.command("create")
+@database_option
+@click.option("--campaign-id", default=None)
+@click.option("--ad-id", default=None)
+@click.option("--bid-id", default=None)
+@click.option("--test", is_flag=True, help="A test click (kept out of reports, deleted later)")
+@click.option("--json", "as_json", is_flag=True, help="Print click_id, thrad_exp and thrad_sig")
+def clicks_create(
+    database_url: str | None,
+    campaign_id: str | None,
+    ad_id: str | None,
+    bid_id: str | None,
+    test: bool,
+    as_json: bool,
+) -> None:
+    """Store a click, as following a click link would, and print its click_id."""
+    from thrad_events.app import click_secret
+    from thrad_events.enrich.ip import TrustedProxies
+    from thrad_events.errors import IngestError
+    from thrad_events.ingest.pipeline import Ingestor, MintedClick, RequestContext
+
+    for value, option in ((campaign_id, "--campaign-id"), (ad_id, "--ad-id"), (bid_id, "--bid-id")):
+        if value is not None and not 1 <= len(value) <= 256:
+            raise click.BadParameter("must be 1 to 256 characters", param_hint=option)
+    settings = _settings(database_url=database_url)
+    store = _store(settings.database_url)
+    ingestor = Ingestor(
+        store,
+        proxies=TrustedProxies(()),
+        click_secret=click_secret(settings, store),
+        click_ttl_s=settings.click_ttl_s,
+    )
+
+    async def create() -> MintedClick:
+        # Through the group-commit writer, as the server stores clicks.
+        await store.start()
+        try:
+            return await ingestor.create_click(
+                RequestContext(peer_ip=None),
+                campaign_id=campaign_id,
+                ad_id=ad_id,
+                bid_id=bid_id,
+                test=test,
+            )
+        finally:
+            await store.close()
+
+    try:
+        minted = asyncio.run(create())
+    except (IngestError, StorageError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close_sync()
+    if as_json:
+        click.echo(
+            _json.encode(
+                {
+                    "click_id": minted.click_id,
+                    "thrad_exp": minted.thrad_exp,
+                    "thrad_sig": minted.thrad_sig,
+                }
+            )
+        )
+        return
+    click.echo(minted.click_id)
+
+
 @main.command()
 @database_option
 @click.argument("table", type=click.Choice(["events", "conversions", "clicks"]))
@@ -359,6 +436,7 @@ def clicks_link(
 @click.option("--until", default=None, help="Only rows received before this ISO-8601 time")
 @click.option("--partner", default=None, help="Only this partner's rows (name or id)")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows")
+@click.option("--include-test", is_flag=True, help="Also rows sent with test keys (test: true)")
 def export(
     database_url: str | None,
     table: str,
@@ -367,6 +445,7 @@ def export(
     until: str | None,
     partner: str | None,
     limit: int | None,
+    include_test: bool,
 ) -> None:
     """Write stored rows to stdout, oldest first, streamed."""
     from thrad_events.reports.export import write_csv, write_jsonl
@@ -380,6 +459,7 @@ def export(
         _parse_time(until, "--until"),
         partner_id=_partner_id(store, partner) if partner is not None else None,
         limit=limit,
+        include_test=include_test,
     )
     writer = write_jsonl if fmt == "jsonl" else write_csv
     writer(table, rows, sys.stdout)
@@ -410,6 +490,7 @@ def export(
 @click.option("--filter", "filters", multiple=True, help="FIELD:VALUE, repeatable")
 @click.option("--limit", type=int, default=None, help="Most groups shown [default 1000]")
 @click.option("--partner", default=None, help="Partner name or id [default: every partner]")
+@click.option("--include-test", is_flag=True, help="Also count rows sent with test keys")
 @click.option("--json", "as_json", is_flag=True, help="The HTTP endpoint's JSON")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, nested values in columns of their own")
 def report(
@@ -422,6 +503,7 @@ def report(
     filters: tuple[str, ...],
     limit: int | None,
     partner: str | None,
+    include_test: bool,
     as_json: bool,
     as_csv: bool,
 ) -> None:
@@ -440,6 +522,8 @@ def report(
     for name, value in options:
         if value is not None:
             items.append((name, str(value)))
+    if include_test:
+        items.append(("include_test", "true"))
     settings = _settings(database_url=database_url)
     store = _store(settings.database_url)
     try:
@@ -471,6 +555,10 @@ main.add_command(send)
 main.add_command(audit)
 main.add_command(partners)
 keys.add_command(keys_rotate)
+
+from thrad_events.cli_test_rows import test_rows  # noqa: E402
+
+main.add_command(test_rows)
 
 
 @main.group()

@@ -70,6 +70,8 @@ class Settings:
     log_level: str = "INFO"
     # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
     access_log: bool = False
+    # Rows sent with test keys (and test clicks) are deleted once older than this.
+    test_retention_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
@@ -100,6 +102,7 @@ class Settings:
             ("THRAD_RATE_LIMIT_PER_S", "rate_limit_per_s"),
             ("THRAD_MAX_CONNECTIONS", "max_connections"),
             ("THRAD_KEEPALIVE_TIMEOUT_S", "keepalive_timeout_s"),
+            ("THRAD_TEST_RETENTION_DAYS", "test_retention_days"),
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)

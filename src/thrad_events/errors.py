@@ -33,6 +33,8 @@ class Outcome(enum.StrEnum):
     PREVIEWED = "previewed"
     # A read (a report) answered in full.
     SERVED = "served"
+    # A request with ?validate_only=true: checked and answered, nothing stored.
+    VALIDATED = "validated"
     DUPLICATE = "duplicate"
     INVALID_JSON = "invalid_json"
     MISSING_FIELD = "missing_field"

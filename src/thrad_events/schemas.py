@@ -154,6 +154,56 @@ class ReportResponse(msgspec.Struct):
     filters: list[ReportFilter]
     rows: list[dict[str, Any]]
     truncated: Annotated[bool, Meta(description="More groups exist than limit allowed")]
+    include_test: Annotated[
+        bool, Meta(description="Whether rows sent with test keys (and test clicks) were counted")
+    ] = False
+
+
+_CLICK_FIELD = Meta(min_length=1, max_length=256)
+
+
+class ClickCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/api/test/clicks (every field optional; an empty body is `{}`)."""
+
+    campaign_id: Annotated[str, _CLICK_FIELD] | None = None
+    ad_id: Annotated[str, _CLICK_FIELD] | None = None
+    bid_id: Annotated[str, _CLICK_FIELD] | None = None
+
+
+class CreatedClick(msgspec.Struct):
+    """A stored click, with what the click redirect would hand its landing page."""
+
+    click_id: Annotated[str, Meta(description="uuid4, for a conversion's click_id")]
+    thrad_exp: Annotated[int, Meta(description="Unix seconds until which thrad_sig holds")]
+    thrad_sig: Annotated[str, Meta(description='HMAC-SHA256 hex of "<click_id>.<thrad_exp>"')]
+
+
+class ValidationProblem(msgspec.Struct):
+    field: Annotated[str | None, Meta(description="Dotted path; null for the body as a whole")]
+    message: str
+
+
+class ValidationResult(msgspec.Struct):
+    """Answer of an ingest endpoint called with ?validate_only=true: nothing was stored."""
+
+    valid: bool
+    errors: list[ValidationProblem]
+    warnings: Annotated[
+        list[ValidationProblem], Meta(description="What the server would silently change")
+    ]
+
+
+class BatchValidationItem(msgspec.Struct):
+    index: int
+    valid: bool
+    errors: list[ValidationProblem]
+    warnings: list[ValidationProblem]
+
+
+class BatchValidationResponse(msgspec.Struct):
+    """Answer of a batch endpoint called with ?validate_only=true: one result per item."""
+
+    results: list[BatchValidationItem]
 
 
 # -- the admin API (/v1/admin/...): operator bodies, unknown fields refused ---------------------
@@ -184,6 +234,9 @@ class KeyCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     label: KeyLabel
     expires_at: Expiry | None = None
     rate_limit: RateLimit | None = None
+    test: Annotated[
+        bool, Meta(description="A test key (thr_test_...): its rows are kept apart from live ones")
+    ] = False
 
 
 class KeyUpdateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -223,6 +276,7 @@ class ApiKey(msgspec.Struct):
     label: str
     key_prefix: Annotated[str, Meta(description="The secret's first characters, to recognise it")]
     status: Literal["active", "expired", "revoked"]
+    test: Annotated[bool, Meta(description="A test key: rows flagged test, kept apart")]
     rate_limit: Annotated[int | None, Meta(description="Requests per second; null: the default")]
     expires_at: str | None
     created_at: str

@@ -85,6 +85,27 @@ def collect(base_url: str, api_key: str) -> int:
     return answer.status_code
 
 
+def test_a_test_key_made_over_http_is_a_test_key_and_stays_one_when_rotated(
+    admin: httpx.Client, admin_server: ServerProcess
+) -> None:
+    partner = new_partner(admin)
+    key = new_key(admin, partner["name"], test=True)
+    assert key["api_key"].startswith("thr_test_")
+    assert key["test"] is True
+    assert collect(admin_server.base_url, key["api_key"]) == 204
+    rotated = admin.post(f"/v1/admin/keys/{key['key_id']}/rotate", json={})
+    assert rotated.status_code == 201, rotated.text
+    assert rotated.json()["api_key"].startswith("thr_test_")
+    listed = admin.get("/v1/admin/keys", params={"partner": partner["partner_id"]}).json()["keys"]
+    assert [k["test"] for k in listed] == [True, True]
+    assert (
+        admin.post(
+            "/v1/admin/keys", json={"partner": partner["name"], "label": "x", "test": "yes"}
+        ).status_code
+        == 422
+    )
+
+
 def wait_refused(base_url: str, api_key: str, started: float | None = None) -> float:
     """Seconds from `started` (now) until a request with the key is refused (401); polls,
     bounded by twice the bound."""
@@ -194,6 +215,7 @@ def test_a_key_made_over_http_works_and_is_listed_without_its_secret(
     assert key["partner_id"] == partner["partner_id"]
     assert key["status"] == "active"
     assert key["rate_limit"] == 50
+    assert key["test"] is False
     assert key["expires_at"] == expires.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     assert collect(admin_server.base_url, key["api_key"]) == 204
     # By id or by name, the partner's keys only, and never a secret.
@@ -210,6 +232,7 @@ def test_a_key_made_over_http_works_and_is_listed_without_its_secret(
             "label",
             "key_prefix",
             "status",
+            "test",
             "rate_limit",
             "expires_at",
             "created_at",

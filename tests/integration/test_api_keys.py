@@ -196,6 +196,7 @@ def test_keys_list_has_a_header_row_and_tells_active_expired_and_revoked_apart(
         "EXPIRES_AT",
         "RATE_LIMIT",
         "LAST_USED_AT",
+        "TEST",
     ]
     status = lines[0].index("STATUS")
     by_id = {line.split()[0]: line for line in lines[1:]}

@@ -149,6 +149,7 @@ def create_key(
     label: str,
     expires_at: datetime | None = None,
     rate_limit: int | None = None,
+    test: bool = False,
     create_partner: bool = False,
 ) -> CreatedKey:
     """A key of `partner` (its id or name). An unknown partner is refused, or created with
@@ -167,7 +168,9 @@ def create_key(
                 )
             check_text(partner, "partner", MAX_PARTNER_NAME_CHARS)
             found = _add_partner(session, actor, partner, now)
-        return _add_key(session, actor, found.partner_id, label, expires_at, rate_limit, now)
+        return _add_key(
+            session, actor, found.partner_id, label, expires_at, rate_limit, now, test=test
+        )
 
     return store.admin(work)
 
@@ -181,10 +184,11 @@ def _add_key(
     rate_limit: int | None,
     now: datetime,
     *,
+    test: bool = False,
     audited: bool = True,
 ) -> CreatedKey:
     """Insert a new key; `audited=False` when the caller's own entry covers it (a rotation)."""
-    secret = new_key_secret()
+    secret = new_key_secret(test)
     session.add_key(
         key_id=secret.key_id,
         partner_id=partner_id,
@@ -194,6 +198,7 @@ def _add_key(
         created_at=now,
         expires_at=expires_at,
         rate_limit=rate_limit,
+        test=test,
     )
     record = session.key(secret.key_id)
     assert record is not None  # written just now, in this transaction
@@ -203,6 +208,7 @@ def _add_key(
             "label": label,
             "expires_at": record.expires_at,
             "rate_limit": rate_limit,
+            "test": test,
         }
         session.record(now, actor, "key.create", secret.key_id, details)
     return CreatedKey(secret.api_key, record)
@@ -284,7 +290,15 @@ def rotate_key(store: Store, actor: str, key_id: str, grace_s: int) -> RotatedKe
         if expiry is not None:
             old_expiry = min(old_expiry, expiry)
         new = _add_key(
-            session, actor, old.partner_id, old.label, expiry, old.rate_limit, now, audited=False
+            session,
+            actor,
+            old.partner_id,
+            old.label,
+            expiry,
+            old.rate_limit,
+            now,
+            test=old.test,
+            audited=False,
         )
         session.change_key(key_id, {"expires_at": old_expiry})
         session.record(

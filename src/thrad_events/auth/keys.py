@@ -1,6 +1,7 @@
 """API keys: generation, hashing, and the short-lived cache every request authenticates through.
 
-A key is `thr_` followed by 43 URL-safe characters (32 random bytes). Only its SHA-256 is stored:
+A key is `thr_` followed by 43 URL-safe characters (32 random bytes); a test key's secret starts
+`thr_test_` (its rows are stored flagged test, see store/test_rows.py). Only its SHA-256 is stored:
 with 256 bits of entropy a slow hash adds nothing. Lookups are cached for `ttl_s` seconds, which
 bounds how long a revoked key keeps working on a process; expiry is checked on every request.
 """
@@ -19,6 +20,7 @@ from thrad_events.errors import Unauthorized, Unavailable
 from thrad_events.store.base import ApiKeyRecord, StorageError, Store, utcnow
 
 KEY_PREFIX = "thr_"
+TEST_KEY_PREFIX = "thr_test_"
 KEY_BYTES = 32
 
 
@@ -30,10 +32,11 @@ class NewKey:
     label: str
     expires_at: datetime | None
     rate_limit: int | None
+    test: bool = False
 
 
-def generate_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+def generate_api_key(*, test: bool = False) -> str:
+    return (TEST_KEY_PREFIX if test else KEY_PREFIX) + secrets.token_urlsafe(KEY_BYTES)
 
 
 def hash_api_key(api_key: str) -> str:
@@ -50,13 +53,14 @@ class KeySecret:
     key_prefix: str
 
 
-def new_key_secret() -> KeySecret:
-    api_key = generate_api_key()
+def new_key_secret(test: bool = False) -> KeySecret:
+    api_key = generate_api_key(test=test)
+    prefix = TEST_KEY_PREFIX if test else KEY_PREFIX
     return KeySecret(
         "key_" + secrets.token_hex(8),
         api_key,
         hash_api_key(api_key),
-        api_key[: len(KEY_PREFIX) + 4],
+        api_key[: len(prefix) + 4],
     )
 
 
@@ -67,10 +71,15 @@ def create_key(
     label: str,
     expires_at: datetime | None = None,
     rate_limit: int | None = None,
+    test: bool = False,
 ) -> NewKey:
-    """Create the partner if new and a key for it; the clear key exists only in the result."""
+    """Create the partner if new and a key for it; the clear key exists only in the result.
+
+    A `test` key's rows are stored flagged test: kept out of reports and exports unless asked,
+    deduplicated apart from live rows, deleted after THRAD_TEST_RETENTION_DAYS.
+    """
     partner_id = store.ensure_partner(partner)
-    secret = new_key_secret()
+    secret = new_key_secret(test)
     store.add_key(
         key_id=secret.key_id,
         partner_id=partner_id,
@@ -80,8 +89,9 @@ def create_key(
         created_at=utcnow(),
         expires_at=expires_at,
         rate_limit=rate_limit,
+        test=test,
     )
-    return NewKey(secret.key_id, secret.api_key, partner_id, label, expires_at, rate_limit)
+    return NewKey(secret.key_id, secret.api_key, partner_id, label, expires_at, rate_limit, test)
 
 
 def bearer_token(authorization: str | None) -> str:

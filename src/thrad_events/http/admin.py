@@ -182,6 +182,7 @@ def api_key(record: ApiKeyRecord, now: datetime) -> ApiKey:
         label=record.label,
         key_prefix=record.key_prefix,
         status=record.status(now),  # type: ignore[arg-type]
+        test=record.test,
         rate_limit=record.rate_limit,
         expires_at=record.expires_at,
         created_at=record.created_at,
@@ -281,6 +282,7 @@ def admin_routes(access: AdminAccess, counted: Callable[[str, Handle], ASGIApp])
                 label=request.label,
                 expires_at=expires,
                 rate_limit=rate_limit,
+                test=request.test,
             )
         )
         return _answer(201, _new_key(created, utcnow()))

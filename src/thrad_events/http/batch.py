@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 
 from thrad_events.errors import IngestError, Outcome, Unavailable
-from thrad_events.http.admission import Admission, ingest_handle
+from thrad_events.http.admission import Admission, Check, ingest_handle
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.validate_only import CheckMany, batch_check
+from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.ingest.validate import decode_batch
 from thrad_events.metrics import Metrics
@@ -46,11 +48,23 @@ def _result(index: int, answer: Outcome | IngestError) -> BatchItemResult:
 
 
 def batch_handle(
-    route: str, field: str, ingest_items: BatchIngest, admission: Admission, metrics: Metrics
+    route: str,
+    field: str,
+    ingest_items: BatchIngest,
+    admission: Admission,
+    metrics: Metrics,
+    check_items: CheckMany,
 ) -> Handle:
     """A batch answers 200 with a result per item and counts each item's outcome by `route`;
-    only a refusal of the whole request (auth, size, envelope, storage down) is an error."""
+    only a refusal of the whole request (auth, size, envelope, storage down) is an error.
+    With ?validate_only=true the items are checked instead, and the request counted once."""
     outcomes = metrics.outcomes
+    check_batch = batch_check(field, check_items)
+
+    async def check(body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Answer:
+        answer = await check_batch(body, key, ctx)
+        outcomes.labels(route, Outcome.VALIDATED).inc()
+        return answer
 
     async def ingest(
         body: bytes, key: ApiKeyRecord, ctx: RequestContext
@@ -72,16 +86,26 @@ def batch_handle(
         content = _encoder.encode(BatchResponse(results, totals))
         return Outcome.STORED, Answer(200, content, [JSON_TYPE])
 
-    return ingest_handle(admission, ingest, respond)
+    validate: Check = check
+    return ingest_handle(admission, ingest, respond, validate)
 
 
 def collect_batch_handle(
-    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics
+    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics, checker: Checker
 ) -> Handle:
-    return batch_handle(route, "events", ingestor.collect_batch, admission, metrics)
+    return batch_handle(
+        route, "events", ingestor.collect_batch, admission, metrics, checker.collect_batch
+    )
 
 
 def conversion_batch_handle(
-    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics
+    route: str, ingestor: Ingestor, admission: Admission, metrics: Metrics, checker: Checker
 ) -> Handle:
-    return batch_handle(route, "conversions", ingestor.conversion_batch, admission, metrics)
+    return batch_handle(
+        route,
+        "conversions",
+        ingestor.conversion_batch,
+        admission,
+        metrics,
+        checker.conversion_batch,
+    )

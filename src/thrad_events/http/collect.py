@@ -6,6 +6,8 @@ from thrad_events.errors import Outcome
 from thrad_events.http.admission import Admission, ingest_handle
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
+from thrad_events.http.validate_only import single_check
+from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor
 
 _NO_CONTENT = Answer(204)
@@ -13,5 +15,7 @@ _NO_CONTENT = Answer(204)
 _ANSWERS = {outcome: (outcome, _NO_CONTENT) for outcome in (Outcome.STORED, Outcome.DUPLICATE)}
 
 
-def collect_handle(ingestor: Ingestor, admission: Admission) -> Handle:
-    return ingest_handle(admission, ingestor.collect, _ANSWERS.__getitem__)
+def collect_handle(ingestor: Ingestor, admission: Admission, checker: Checker) -> Handle:
+    return ingest_handle(
+        admission, ingestor.collect, _ANSWERS.__getitem__, single_check(checker.collect)
+    )

@@ -6,6 +6,8 @@ from thrad_events.errors import Outcome
 from thrad_events.http.admission import Admission, ingest_handle
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.validate_only import single_check
+from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor
 
 _ANSWERS = {
@@ -14,5 +16,7 @@ _ANSWERS = {
 }
 
 
-def conversion_handle(ingestor: Ingestor, admission: Admission) -> Handle:
-    return ingest_handle(admission, ingestor.conversion, _ANSWERS.__getitem__)
+def conversion_handle(ingestor: Ingestor, admission: Admission, checker: Checker) -> Handle:
+    return ingest_handle(
+        admission, ingestor.conversion, _ANSWERS.__getitem__, single_check(checker.conversion)
+    )

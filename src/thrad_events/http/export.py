@@ -22,7 +22,7 @@ from thrad_events.http.reports import ReportAccess, report_scope
 from thrad_events.http.streaming import StreamedAnswer
 from thrad_events.reports.export_cursor import CursorSigner, ExportCursor
 from thrad_events.reports.export_run import ExportPage, ExportRunner
-from thrad_events.reports.query import _single, _time
+from thrad_events.reports.query import _single, _time, include_test
 from thrad_events.store.base import format_time, utcnow
 from thrad_events.store.export_keyset import KEYSET_TABLES
 
@@ -30,9 +30,11 @@ EXPORT_TABLES = KEYSET_TABLES
 FORMATS = {"jsonl": b"application/x-ndjson", "csv": b"text/csv; charset=utf-8"}
 DEFAULT_EXPORT_LIMIT = 10_000
 MAX_EXPORT_LIMIT = 100_000
-PARAMETERS = ("since", "until", "format", "limit", "cursor", "partner_id", "partner")
+PARAMETERS = (
+    "since", "until", "format", "limit", "cursor", "partner_id", "partner", "include_test"
+)  # fmt: skip
 # What a cursor fixes, and so cannot be given with one.
-_FIXED_BY_CURSOR = ("since", "until", "partner_id", "partner")
+_FIXED_BY_CURSOR = ("since", "until", "partner_id", "partner", "include_test")
 _CACHE = (b"cache-control", b"private, no-store")
 
 
@@ -70,11 +72,20 @@ def export_handle(
         if raw_cursor is not None:
             cursor = _own_cursor(cursors.decode(raw_cursor), table, partner_id, given)
             page = ExportPage(
-                table, fmt, cursor.partner_id, cursor.since, cursor.until, cursor.start, limit
+                table,
+                fmt,
+                cursor.partner_id,
+                cursor.since,
+                cursor.until,
+                cursor.start,
+                limit,
+                cursor.include_test,
             )
         else:
             since, until = _window(given, utcnow() - settle)
-            page = ExportPage(table, fmt, partner_id, since, until, None, limit)
+            page = ExportPage(
+                table, fmt, partner_id, since, until, None, limit, include_test(given)
+            )
         stream = await runner.open(page)
         answer_headers = [
             (b"content-type", FORMATS[fmt]),
@@ -83,7 +94,14 @@ def export_handle(
         ]
         if stream.next_start is not None:
             token = cursors.encode(
-                ExportCursor(table, page.partner_id, page.since, page.until, stream.next_start)
+                ExportCursor(
+                    table,
+                    page.partner_id,
+                    page.since,
+                    page.until,
+                    stream.next_start,
+                    page.include_test,
+                )
             )
             query = urlencode({"cursor": token, "format": fmt, "limit": limit})
             answer_headers.append((b"x-next-cursor", token.encode()))

@@ -32,11 +32,13 @@ from thrad_events.reports.query import (
 )
 from thrad_events.schemas import (
     BatchResponse,
+    ClickCreateRequest,
     CollectBatchRequest,
     CollectRequest,
     ConversionBatchRequest,
     ConversionRequest,
     ConversionResponse,
+    CreatedClick,
     ErrorResponse,
     HealthResponse,
     ReportResponse,
@@ -195,6 +197,11 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
             "ISO-8601 date or date-time in the years 1970 to 9999, exclusive [default: now]",
         ),
         query(
+            "include_test",
+            {"type": "boolean", "default": False},
+            "true: also count the rows sent with test keys (and test clicks)",
+        ),
+        query(
             "time_basis",
             {
                 "type": "string",
@@ -304,6 +311,8 @@ def _paths_document() -> dict[str, Any]:
             CollectBatchRequest,
             ConversionBatchRequest,
             BatchResponse,
+            ClickCreateRequest,
+            CreatedClick,
         ],
         ref_template=_REF,
     )
@@ -441,6 +450,35 @@ def _paths_document() -> dict[str, Any]:
                         "302": {"description": "Redirect to the landing URL with thrad_click_id"},
                         "400": _error("bad_click_link: unsigned, tampered or malformed link"),
                         "503": _error("unavailable", _RETRY_AFTER),
+                    },
+                }
+            },
+            "/v1/api/test/clicks": {
+                "post": {
+                    "summary": "Create a test click (test keys only), to try a conversion",
+                    "description": "Stores a click as the click redirect would and answers what "
+                    "its landing page would receive: click_id, thrad_exp and thrad_sig. Only a "
+                    "test key (thr_test_...) may; rows naming the click are test rows.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="ClickCreateRequest")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "The click",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": _REF.format(name="CreatedClick")}
+                                }
+                            },
+                        },
+                        **_COMMON_ERRORS,
+                        "403": _error("forbidden: a live key; only test keys create test clicks"),
                     },
                 }
             },

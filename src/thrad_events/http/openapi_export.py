@@ -83,6 +83,11 @@ def export_paths(error: Callable[[str], dict[str, Any]], common: dict[str, Any])
             {"type": "string", "pattern": PARTNER_ID_PATTERN},
             "Another name for partner_id",
         ),
+        _query(
+            "include_test",
+            {"type": "boolean", "default": False},
+            "true: also the rows sent with test keys (flagged test: true)",
+        ),
     ]
     paths: dict[str, Any] = {}
     for table in EXPORT_TABLES:

@@ -65,6 +65,7 @@ EXAMPLES = {
     "KeyUpdateRequest": {"label": "backend-eu", "rate_limit": 500},
     "KeyRotateRequest": {"grace_seconds": 3600},
     "KeyRevokeRequest": {},
+    "ClickCreateRequest": {"campaign_id": "cmp_1", "ad_id": "ad_1"},
 }
 
 _PROBLEMS = {"type": "array", "items": {"$ref": _REF.format(name="ErrorDetail")}}

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 SERVER_CHANNEL = "server"
 INTEGRATION = "partner_s2s"
 DEFAULT_EVENT_TYPE = "purchase_completed"
+# The params names the server writes over the client's (stamp_params).
+STAMPED_PARAMS = ("integration", "partner_id", "api_key_label")
 
 # Bounds for the sanitised copy of a conversion's unknown top-level fields.
 EXTRA_MAX_DEPTH = 4

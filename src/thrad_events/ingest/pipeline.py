@@ -66,6 +66,15 @@ def no_enrichment(
     return {}
 
 
+@dataclass(frozen=True, slots=True)
+class MintedClick:
+    """A stored click and what the click redirect hands the landing page for it."""
+
+    click_id: str
+    thrad_exp: int
+    thrad_sig: str
+
+
 def format_instant(moment: datetime) -> str:
     """UTC ISO-8601 with a Z, seconds precision unless the client sent a fraction."""
     text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -197,6 +206,7 @@ class Ingestor:
             "view_time_ms": view_time_ms,
             "consent": request.consent,
             "params": stamp_params(request.params, key.partner_id, key.label),
+            "test": key.test,
         }
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
@@ -243,6 +253,7 @@ class Ingestor:
             "tag_id": request.tag_id,
             "consent": request.consent,
             "params": params,
+            "test": key.test,
         }
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
@@ -260,6 +271,28 @@ class Ingestor:
     async def click(self, query_string: str, ctx: RequestContext) -> str:
         """Verify a click link, store the click, and return the landing redirect."""
         link = clicklinks.verify_link(query_string, self._click_secret)
+        click = await self._store_click(link, ctx, test=False)
+        return clicklinks.landing_redirect(
+            link.url, click.click_id, click.thrad_exp, click.thrad_sig, link.bid_id
+        )
+
+    async def create_click(
+        self,
+        ctx: RequestContext,
+        *,
+        campaign_id: str | None = None,
+        ad_id: str | None = None,
+        bid_id: str | None = None,
+        test: bool,
+    ) -> MintedClick:
+        """Store a click no link was followed for (a test key's, or an operator's), with no
+        landing page; its thrad_exp and thrad_sig are what the redirect would have carried."""
+        link = clicklinks.ClickLink("", campaign_id=campaign_id, ad_id=ad_id, bid_id=bid_id)
+        return await self._store_click(link, ctx, test=test)
+
+    async def _store_click(
+        self, link: clicklinks.ClickLink, ctx: RequestContext, *, test: bool
+    ) -> MintedClick:
         received_at = ctx.received_at or datetime.now(UTC)
         click_id = str(uuid.uuid4())
         expires_at = int(received_at.timestamp()) + self._click_ttl_s
@@ -275,13 +308,14 @@ class Ingestor:
             "impression_id": link.impression_id,
             "referrer": ctx.referer,
             "user_agent": ctx.user_agent,
+            "test": test,
         }
         row.update(self._addresses(ctx, None))
         # A click's campaign fields are the ones its landing URL carries; it has no consent.
-        row.update(self._enriched(row, ctx.user_agent, link.url, None))
+        row.update(self._enriched(row, ctx.user_agent, link.url or None, None))
         await _insert(self._store.insert_click, row)
         signature = clicklinks.click_signature(self._click_secret, click_id, expires_at)
-        return clicklinks.landing_redirect(link.url, click_id, expires_at, signature, link.bid_id)
+        return MintedClick(click_id, expires_at, signature)
 
 
 async def _insert(insert: Callable[[Row], Awaitable[InsertResult]], row: Row) -> InsertResult:

@@ -39,6 +39,7 @@ from thrad_events.ingest.problems import REQUIRED, Format, Problems, check_field
 from thrad_events.schemas import (
     CONVERSION_FIELDS,
     MAX_BATCH_ITEMS,
+    ClickCreateRequest,
     CollectRequest,
     ConversionRequest,
 )
@@ -344,3 +345,28 @@ def _batch_error(body: bytes, field: str) -> IngestError:
     if values.get(field) is None and not problems.invalid:
         return field_error(MissingField, field, f"required: a JSON array of {field}")
     return field_error(ValidationFailed, field, f"must be a JSON array of {field}")
+
+
+_click_create_decoder = msgspec.json.Decoder(ClickCreateRequest, strict=True)
+_CLICK_CREATE_FIELDS = frozenset(ClickCreateRequest.__struct_fields__)
+
+
+def decode_click_create(body: bytes) -> ClickCreateRequest:
+    """A test click's body (an empty body is `{}`); every problem listed when refused."""
+    if not body.strip():
+        return ClickCreateRequest()
+    try:
+        return _click_create_decoder.decode(body)
+    except msgspec.ValidationError:
+        pass
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep(body) from None
+    problems = Problems()
+    values = _decode_members(body, _value_decoder, math.inf, problems)
+    check_fields(ClickCreateRequest, values, problems, {})
+    for name in values:
+        if name not in _CLICK_CREATE_FIELDS:
+            problems.add(name, "unknown field: a test click takes campaign_id, ad_id, bid_id")
+    raise problems.error() or _UNEXPLAINED

@@ -36,6 +36,7 @@ class _Payload(msgspec.Struct, forbid_unknown_fields=True):
     s: str | None
     u: str
     k: tuple[str, int]
+    x: bool = False  # include_test
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class ExportCursor:
     since: datetime | None
     until: datetime
     start: Keyset
+    include_test: bool = False
 
 
 class CursorSigner:
@@ -66,6 +68,7 @@ class CursorSigner:
                 s=format_time(cursor.since) if cursor.since is not None else None,
                 u=format_time(cursor.until),
                 k=cursor.start,
+                x=cursor.include_test,
             )
         )
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
@@ -91,6 +94,7 @@ class CursorSigner:
                 since=datetime.fromisoformat(found.s) if found.s is not None else None,
                 until=datetime.fromisoformat(found.u),
                 start=(found.k[0], found.k[1]),
+                include_test=found.x,
             )
         except (msgspec.DecodeError, ValueError):
             # Signed by us yet unreadable: only a cursor of another server version.

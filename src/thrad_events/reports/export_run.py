@@ -48,6 +48,7 @@ class ExportPage:
     until: datetime
     start: Keyset | None
     limit: int
+    include_test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +111,24 @@ class ExportRunner:
         rows: Iterator[dict[str, Any]] | None = None
         try:
             next_start = self._store.export_next_start(
-                page.table, page.since, page.until, page.partner_id, page.start, page.limit
+                page.table,
+                page.since,
+                page.until,
+                page.partner_id,
+                page.start,
+                page.limit,
+                page.include_test,
             )
             if not _hand_over(next_start, loop, queue, stopped):
                 return
             rows = self._store.export_rows(
-                page.table, page.since, page.until, page.partner_id, page.limit, start=page.start
+                page.table,
+                page.since,
+                page.until,
+                page.partner_id,
+                page.limit,
+                start=page.start,
+                include_test=page.include_test,
             )
             encoded = jsonl_chunks(rows) if page.fmt == "jsonl" else csv_chunks(page.table, rows)
             for chunk in encoded:

@@ -82,6 +82,8 @@ class ReportQuery:
     group_by: tuple[ReportField, ...] = ()
     filters: tuple[Filter, ...] = ()
     limit: int = DEFAULT_LIMIT
+    # Rows sent with test keys (and test clicks) are counted only when asked for.
+    include_test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,7 @@ FIELDS: dict[Report, dict[str, ReportField]] = {
 # Reports over a table with a params column also group and filter by its keys.
 WITH_PARAMS = frozenset({Report.EVENTS, Report.CONVERSIONS})
 DEFAULT_GROUP_BY: dict[Report, tuple[str, ...]] = {Report.FUNNEL: ("campaign_id",)}
-QUERY_PARAMETERS = ("since", "until", "time_basis", "group_by", "filter", "limit")
+QUERY_PARAMETERS = ("since", "until", "time_basis", "group_by", "filter", "limit", "include_test")
 
 
 def field_names(report: Report) -> list[str]:
@@ -198,6 +200,7 @@ def parse_report_query(
         group_by=group_by,
         filters=_filters(report, given.get("filter", [])),
         limit=_limit(given),
+        include_test=include_test(given),
     )
 
 
@@ -241,6 +244,15 @@ def _time_basis(given: Mapping[str, list[str]]) -> TimeBasis:
             "time_basis",
             "must be one of " + ", ".join(basis.value for basis in TimeBasis),
         ) from None
+
+
+def include_test(given: Mapping[str, list[str]]) -> bool:
+    raw = _single(given, "include_test")
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise field_error(ValidationFailed, "include_test", "must be true or false")
 
 
 def _limit(given: Mapping[str, list[str]]) -> int:

@@ -57,6 +57,7 @@ def answer(store: Store, query: AnyReportQuery, deadline: Deadline) -> ReportRes
         filters=[ReportFilter(found.field.name, list(found.values)) for found in query.filters],
         rows=rows[: query.limit],
         truncated=len(rows) > query.limit,
+        include_test=query.include_test,
     )
 
 

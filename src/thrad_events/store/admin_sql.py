@@ -61,7 +61,7 @@ KEY_CHANGES = ("label", "rate_limit", "expires_at")
 
 _KEY_SELECT = (
     "SELECT k.key_id, k.partner_id, p.name, k.label, k.key_hash, k.key_prefix, k.created_at, "
-    "k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
@@ -133,11 +133,12 @@ class AdminSession:
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None:
         bind = self._dialect.bind_time
         self._run(
             "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, created_at, "
-            "expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, rate_limit, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key_id,
                 partner_id,
@@ -147,6 +148,7 @@ class AdminSession:
                 bind(created_at),
                 bind(expires_at) if expires_at is not None else None,
                 rate_limit,
+                test,
             ),
         )
 
@@ -185,6 +187,7 @@ class AdminSession:
             revoked_at=self._time(row[8]),
             last_used_at=self._time(row[9]),
             rate_limit=row[10],
+            test=bool(row[11]),
         )
 
     # -- the audit trail -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from thrad_events.store.export_keyset import Keyset
+from thrad_events.store.test_rows import PURGE_BATCH_ROWS
 
 if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
@@ -40,6 +41,8 @@ class ApiKeyRecord:
     revoked_at: str | None
     last_used_at: str | None
     rate_limit: int | None
+    # A test key (secret thr_test_...): its rows are stored flagged test (store/test_rows.py).
+    test: bool = False
 
     def status(self, now: datetime | None = None) -> str:
         """`revoked`, `expired` or `active`: what a request with this key meets at `now`
@@ -80,6 +83,10 @@ class Store(Protocol):
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None: ...
 
+    async def click_is_test(self, click_id: str) -> bool | None:
+        """Whether a stored click is a test click; None when there is no such click."""
+        ...
+
     def touch_key(self, key_id: str, when: datetime) -> None: ...
 
     async def ping(self) -> bool: ...
@@ -110,6 +117,7 @@ class Store(Protocol):
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None: ...
 
     def list_keys(self) -> list[ApiKeyRecord]: ...
@@ -137,10 +145,12 @@ class Store(Protocol):
         partner_id: str | None = None,
         limit: int | None = None,
         start: Keyset | None = None,
+        include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """A table's rows in the order received, received in [since, until), of one partner
         (events and conversions), from the row at `start` on (store/export_keyset.py), at most
-        `limit`; streamed, never loaded whole. Blocking: runs on the calling thread."""
+        `limit`, test rows only when `include_test`; streamed, never loaded whole. Blocking:
+        runs on the calling thread."""
         ...
 
     def export_next_start(
@@ -151,9 +161,17 @@ class Store(Protocol):
         partner_id: str | None,
         start: Keyset | None,
         limit: int,
+        include_test: bool = False,
     ) -> Keyset | None:
         """Where the export page of `limit` rows from `start` ends: the next row's key, or
         None when no row follows it. Blocking, like export_rows."""
+        ...
+
+    def purge_test_rows(
+        self, before: datetime, batch_rows: int = PURGE_BATCH_ROWS
+    ) -> dict[str, int]:
+        """Delete the test rows received before `before`, a short transaction per batch of
+        `batch_rows`; the rows deleted per table (store/test_rows.py)."""
         ...
 
     def close_sync(self) -> None: ...

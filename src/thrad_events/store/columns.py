@@ -49,6 +49,8 @@ EVENT_COLUMNS = (
     "consent",
     "params",
     *ENRICHMENT_COLUMNS,
+    # Migration 0007 (postgres 0005): sent with a test key (or a test click); see test_rows.py.
+    "test",
 )
 
 CONVERSION_COLUMNS = (
@@ -73,6 +75,7 @@ CONVERSION_COLUMNS = (
     "consent",
     "params",
     *ENRICHMENT_COLUMNS,
+    "test",
 )
 
 CLICK_COLUMNS = (
@@ -88,6 +91,7 @@ CLICK_COLUMNS = (
     "referrer",
     "user_agent",
     *ENRICHMENT_COLUMNS,
+    "test",
 )
 
 # Columns holding JSON objects, and the one holding an exact decimal.

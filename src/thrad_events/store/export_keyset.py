@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from thrad_events.store.test_rows import not_test
+
 # A row's place in an export: its received_at as format_time text, and its id.
 Keyset = tuple[str, int]
 
@@ -33,9 +35,11 @@ def export_condition(
     partner_id: str | None,
     start: Keyset | None,
     time_param: Callable[[datetime], Any],
+    include_test: bool = False,
 ) -> Condition:
-    """Rows received in [since, until), of `partner_id` when given, from `start` on."""
-    parts: list[str] = []
+    """Rows received in [since, until), of `partner_id` when given, from `start` on, live
+    rows only unless `include_test`."""
+    parts: list[str] = [] if include_test else [not_test()]
     params: list[Any] = []
     if since is not None:
         parts.append("received_at >= ?")

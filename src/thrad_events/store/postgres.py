@@ -42,7 +42,7 @@ from thrad_events.config import (
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql
+from thrad_events.store import report_sql, test_rows
 from thrad_events.store.admin_sql import POSTGRES_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -327,6 +327,12 @@ class PostgresStore:
             found = await cursor.fetchone()
         return _key_record(found) if found is not None else None
 
+    async def click_is_test(self, click_id: str) -> bool | None:
+        async with self._connection(KEY_LOOKUP_TIMEOUT_S) as conn:
+            cursor = await conn.execute("SELECT test FROM clicks WHERE click_id = %s", (click_id,))
+            found = await cursor.fetchone()
+        return None if found is None else bool(found[0])
+
     def touch_key(self, key_id: str, when: datetime) -> None:
         if self._writer is not None:
             self._writer.submit_nowait(KeyTouch(key_id, when))
@@ -469,11 +475,13 @@ class PostgresStore:
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None:
         with self._admin_errors():
             self._admin_connection().execute(
                 "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "created_at, expires_at, rate_limit, test) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     key_id,
                     partner_id,
@@ -483,6 +491,7 @@ class PostgresStore:
                     created_at,
                     expires_at,
                     rate_limit,
+                    test,
                 ),
             )
 
@@ -543,13 +552,14 @@ class PostgresStore:
         partner_id: str | None = None,
         limit: int | None = None,
         start: Keyset | None = None,
+        include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
         query = sql.SQL("SELECT {columns} FROM {table}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),
         )
-        condition = export_condition(since, until, partner_id, start, _same)
+        condition = export_condition(since, until, partner_id, start, _same, include_test)
         params = condition.params
         if condition.sql:
             query += sql.SQL(" WHERE " + condition.sql.replace("?", "%s"))
@@ -580,12 +590,27 @@ class PostgresStore:
         partner_id: str | None,
         start: Keyset | None,
         limit: int,
+        include_test: bool = False,
     ) -> Keyset | None:
-        condition = export_condition(since, until, partner_id, start, _same)
+        condition = export_condition(since, until, partner_id, start, _same, include_test)
         query, params = next_start_sql(table, condition, "%s")
         with self._admin_errors():
             found = self._report_connection().execute(query, [*params, limit]).fetchone()
         return None if found is None else (format_time(found[0]), int(found[1]))
+
+    def purge_test_rows(
+        self, before: datetime, batch_rows: int = test_rows.PURGE_BATCH_ROWS
+    ) -> dict[str, int]:
+        def delete_batch(table: str, key: str, limit: int) -> int:
+            statement = test_rows.purge_sql(table, key, "%s", "true")
+            with self._admin_errors():
+                cursor = self._admin_connection().execute(
+                    statement,
+                    (before, limit),
+                )
+            return cursor.rowcount
+
+        return test_rows.purge(delete_batch, batch_rows)
 
     def close_sync(self) -> None:
         self._close_admin()
@@ -594,7 +619,7 @@ class PostgresStore:
 
 _KEY_SELECT: LiteralString = (
     "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
@@ -620,6 +645,7 @@ def _key_record(row: dict[str, Any]) -> ApiKeyRecord:
         revoked_at=_time_text(row["revoked_at"]),
         last_used_at=_time_text(row["last_used_at"]),
         rate_limit=row["rate_limit"],
+        test=bool(row["test"]),
     )
 
 

@@ -30,6 +30,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from thrad_events.store.base import InsertResult, Row, RowResult, StorageError
 from thrad_events.store.columns import TABLES
+from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ DEADLOCK_RETRIES = 3
 # Per table: the columns whose values identify a stored row in RETURNING (its unique keys), and
 # the order rows are inserted in (a shared order keeps two processes' batches from deadlocking).
 RETURNED_KEYS: dict[str, tuple[str, ...]] = {
-    "events": ("partner_id", "tag_id", "event_id"),
-    "conversions": ("partner_id", "dedupe_key", "click_id", "event_type", "order_id"),
+    "events": ("partner_id", "test", "tag_id", "event_id"),
+    "conversions": ("partner_id", "test", "dedupe_key", "click_id", "event_type", "order_id"),
     "clicks": ("click_id",),
 }
 INSERT_ORDER: dict[str, tuple[str, ...]] = {
@@ -104,6 +105,10 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _bool(value: Any) -> bool:
+    return bool(value)  # the test flag: a row without it is live
+
+
 _TO_DB: dict[str, Callable[[Any], Any]] = {
     "jsonb": _json_text,
     "json": _json_text,
@@ -114,6 +119,7 @@ _TO_DB: dict[str, Callable[[Any], Any]] = {
     "int8": _int,
     "int4": _int,
     "int2": _int,
+    "bool": _bool,
     "text": _text,
 }
 
@@ -173,12 +179,14 @@ def table_write(name: str, columns: tuple[str, ...], types: dict[str, str]) -> T
     )
     if name == "conversions":
         # The click must exist: looked up in the same statement, so in the same transaction.
+        # A live conversion never names a test click (store/test_rows.py, converts).
         statement = sql.SQL(
             "WITH u AS MATERIALIZED (SELECT * FROM {source}), "
-            "known AS (SELECT k.click_id FROM clicks k "
+            "known AS (SELECT k.click_id, k.test FROM clicks k "
             "WHERE k.click_id IN (SELECT u.click_id FROM u)), "
             "inserted AS (INSERT INTO {table} ({names}) SELECT {picks} FROM u "
-            "WHERE u.click_id IN (SELECT click_id FROM known) ORDER BY {order} "
+            "WHERE EXISTS (SELECT 1 FROM known WHERE known.click_id = u.click_id "
+            "AND (u.test OR NOT known.test)) ORDER BY {order} "
             "ON CONFLICT DO NOTHING RETURNING {returned}) "
             "SELECT true, {returned} FROM inserted "
             "UNION ALL SELECT false, {nulls} FROM known"
@@ -190,7 +198,7 @@ def table_write(name: str, columns: tuple[str, ...], types: dict[str, str]) -> T
             order=order,
             returned=returned,
             nulls=sql.SQL(", ").join(
-                sql.SQL("click_id") if c == "click_id" else sql.SQL("NULL")
+                sql.SQL(c) if c in ("click_id", "test") else sql.SQL("NULL")
                 for c in RETURNED_KEYS[name]
             ),
         )
@@ -220,24 +228,29 @@ def match_results(
     table: TableWrite, rows: Sequence[tuple[Any, ...]], returned: Sequence[Sequence[Any]]
 ) -> list[RowResult]:
     """Each row's answer from what the statement returned: (true, key...) per inserted row,
-    and for conversions (false, NULL..., click_id) per click that exists.
+    and for conversions (false, NULL..., click test flag, click_id, ...) per click that exists.
 
     Rows with the same key are inserted in batch order, so the first of them is the INSERTED one.
     """
     inserted: collections.Counter[tuple[Any, ...]] = collections.Counter()
-    known: set[Any] = set()
-    # Where a known click's id sits in its (false, NULL..., click_id, ...) record.
-    click_at = 1 + RETURNED_KEYS[table.name].index("click_id") if table.click_position else 0
+    known: dict[Any, bool] = {}
+    # Where a known click's id and test flag sit in its (false, NULL..., ...) record.
+    keys = RETURNED_KEYS[table.name]
+    click_at = 1 + keys.index("click_id") if table.click_position else 0
+    click_test_at = 1 + keys.index("test") if table.click_position else 0
+    row_test_at = table.columns.index("test")
     for record in returned:
         if record[0]:
             inserted[tuple(record[1:])] += 1
         else:
-            known.add(record[click_at])
+            known[record[click_at]] = bool(record[click_test_at])
     results: list[RowResult] = []
     for values in rows:
-        if table.click_position is not None and values[table.click_position] not in known:
-            results.append(InsertResult.CLICK_NOT_FOUND)
-            continue
+        if table.click_position is not None:
+            click_is_test = known.get(values[table.click_position])
+            if click_is_test is None or not converts(click_is_test, values[row_test_at]):
+                results.append(InsertResult.CLICK_NOT_FOUND)
+                continue
         key = table.key(values)
         if inserted[key] > 0:
             inserted[key] -= 1

@@ -35,6 +35,7 @@ from thrad_events.reports.query import (
     TimeBasis,
 )
 from thrad_events.store.base import format_time
+from thrad_events.store.test_rows import not_test
 
 Fragment = tuple[str, tuple[Any, ...]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -241,6 +242,8 @@ def _where(
     if by_partner and query.partner_id is not None:
         clauses.append(f"{table.column('partner_id')} = {mark}")
         args.append(query.partner_id)
+    if not query.include_test:
+        clauses.append(not_test(table.alias))
     for found in query.filters:
         sql, field_args = _expression(found.field, query, table, dialect)
         marks = ", ".join(mark for _ in found.values)
@@ -336,6 +339,10 @@ def funnel_report(query: FunnelQuery, dialect: Dialect) -> PreparedReport:
     # The conversions that count: the partner's own, or everyone's for an operator.
     own = f" AND c.partner_id = {mark}" if query.partner_id is not None else ""
     own_args: tuple[Any, ...] = (query.partner_id,) if query.partner_id is not None else ()
+    # Test conversions and events (and test clicks, in _where) count only when asked for.
+    live = "" if query.include_test else " AND " + not_test("c")
+    live_events = "" if query.include_test else " AND " + not_test("e")
+    own += live
     conversions = f"FROM conversions c WHERE c.click_id = k.click_id{own}"
     first = dialect.epoch_seconds("c.conversion_time")
     clicked = dialect.epoch_seconds("k.received_at")
@@ -354,9 +361,9 @@ def funnel_report(query: FunnelQuery, dialect: Dialect) -> PreparedReport:
     if query.partner_id is not None:
         where += (
             f" AND (EXISTS (SELECT 1 FROM conversions c WHERE c.click_id = k.click_id"
-            f" AND c.partner_id = {mark}) OR EXISTS (SELECT 1 FROM events e"
+            f" AND c.partner_id = {mark}{live}) OR EXISTS (SELECT 1 FROM events e"
             f" WHERE e.click_id = k.click_id AND e.click_id IS NOT NULL"
-            f" AND e.partner_id = {mark}))"
+            f" AND e.partner_id = {mark}{live_events}))"
         )
         scope_args = (query.partner_id, query.partner_id)
     outer = ", ".join(

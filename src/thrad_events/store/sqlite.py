@@ -26,7 +26,7 @@ from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRIT
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql
+from thrad_events.store import report_sql, test_rows
 from thrad_events.store.admin_sql import SQLITE_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -109,6 +109,8 @@ def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
     on the request's thread, so this is per-row hot-path work."""
     converted = tuple((i, column) for i, column in enumerate(columns) if column in _CONVERTED)
 
+    test_at = columns.index("test")
+
     def build(row: Row) -> tuple[Any, ...]:
         get = row.get
         values = [get(column) for column in columns]
@@ -116,6 +118,7 @@ def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
             value = values[index]
             if value is not None:
                 values[index] = _to_db(column, value)
+        values[test_at] = 1 if values[test_at] else 0  # NOT NULL: a row without it is live
         return tuple(values)
 
     return build
@@ -231,6 +234,20 @@ class SqliteStore:
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
         return await asyncio.to_thread(self._find_key, key_hash)
+
+    async def click_is_test(self, click_id: str) -> bool | None:
+        return await asyncio.to_thread(self._click_is_test, click_id)
+
+    def _click_is_test(self, click_id: str) -> bool | None:
+        try:
+            found = (
+                self._thread_connection()
+                .execute("SELECT test FROM clicks WHERE click_id = ?", (click_id,))
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"click lookup failed: {exc}") from exc
+        return None if found is None else bool(found[0])
 
     def _find_key(self, key_hash: str) -> ApiKeyRecord | None:
         try:
@@ -367,6 +384,7 @@ class SqliteStore:
         created_at: datetime,
         expires_at: datetime | None,
         rate_limit: int | None,
+        test: bool = False,
     ) -> None:
         values = (
             key_id,
@@ -377,11 +395,12 @@ class SqliteStore:
             format_time(created_at),
             format_time(expires_at) if expires_at else None,
             rate_limit,
+            1 if test else 0,
         )
         self._write_now(
             lambda connection: connection.execute(
                 "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, expires_at, rate_limit, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
         )
@@ -454,9 +473,10 @@ class SqliteStore:
         partner_id: str | None = None,
         limit: int | None = None,
         start: Keyset | None = None,
+        include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
-        condition = export_condition(since, until, partner_id, start, format_time)
+        condition = export_condition(since, until, partner_id, start, format_time, include_test)
         where = f" WHERE {condition.sql}" if condition.sql else ""
         sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
         params = condition.params
@@ -474,11 +494,23 @@ class SqliteStore:
         partner_id: str | None,
         start: Keyset | None,
         limit: int,
+        include_test: bool = False,
     ) -> Keyset | None:
-        condition = export_condition(since, until, partner_id, start, format_time)
+        condition = export_condition(since, until, partner_id, start, format_time, include_test)
         sql, params = next_start_sql(table, condition, "?")
         found = self._thread_connection().execute(sql, [*params, limit]).fetchone()
         return None if found is None else (str(found[0]), int(found[1]))
+
+    def purge_test_rows(
+        self, before: datetime, batch_rows: int = test_rows.PURGE_BATCH_ROWS
+    ) -> dict[str, int]:
+        stamp = format_time(before)
+
+        def delete_batch(table: str, key: str, limit: int) -> int:
+            sql = test_rows.purge_sql(table, key, "?", "1")
+            return int(self._write_now(lambda c: c.execute(sql, (stamp, limit)).rowcount))
+
+        return test_rows.purge(delete_batch, batch_rows)
 
     def close_sync(self) -> None:
         self._writer.stop()
@@ -497,12 +529,14 @@ def _noop(connection: sqlite3.Connection) -> None:
 def _from_db(column: str, value: Any) -> Any:
     if value is not None and column in JSON_COLUMNS:
         return _json_decoder.decode(value)
+    if column == "test":
+        return bool(value)
     return value
 
 
 _KEY_SELECT = (
     "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit "
+    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
@@ -520,6 +554,7 @@ def _key_record(row: Mapping[str, Any] | sqlite3.Row) -> ApiKeyRecord:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
         rate_limit=row["rate_limit"],
+        test=bool(row["test"]),
     )
 
 

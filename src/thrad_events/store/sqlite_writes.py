@@ -37,6 +37,7 @@ import msgspec
 
 from thrad_events.store.base import InsertResult, RowResult, StorageError
 from thrad_events.store.columns import CONVERSION_COLUMNS, EVENT_COLUMNS
+from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +169,17 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
 
 _EVENT_SQL = insert_sql("events", EVENT_COLUMNS)
 _CONVERSION_SQL = insert_sql("conversions", CONVERSION_COLUMNS)
-_CLICK_EXISTS_SQL = "SELECT 1 FROM clicks WHERE click_id = ?"
+_CLICK_TEST_SQL = "SELECT test FROM clicks WHERE click_id = ?"
 _CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
+_CONVERSION_TEST = CONVERSION_COLUMNS.index("test")
+# An event's unique key; test rows have a dedupe space of their own.
 _event_key: Callable[[Values], Values] = operator.itemgetter(
-    *(EVENT_COLUMNS.index(c) for c in ("partner_id", "tag_id", "event_id"))
+    *(EVENT_COLUMNS.index(c) for c in ("partner_id", "test", "tag_id", "event_id"))
 )
 # The keys of the rows one statement inserted: they took the ids from first_id on.
 _EVENT_KEYS_SINCE_SQL = (
-    "SELECT json_group_array(json_array(partner_id, tag_id, event_id)) FROM events WHERE id >= ?"
+    "SELECT json_group_array(json_array(partner_id, test, tag_id, event_id)) "
+    "FROM events WHERE id >= ?"
 )
 
 
@@ -195,7 +199,8 @@ def insert_event(connection: sqlite3.Connection, values: Values) -> InsertResult
 
 def insert_conversion(connection: sqlite3.Connection, values: Values) -> InsertResult:
     # Checked inside the writer's transaction, so a click and its conversion are ordered.
-    if connection.execute(_CLICK_EXISTS_SQL, (values[_CONVERSION_CLICK],)).fetchone() is None:
+    click = connection.execute(_CLICK_TEST_SQL, (values[_CONVERSION_CLICK],)).fetchone()
+    if click is None or not converts(bool(click[0]), bool(values[_CONVERSION_TEST])):
         return InsertResult.CLICK_NOT_FOUND
     inserted = connection.execute(_CONVERSION_SQL, values).rowcount
     return InsertResult.INSERTED if inserted == 1 else InsertResult.DUPLICATE

@@ -104,5 +104,11 @@ def test_an_internal_error_says_to_retry_and_shows_no_trace() -> None:
 
 
 def test_every_outcome_that_refuses_has_a_status() -> None:
-    answered = {Outcome.STORED, Outcome.PREVIEWED, Outcome.DUPLICATE, Outcome.SERVED}
+    answered = {
+        Outcome.STORED,
+        Outcome.PREVIEWED,
+        Outcome.DUPLICATE,
+        Outcome.SERVED,
+        Outcome.VALIDATED,
+    }
     assert set(STATUS) == set(Outcome) - answered
