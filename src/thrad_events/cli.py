@@ -465,6 +465,10 @@ from thrad_events.client.cli import send  # noqa: E402
 
 main.add_command(send)
 
+from thrad_events.cli_tags import tags  # noqa: E402
+
+main.add_command(tags)
+
 
 @main.group()
 def geoip() -> None:

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 SERVER_CHANNEL = "server"
 INTEGRATION = "partner_s2s"
+# Rows sent by the browser Tag from advertisers' pages.
+WEB_CHANNEL = "web"
+TAG_INTEGRATION = "tag"
 DEFAULT_EVENT_TYPE = "purchase_completed"
 
 # Bounds for the sanitised copy of a conversion's unknown top-level fields.
@@ -71,6 +74,14 @@ def stamp_params(
     stamped["integration"] = INTEGRATION
     stamped["partner_id"] = partner_id
     stamped["api_key_label"] = api_key_label
+    return stamped
+
+
+def stamp_tag_params(params: Mapping[str, Any] | None, partner_id: str) -> dict[str, Any]:
+    """A browser Tag's params: the partner comes from the tag's registration, never the page."""
+    stamped = dict(params) if params else {}
+    stamped["integration"] = TAG_INTEGRATION
+    stamped["partner_id"] = partner_id
     return stamped
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
     from thrad_events.reports.query import AnyReportQuery
+    from thrad_events.store.tags import TagTable
 
 
 Row = Mapping[str, Any]
@@ -130,6 +131,10 @@ class Store(Protocol):
     ) -> Iterator[dict[str, Any]]:
         """A table's rows in the order received, received in [since, until), of one partner
         (events and conversions), at most `limit`; streamed, never loaded whole."""
+        ...
+
+    def tags(self) -> TagTable:
+        """The browser Tag registry (store/tags.py); blocking, like the administration."""
         ...
 
     def close_sync(self) -> None: ...
