@@ -405,6 +405,7 @@ def export(
     "params.KEY, ... (the error lists each report's fields)",
 )
 @click.option("--filter", "filters", multiple=True, help="FIELD:VALUE, repeatable")
+@click.option("--names", default=None, metavar="standard|custom", help="Standard or custom names")
 @click.option("--limit", type=int, default=None, help="Most groups shown [default 1000]")
 @click.option("--partner", default=None, help="Partner name or id [default: every partner]")
 @click.option("--json", "as_json", is_flag=True, help="The HTTP endpoint's JSON")
@@ -417,6 +418,7 @@ def report(
     time_basis: str | None,
     group_by: tuple[str, ...],
     filters: tuple[str, ...],
+    names: str | None,
     limit: int | None,
     partner: str | None,
     as_json: bool,
@@ -434,6 +436,8 @@ def report(
     # The same (name, value) pairs a query string gives the HTTP endpoint.
     items = [("group_by", field) for field in group_by] + [("filter", entry) for entry in filters]
     options = (("since", since), ("until", until), ("time_basis", time_basis), ("limit", limit))
+    if names is not None:
+        items.append(("names", names))
     for name, value in options:
         if value is not None:
             items.append((name, str(value)))
