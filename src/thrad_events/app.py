@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from thrad_events.auth.keys import KeyCache
+from thrad_events.auth.tags import TagRegistry
 from thrad_events.config import Settings
 from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
@@ -31,9 +32,11 @@ from thrad_events.http import (
     testclicks,
 )
 from thrad_events.http.admin import AdminAccess, admin_routes
+from thrad_events.http.admin_tags import admin_tags_handle
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
+from thrad_events.http.tag import Script, TagAdmission, script_handle, tag_ingest_handle
 from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
@@ -73,9 +76,10 @@ def build_app(settings: Settings) -> App:
         UserAgentParser(),
         on_failure=metrics.count_enrichment_failure,
     )
+    proxies = TrustedProxies(settings.trusted_proxies)
     ingestor = Ingestor(
         store,
-        proxies=TrustedProxies(settings.trusted_proxies),
+        proxies=proxies,
         click_secret=click_secret(settings, store),
         click_ttl_s=settings.click_ttl_s,
         enricher=enricher,
@@ -94,6 +98,15 @@ def build_app(settings: Settings) -> App:
     export_cursors = CursorSigner(click_secret(settings, store))
 
     rejections = RejectionLog()
+    tag_admission = TagAdmission(
+        TagRegistry(store, ttl_s=settings.key_cache_ttl_s),
+        limiter,
+        proxies,
+        max_body_bytes=min(settings.tag_max_body_bytes, settings.max_body_bytes),
+        tag_per_s=settings.tag_rate_limit_per_s,
+        ip_per_s=settings.tag_ip_rate_limit_per_s,
+        body_timeout_s=settings.body_timeout_s,
+    )
 
     def counted(route: str, handle: Handle) -> ASGIApp:
         return endpoint(route, handle, metrics, rejections=rejections)
@@ -136,6 +149,13 @@ def build_app(settings: Settings) -> App:
             ))
             for table in export.EXPORT_TABLES
         ),
+        get("/v1/tag.js", app=counted("tag_js", script_handle(Script.load()))),
+        Route(("/v1/tag/collect",), ("POST", "OPTIONS"), counted("tag_collect",
+            tag_ingest_handle(tag_admission, ingestor.collect, collect.ANSWERS))),
+        Route(("/v1/tag/conversion",), ("POST", "OPTIONS"), counted("tag_conversion",
+            tag_ingest_handle(tag_admission, ingestor.conversion, conversion.ANSWERS))),
+        Route(("/v1/admin/tags",), ("GET", "HEAD", "POST", "PATCH"), counted("admin_tags",
+            admin_tags_handle(store, settings.admin_token))),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),

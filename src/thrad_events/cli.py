@@ -488,6 +488,7 @@ def export(
     "params.KEY, ... (the error lists each report's fields)",
 )
 @click.option("--filter", "filters", multiple=True, help="FIELD:VALUE, repeatable")
+@click.option("--names", default=None, metavar="standard|custom", help="Standard or custom names")
 @click.option("--limit", type=int, default=None, help="Most groups shown [default 1000]")
 @click.option("--partner", default=None, help="Partner name or id [default: every partner]")
 @click.option("--include-test", is_flag=True, help="Also count rows sent with test keys")
@@ -501,6 +502,7 @@ def report(
     time_basis: str | None,
     group_by: tuple[str, ...],
     filters: tuple[str, ...],
+    names: str | None,
     limit: int | None,
     partner: str | None,
     include_test: bool,
@@ -519,6 +521,8 @@ def report(
     # The same (name, value) pairs a query string gives the HTTP endpoint.
     items = [("group_by", field) for field in group_by] + [("filter", entry) for entry in filters]
     options = (("since", since), ("until", until), ("time_basis", time_basis), ("limit", limit))
+    if names is not None:
+        items.append(("names", names))
     for name, value in options:
         if value is not None:
             items.append((name, str(value)))
@@ -559,6 +563,10 @@ keys.add_command(keys_rotate)
 from thrad_events.cli_test_rows import test_rows  # noqa: E402
 
 main.add_command(test_rows)
+
+from thrad_events.cli_tags import tags  # noqa: E402
+
+main.add_command(tags)
 
 
 @main.group()

@@ -60,6 +60,11 @@ class Settings:
     rate_limit_per_s: int = 1000
     # How long an API key lookup is trusted before it is read again (revocation latency bound).
     key_cache_ttl_s: float = 2.0
+    # The browser Tag's endpoints (public, no key): requests per second per tag and per client
+    # IP, and their body cap (a page's beacon is small; sendBeacon itself stops at 64 KiB).
+    tag_rate_limit_per_s: int = 1000
+    tag_ip_rate_limit_per_s: int = 50
+    tag_max_body_bytes: int = 64 * 1024
     # How long a click stays valid for the browser Tag's signed conversions (thrad_exp).
     click_ttl_s: int = 30 * 24 * 3600
     # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
@@ -103,6 +108,9 @@ class Settings:
             ("THRAD_MAX_CONNECTIONS", "max_connections"),
             ("THRAD_KEEPALIVE_TIMEOUT_S", "keepalive_timeout_s"),
             ("THRAD_TEST_RETENTION_DAYS", "test_retention_days"),
+            ("THRAD_TAG_RATE_LIMIT_PER_S", "tag_rate_limit_per_s"),
+            ("THRAD_TAG_IP_RATE_LIMIT_PER_S", "tag_ip_rate_limit_per_s"),
+            ("THRAD_TAG_MAX_BODY_BYTES", "tag_max_body_bytes"),
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)

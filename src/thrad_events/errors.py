@@ -15,6 +15,10 @@ IngestError                 every reason a request is not stored
 ├── NotFound                an operator's partner or key that does not exist
 ├── Conflict                an operator's change the record's state forbids (exists, revoked)
 ├── BadClickLink            click link unsigned, tampered or malformed
+├── OriginNotAllowed        a browser Tag request from an origin its tag does not list
+├── BadClickSignature       a browser conversion whose thrad_sig fails or whose thrad_exp passed
+├── NotFound                an administered thing (a tag) that does not exist
+├── Conflict                creating what already exists (a tag_id taken)
 ├── RateLimited             key over its rate limit
 └── Unavailable             storage unreachable or saturated
 """
@@ -48,6 +52,8 @@ class Outcome(enum.StrEnum):
     FORBIDDEN = "forbidden"
     CLICK_NOT_FOUND = "click_not_found"
     BAD_CLICK_LINK = "bad_click_link"
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    BAD_CLICK_SIGNATURE = "bad_click_signature"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     NOT_FOUND = "not_found"
@@ -130,6 +136,14 @@ class Conflict(IngestError):
 
 class BadClickLink(IngestError):
     outcome = Outcome.BAD_CLICK_LINK
+
+
+class OriginNotAllowed(IngestError):
+    outcome = Outcome.ORIGIN_NOT_ALLOWED
+
+
+class BadClickSignature(IngestError):
+    outcome = Outcome.BAD_CLICK_SIGNATURE
 
 
 class RateLimited(IngestError):

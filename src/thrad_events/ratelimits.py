@@ -14,10 +14,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from limits import RateLimitItem, RateLimitItemPerSecond, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond, storage, strategies
 from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.util import WindowStats
 
 from thrad_events.errors import RateLimited
@@ -71,10 +72,15 @@ class KeyRateLimiter:
         # Exactly one of the two: this process's counters, or the shared (Redis) ones.
         self._local: strategies.SlidingWindowCounterRateLimiter | None = None
         self._shared: SlidingWindowCounterRateLimiter | None = None
+        # Daily caps count whole UTC days: a fixed window under a name that carries the date.
+        self._local_days: strategies.FixedWindowRateLimiter | None = None
+        self._shared_days: FixedWindowRateLimiter | None = None
         if isinstance(counters, storage.MemoryStorage):
             self._local = strategies.SlidingWindowCounterRateLimiter(counters)
+            self._local_days = strategies.FixedWindowRateLimiter(counters)
         else:
             self._shared = SlidingWindowCounterRateLimiter(counters)
+            self._shared_days = FixedWindowRateLimiter(counters)
         self._default = default_per_s
         self._items: dict[int, RateLimitItem] = {}
         self._failing = False
@@ -88,27 +94,58 @@ class KeyRateLimiter:
 
     async def check(self, key: ApiKeyRecord) -> None:
         """Count one request of `key`; RateLimited when it is over its limit."""
-        per_s = key.rate_limit or self._default
+        await self.check_name(key.key_id, key.rate_limit or self._default)
+
+    async def check_name(self, name: str, per_s: int) -> None:
+        """Count one request of whatever `name` stands for (a key id, `tag:<id>`,
+        `tag-ip:<address>`); RateLimited when it is over `per_s` requests per second."""
         item = self._item(per_s)
         if self._local is not None:
-            if self._local.hit(item, key.key_id):
+            if self._local.hit(item, name):
                 return
-            stats = self._local.get_window_stats(item, key.key_id)
+            stats = self._local.get_window_stats(item, name)
             raise self._refusal(per_s, stats)
         assert self._shared is not None
         try:
-            allowed = await self._shared.hit(item, key.key_id)
+            allowed = await self._shared.hit(item, name)
             if allowed:
                 self._failing = False
                 return
-            stats = await self._shared.get_window_stats(item, key.key_id)
+            stats = await self._shared.get_window_stats(item, name)
         except Exception as exc:
-            self._on_storage_failure()
-            if not self._failing:
-                log.warning("rate-limit storage unreachable, admitting requests: %s", exc)
-                self._failing = True
+            self._storage_failed(exc)
             return
         raise self._refusal(per_s, stats)
+
+    async def check_daily(self, name: str, cap: int, now: datetime | None = None) -> None:
+        """Count one request against `name`'s cap for the current UTC day; past it, RateLimited
+        until the next UTC midnight."""
+        now = now or datetime.now(UTC)
+        day = f"{name}:{now:%Y-%m-%d}"
+        item = RateLimitItemPerDay(cap)
+        if self._local_days is not None:
+            allowed = self._local_days.hit(item, day)
+        else:
+            assert self._shared_days is not None
+            try:
+                allowed = await self._shared_days.hit(item, day)
+            except Exception as exc:
+                self._storage_failed(exc)
+                return
+        if allowed:
+            return
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        raise RateLimited(
+            f"daily cap of {cap} requests reached; it resets at 00:00 UTC",
+            retry_after_s=max(1, math.ceil((midnight - now).total_seconds())),
+            limit=cap,
+        )
+
+    def _storage_failed(self, exc: Exception) -> None:
+        self._on_storage_failure()
+        if not self._failing:
+            log.warning("rate-limit storage unreachable, admitting requests: %s", exc)
+            self._failing = True
 
     @staticmethod
     def _refusal(per_s: int, stats: WindowStats) -> RateLimited:

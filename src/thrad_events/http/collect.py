@@ -12,7 +12,8 @@ from thrad_events.ingest.pipeline import Ingestor
 
 _NO_CONTENT = Answer(204)
 # A repeat of an event already stored is also a 204: the client's retry succeeded.
-_ANSWERS = {outcome: (outcome, _NO_CONTENT) for outcome in (Outcome.STORED, Outcome.DUPLICATE)}
+ANSWERS = {outcome: _NO_CONTENT for outcome in (Outcome.STORED, Outcome.DUPLICATE)}
+_ANSWERS = {outcome: (outcome, answer) for outcome, answer in ANSWERS.items()}
 
 
 def collect_handle(ingestor: Ingestor, admission: Admission, checker: Checker) -> Handle:

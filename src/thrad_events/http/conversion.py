@@ -10,10 +10,11 @@ from thrad_events.http.validate_only import single_check
 from thrad_events.ingest.checks import Checker
 from thrad_events.ingest.pipeline import Ingestor
 
-_ANSWERS = {
-    Outcome.STORED: (Outcome.STORED, Answer(200, b'{"status":"ok"}', [JSON_TYPE])),
-    Outcome.DUPLICATE: (Outcome.DUPLICATE, Answer(200, b'{"status":"duplicate"}', [JSON_TYPE])),
+ANSWERS = {
+    Outcome.STORED: Answer(200, b'{"status":"ok"}', [JSON_TYPE]),
+    Outcome.DUPLICATE: Answer(200, b'{"status":"duplicate"}', [JSON_TYPE]),
 }
+_ANSWERS = {outcome: (outcome, answer) for outcome, answer in ANSWERS.items()}
 
 
 def conversion_handle(ingestor: Ingestor, admission: Admission, checker: Checker) -> Handle:

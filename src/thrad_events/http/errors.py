@@ -24,6 +24,8 @@ STATUS = {
     Outcome.VALIDATION_ERROR: 422,
     Outcome.UNAUTHORIZED: 401,
     Outcome.FORBIDDEN: 403,
+    Outcome.ORIGIN_NOT_ALLOWED: 403,
+    Outcome.BAD_CLICK_SIGNATURE: 403,
     Outcome.CLICK_NOT_FOUND: 404,
     Outcome.NOT_FOUND: 404,
     Outcome.METHOD_NOT_ALLOWED: 405,

@@ -14,6 +14,7 @@ from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.openapi_export import ISO_TIME_PATTERN, PARTNER_ID_PATTERN, export_paths
 from thrad_events.http.openapi_shared import complete
+from thrad_events.http.openapi_tag import tag_paths
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
 from thrad_events.ingest.normalize import DEFAULT_EVENT_TYPE, SERVER_CHANNEL
 from thrad_events.ingest.validate import CURRENCIES
@@ -25,8 +26,10 @@ from thrad_events.reports.query import (
     MAX_FILTER_VALUES,
     MAX_GROUP_BY,
     MAX_LIMIT,
+    WITH_NAMES,
     WITH_PARAMS,
     FieldKind,
+    NameKind,
     Report,
     TimeBasis,
 )
@@ -243,6 +246,18 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
             {"type": "string", "pattern": PARTNER_ID_PATTERN},
             "With THRAD_ADMIN_TOKEN: only this partner's "
             "rows [default: every partner]. With an API key: its own partner only",
+        ),
+        *(
+            [
+                query(
+                    "names",
+                    {"type": "string", "enum": [kind.value for kind in NameKind]},
+                    "standard: only Thrad's standard event names (event_name for events, "
+                    "event_type for conversions); custom: only the others [default: every name]",
+                )
+            ]
+            if report in WITH_NAMES
+            else []
         ),
     ]
 
@@ -484,6 +499,7 @@ def _paths_document() -> dict[str, Any]:
             },
             **_report_paths(components),
             **admin_paths(components),
+            **tag_paths(),
             **export_paths(_error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {

@@ -7,6 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import msgspec
+
+from thrad_events.schemas import BatchValidationResponse, ValidationResult
+
 _REF = "#/components/schemas/{name}"
 _ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
@@ -68,42 +72,10 @@ EXAMPLES = {
     "ClickCreateRequest": {"campaign_id": "cmp_1", "ad_id": "ad_1"},
 }
 
-_PROBLEMS = {"type": "array", "items": {"$ref": _REF.format(name="ErrorDetail")}}
-VALIDATION_SCHEMAS = {
-    "ValidationResponse": {
-        "type": "object",
-        "description": "The answer of ?validate_only=true: nothing was stored",
-        "properties": {
-            "valid": {"type": "boolean"},
-            "errors": {**_PROBLEMS, "description": "What would refuse the body"},
-            "warnings": {
-                **_PROBLEMS,
-                "description": "What the server would silently change: unknown fields dropped, "
-                "tag_id derived as site:unknown, a float timestamp truncated, channel overridden",
-            },
-        },
-        "required": ["valid", "errors", "warnings"],
-    },
-    "BatchValidationResponse": {
-        "type": "object",
-        "properties": {
-            "results": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "index": {"type": "integer", "minimum": 0},
-                        "valid": {"type": "boolean"},
-                        "errors": _PROBLEMS,
-                        "warnings": _PROBLEMS,
-                    },
-                    "required": ["index", "valid", "errors", "warnings"],
-                },
-            }
-        },
-        "required": ["results"],
-    },
-}
+# The answers of ?validate_only=true, from the Structs the server encodes them with.
+_, VALIDATION_SCHEMAS = msgspec.json.schema_components(
+    [ValidationResult, BatchValidationResponse], ref_template=_REF
+)
 VALIDATE_ONLY = {
     "name": "validate_only",
     "in": "query",
@@ -113,8 +85,8 @@ VALIDATE_ONLY = {
     "the server would change; nothing is stored and no dedupe state changes",
 }
 _VALIDATION_ANSWER = {
-    "CollectRequest": "ValidationResponse",
-    "ConversionRequest": "ValidationResponse",
+    "CollectRequest": "ValidationResult",
+    "ConversionRequest": "ValidationResult",
     "CollectBatchRequest": "BatchValidationResponse",
     "ConversionBatchRequest": "BatchValidationResponse",
 }
@@ -132,16 +104,17 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     document["servers"] = SERVERS
     document["components"]["schemas"].update(VALIDATION_SCHEMAS)
     done: set[int] = set()  # aliases share their operation objects
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
         for operation in item.values():
             if id(operation) in done:
                 continue
             done.add(id(operation))
-            _complete_operation(operation)
+            # The browser Tag's endpoints take no validate_only (they answer pages, not people).
+            _complete_operation(operation, ingest=not path.startswith("/v1/tag/"))
     return document
 
 
-def _complete_operation(operation: dict[str, Any]) -> None:
+def _complete_operation(operation: dict[str, Any], *, ingest: bool) -> None:
     responses = operation["responses"]
     edges = dict(_EDGE)
     body = operation.get("requestBody")
@@ -151,10 +124,13 @@ def _complete_operation(operation: dict[str, Any]) -> None:
         responses.setdefault(status, _error(description, retry=status == "503"))
     if body is None:
         return
-    media = body["content"]["application/json"]
-    name = media["schema"]["$ref"].rsplit("/", 1)[-1]
-    media["example"] = EXAMPLES[name]
-    if name not in _VALIDATION_ANSWER:
+    ref = body["content"]["application/json"]["schema"].get("$ref")
+    if ref is None:
+        return
+    name = ref.rsplit("/", 1)[-1]
+    for media in body["content"].values():
+        media["example"] = EXAMPLES[name]
+    if not ingest or name not in _VALIDATION_ANSWER:
         return
     operation.setdefault("parameters", []).append(VALIDATE_ONLY)
     validation = {"$ref": _REF.format(name=_VALIDATION_ANSWER[name])}

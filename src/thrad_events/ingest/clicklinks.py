@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from thrad_events.errors import BadClickLink
+from thrad_events.errors import BadClickLink, BadClickSignature
 
 LINK_FIELDS = ("url", "tag_id", "campaign_id", "ad_id", "bid_id", "impression_id")
 MAX_URL_CHARS = 4096
@@ -98,6 +98,25 @@ def verify_link(query_string: str, secret: str) -> ClickLink:
 def click_signature(secret: str, click_id: str, expires_at: int) -> str:
     """thrad_sig: lets the browser Tag prove a click id and its expiry came from us."""
     return _mac(secret, f"{click_id}.{expires_at}")
+
+
+def check_click_signature(
+    secret: str, click_id: str, thrad_exp: object, thrad_sig: object, now: int
+) -> None:
+    """A browser conversion's proof that its click came through our redirect: thrad_sig must be
+    the signature of (click_id, thrad_exp), and thrad_exp (Unix seconds, a number or its
+    digits as the landing URL carried them) must not have passed. BadClickSignature else."""
+    if isinstance(thrad_exp, str) and thrad_exp.isdigit() and len(thrad_exp) <= 12:
+        thrad_exp = int(thrad_exp)
+    if isinstance(thrad_exp, bool) or not isinstance(thrad_exp, int):
+        raise BadClickSignature("thrad_exp must be the click's expiry, in Unix seconds")
+    if not isinstance(thrad_sig, str) or not thrad_sig:
+        raise BadClickSignature("thrad_sig is missing: a browser conversion needs its click's")
+    expected = click_signature(secret, click_id, thrad_exp)
+    if not hmac.compare_digest(expected.encode(), thrad_sig.encode("utf-8", "surrogatepass")):
+        raise BadClickSignature("thrad_sig does not match click_id and thrad_exp")
+    if thrad_exp <= now:
+        raise BadClickSignature("the click has expired (thrad_exp has passed)")
 
 
 def landing_redirect(

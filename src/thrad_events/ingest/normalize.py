@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 SERVER_CHANNEL = "server"
 INTEGRATION = "partner_s2s"
+# Rows sent by the browser Tag from advertisers' pages.
+WEB_CHANNEL = "web"
+TAG_INTEGRATION = "tag"
 DEFAULT_EVENT_TYPE = "purchase_completed"
 # The params names the server writes over the client's (stamp_params).
 STAMPED_PARAMS = ("integration", "partner_id", "api_key_label")
@@ -73,6 +76,14 @@ def stamp_params(
     stamped["integration"] = INTEGRATION
     stamped["partner_id"] = partner_id
     stamped["api_key_label"] = api_key_label
+    return stamped
+
+
+def stamp_tag_params(params: Mapping[str, Any] | None, partner_id: str) -> dict[str, Any]:
+    """A browser Tag's params: the partner comes from the tag's registration, never the page."""
+    stamped = dict(params) if params else {}
+    stamped["integration"] = TAG_INTEGRATION
+    stamped["partner_id"] = partner_id
     return stamped
 
 

@@ -16,13 +16,25 @@ from thrad_events.ingest.dedupe import conversion_dedupe_key
 from thrad_events.ingest.normalize import (
     DEFAULT_EVENT_TYPE,
     SERVER_CHANNEL,
+    WEB_CHANNEL,
     canonical_click_id,
     derive_tag_id,
     sanitize_extra,
     stamp_params,
+    stamp_tag_params,
 )
 from thrad_events.schemas import CONVERSION_FIELDS
 from thrad_events.store.base import ApiKeyRecord, InsertResult, Row, StorageError, Store
+from thrad_events.store.tags import TagRecord
+
+# Who sent a request: a partner's backend (its API key), or a page through a registered browser
+# Tag. A Tag's rows are the partner's the registry names, on channel "web", with the browser's
+# own address and User-Agent header (a page cannot speak for another client_ip or user agent).
+Sender = ApiKeyRecord | TagRecord
+# The stored user_agent of a Tag's row, from its header, is bounded like a body's.
+MAX_USER_AGENT_CHARS = 2048
+# The fields that prove a browser conversion's click; checked, never stored under params.extra.
+CLICK_PROOF_FIELDS = ("thrad_exp", "thrad_sig")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +112,10 @@ class Ingestor:
         self._click_ttl_s = click_ttl_s
         self._enrich = enricher
 
+    @staticmethod
+    def _browser_user_agent(ctx: RequestContext) -> str | None:
+        return ctx.user_agent[:MAX_USER_AGENT_CHARS] if ctx.user_agent else None
+
     def _addresses(self, ctx: RequestContext, client_ip: str | None) -> dict[str, Any]:
         sender = self._sender_ip(ctx.peer_ip, ctx.forwarded_for, ctx.forwarded)
         ip_address = client_ip or sender
@@ -120,7 +136,7 @@ class Ingestor:
             consent=consent,
         )
 
-    async def collect(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+    async def collect(self, body: bytes, key: Sender, ctx: RequestContext) -> Outcome:
         row = self.event_row(body, key, ctx)
         return _outcome(await _insert(self._store.insert_event, row), row)
 
@@ -130,7 +146,7 @@ class Ingestor:
         """Each item validated and stored as the single endpoint would; one bad item fails alone."""
         return await self._batch(items, key, ctx, self.event_row, self._store.insert_events)
 
-    async def conversion(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> Outcome:
+    async def conversion(self, body: bytes, key: Sender, ctx: RequestContext) -> Outcome:
         row = self.conversion_row(body, key, ctx)
         return _outcome(await _insert(self._store.insert_conversion, row), row)
 
@@ -174,7 +190,7 @@ class Ingestor:
                     answers[position] = error
         return answers
 
-    def event_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
+    def event_row(self, body: bytes, key: Sender, ctx: RequestContext) -> dict[str, Any]:
         """Validate one collect body and build its enriched row (no I/O)."""
         request = validate.decode_collect(body)
         received_at = ctx.received_at or datetime.now(UTC)
@@ -183,19 +199,28 @@ class Ingestor:
             view_time_ms = validate.whole_view_time(request.view_time_ms)
         except IngestError as error:
             raise validate.collect_error(body, error) from None
+        user_agent = request.user_agent
+        if isinstance(key, TagRecord):
+            tag_id, channel = key.tag_id, WEB_CHANNEL
+            client_ip, user_agent = None, self._browser_user_agent(ctx)
+            params = stamp_tag_params(request.params, key.partner_id)
+        else:
+            tag_id = derive_tag_id(request.tag_id, request.page_url, ctx.origin, ctx.referer)
+            channel = SERVER_CHANNEL
+            params = stamp_params(request.params, key.partner_id, key.label)
         row: dict[str, Any] = {
             "received_at": received_at,
             "partner_id": key.partner_id,
             "event_name": request.event_name,
-            "tag_id": derive_tag_id(request.tag_id, request.page_url, ctx.origin, ctx.referer),
+            "tag_id": tag_id,
             "event_id": request.event_id,
             "timestamp": validate.truncate_timestamp(
                 request.timestamp, int(received_at.timestamp())
             ),
             "page_url": request.page_url,
             "referrer": request.referrer,
-            "user_agent": request.user_agent,
-            "channel": SERVER_CHANNEL,
+            "user_agent": user_agent,
+            "channel": channel,
             "session_id": request.session_id,
             "client_id": request.client_id,
             "attribution_type": request.attribution_type,
@@ -205,20 +230,27 @@ class Ingestor:
             "impression_state": request.impression_state,
             "view_time_ms": view_time_ms,
             "consent": request.consent,
-            "params": stamp_params(request.params, key.partner_id, key.label),
+            "params": params,
             "test": key.test,
         }
         row.update(self._addresses(ctx, client_ip))
-        row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
+        row.update(self._enriched(row, user_agent, request.page_url, request.consent))
         if row["click_id"] is None:
             # The landing page's thrad_click_id (seed: "capture thrad_click_id from the
             # advertiser landing URL") attributes an event that did not name its click.
             row["click_id"] = canonical_click_id(row.get("thrad_click_id"))
         return row
 
-    def conversion_row(self, body: bytes, key: ApiKeyRecord, ctx: RequestContext) -> dict[str, Any]:
-        """Validate one conversion body and build its enriched row (no I/O)."""
+    def conversion_row(self, body: bytes, key: Sender, ctx: RequestContext) -> dict[str, Any]:
+        """Validate one conversion body and build its enriched row (no I/O).
+
+        A browser Tag's conversion must also prove its click: thrad_exp and thrad_sig as the
+        click redirect minted them (403 bad_click_signature otherwise).
+        """
         raw = validate.decode_object(body)
+        # A Tag's proof is popped before validation: it is no unknown field to keep.
+        web = isinstance(key, TagRecord)
+        proof = [raw.pop(name, None) if web else None for name in CLICK_PROOF_FIELDS]
         request = validate.convert_conversion(raw)
         received_at = ctx.received_at or datetime.now(UTC)
         try:
@@ -227,15 +259,32 @@ class Ingestor:
             currency = validate.normalize_currency(request.currency)
         except IngestError as error:
             raise validate.conversion_error(raw, error) from None
+        click_id = canonical_click_id(request.click_id)
+        user_agent = request.user_agent
+        tag_id: str | None
+        if isinstance(key, TagRecord):
+            thrad_exp, thrad_sig = proof
+            clicklinks.check_click_signature(
+                self._click_secret,
+                str(click_id),
+                thrad_exp,
+                thrad_sig,
+                int(received_at.timestamp()),
+            )
+            tag_id, channel = key.tag_id, WEB_CHANNEL
+            client_ip, user_agent = None, self._browser_user_agent(ctx)
+            params = stamp_tag_params(request.params, key.partner_id)
+        else:
+            tag_id, channel = request.tag_id, request.channel or SERVER_CHANNEL
+            params = stamp_params(request.params, key.partner_id, key.label)
         dedupe_key = conversion_dedupe_key(ctx.idempotency_key, request.event_id)
-        params = stamp_params(request.params, key.partner_id, key.label)
         extra = {k: v for k, v in raw.items() if k not in CONVERSION_FIELDS}
         if extra:
             params["extra"] = sanitize_extra(extra)
         row: dict[str, Any] = {
             "received_at": received_at,
             "partner_id": key.partner_id,
-            "click_id": canonical_click_id(request.click_id),
+            "click_id": click_id,
             "conversion_time": format_instant(conversion_time),
             "conversion_value": request.conversion_value,
             "currency": currency,
@@ -246,17 +295,17 @@ class Ingestor:
             "dedupe_key": dedupe_key,
             "page_url": request.page_url,
             "referrer": request.referrer,
-            "user_agent": request.user_agent,
-            "channel": request.channel or SERVER_CHANNEL,
+            "user_agent": user_agent,
+            "channel": channel,
             "session_id": request.session_id,
             "client_id": request.client_id,
-            "tag_id": request.tag_id,
+            "tag_id": tag_id,
             "consent": request.consent,
             "params": params,
             "test": key.test,
         }
         row.update(self._addresses(ctx, client_ip))
-        row.update(self._enriched(row, request.user_agent, request.page_url, request.consent))
+        row.update(self._enriched(row, user_agent, request.page_url, request.consent))
         return row
 
     def click_preview(self, query_string: str) -> str:

@@ -49,6 +49,13 @@ class TimeBasis(enum.StrEnum):
     RECEIVED = "received"  # received_at
 
 
+class NameKind(enum.StrEnum):
+    """Which event names a report counts: Thrad's standard taxonomy (taxonomy.py) or the rest."""
+
+    STANDARD = "standard"
+    CUSTOM = "custom"
+
+
 class FieldKind(enum.Enum):
     DAY = "day"  # UTC day of the report's time basis, 2026-02-19
     HOUR = "hour"  # UTC hour of the report's time basis, 2026-02-19T18:00:00Z
@@ -84,6 +91,8 @@ class ReportQuery:
     limit: int = DEFAULT_LIMIT
     # Rows sent with test keys (and test clicks) are counted only when asked for.
     include_test: bool = False
+    # Events by event_name, conversions by event_type; None: every name.
+    names: NameKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +165,11 @@ FIELDS: dict[Report, dict[str, ReportField]] = {
 # Reports over a table with a params column also group and filter by its keys.
 WITH_PARAMS = frozenset({Report.EVENTS, Report.CONVERSIONS})
 DEFAULT_GROUP_BY: dict[Report, tuple[str, ...]] = {Report.FUNNEL: ("campaign_id",)}
-QUERY_PARAMETERS = ("since", "until", "time_basis", "group_by", "filter", "limit", "include_test")
+QUERY_PARAMETERS = (
+    "since", "until", "time_basis", "group_by", "filter", "limit", "include_test", "names"
+)  # fmt: skip
+# Reports over named rows (event_name, event_type) also take names=standard|custom.
+WITH_NAMES = frozenset({Report.EVENTS, Report.CONVERSIONS})
 
 
 def field_names(report: Report) -> list[str]:
@@ -201,7 +214,20 @@ def parse_report_query(
         filters=_filters(report, given.get("filter", [])),
         limit=_limit(given),
         include_test=include_test(given),
+        names=_names(report, given),
     )
+
+
+def _names(report: Report, given: Mapping[str, list[str]]) -> NameKind | None:
+    raw = _single(given, "names")
+    if raw is None:
+        return None
+    if report not in WITH_NAMES:
+        raise field_error(ValidationFailed, "names", f"the {report} report has no names")
+    try:
+        return NameKind(raw.strip())
+    except ValueError:
+        raise field_error(ValidationFailed, "names", "must be standard or custom") from None
 
 
 def _single(given: Mapping[str, list[str]], name: str) -> str | None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
     from thrad_events.reports.query import AnyReportQuery
     from thrad_events.store.admin_sql import AdminSession
+    from thrad_events.store.tags import TagTable
 
 
 Row = Mapping[str, Any]
@@ -172,6 +173,10 @@ class Store(Protocol):
     ) -> dict[str, int]:
         """Delete the test rows received before `before`, a short transaction per batch of
         `batch_rows`; the rows deleted per table (store/test_rows.py)."""
+        ...
+
+    def tags(self) -> TagTable:
+        """The browser Tag registry (store/tags.py); blocking, like the administration."""
         ...
 
     def close_sync(self) -> None: ...

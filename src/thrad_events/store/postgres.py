@@ -66,6 +66,7 @@ from thrad_events.store.postgres_sink import (
     column_types,
     table_write,
 )
+from thrad_events.store.tags import TagTable
 from thrad_events.store.writer import TaskWriter
 
 log = logging.getLogger(__name__)
@@ -611,6 +612,25 @@ class PostgresStore:
             return cursor.rowcount
 
         return test_rows.purge(delete_batch, batch_rows)
+
+    def tags(self) -> TagTable:
+        # One table object per store: it serialises the calls sharing a connection.
+        table: TagTable | None = getattr(self, "_tag_table", None)
+        if table is not None:
+            return table
+
+        def read(run: Callable[[Any], Any]) -> Any:
+            with self._admin_errors():
+                return run(self._admin_connection())
+
+        def write(run: Callable[[Any], Any]) -> Any:
+            with self._admin_errors():
+                conn = self._admin_connection()
+                with conn.transaction():
+                    return run(conn)
+
+        self._tag_table = TagTable(read, write, "%s")
+        return self._tag_table
 
     def close_sync(self) -> None:
         self._close_admin()

@@ -30,12 +30,14 @@ from thrad_events.reports.query import (
     EventsQuery,
     FieldKind,
     FunnelQuery,
+    NameKind,
     ReportField,
     ReportQuery,
     TimeBasis,
 )
 from thrad_events.store.base import format_time
 from thrad_events.store.test_rows import not_test
+from thrad_events.taxonomy import STANDARD_EVENT_NAMES
 
 Fragment = tuple[str, tuple[Any, ...]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -171,6 +173,7 @@ class _Table:
     alias: str
     event_time: str  # the column of TimeBasis.EVENT
     epoch: bool = False  # event_time holds integer Unix seconds, not a stored time
+    name_column: str = ""  # what names=standard|custom reads
 
     def column(self, name: str) -> str:
         return f"{self.alias}.{name}"
@@ -182,8 +185,8 @@ class _Table:
         return self.epoch and basis is TimeBasis.EVENT
 
 
-_EVENTS = _Table("events", "e", '"timestamp"', epoch=True)
-_CONVERSIONS = _Table("conversions", "c", "conversion_time")
+_EVENTS = _Table("events", "e", '"timestamp"', epoch=True, name_column="event_name")
+_CONVERSIONS = _Table("conversions", "c", "conversion_time", name_column="event_type")
 # A click has no time but its receipt: both bases are the same.
 _CLICKS = _Table("clicks", "k", "received_at")
 
@@ -244,6 +247,11 @@ def _where(
         args.append(query.partner_id)
     if not query.include_test:
         clauses.append(not_test(table.alias))
+    if query.names is not None and table.name_column:
+        marks = ", ".join(mark for _ in STANDARD_EVENT_NAMES)
+        negate = "NOT " if query.names is NameKind.CUSTOM else ""
+        clauses.append(f"{table.column(table.name_column)} {negate}IN ({marks})")
+        args.extend(STANDARD_EVENT_NAMES)
     for found in query.filters:
         sql, field_args = _expression(found.field, query, table, dialect)
         marks = ", ".join(mark for _ in found.values)

@@ -58,6 +58,7 @@ from thrad_events.store.sqlite_writes import (
     immediate,
     insert_sql,
 )
+from thrad_events.store.tags import TagTable
 from thrad_events.store.writer import ThreadedWriter
 
 log = logging.getLogger(__name__)
@@ -511,6 +512,21 @@ class SqliteStore:
             return int(self._write_now(lambda c: c.execute(sql, (stamp, limit)).rowcount))
 
         return test_rows.purge(delete_batch, batch_rows)
+
+    def tags(self) -> TagTable:
+        # One table object per store: it serialises the calls sharing a connection.
+        table: TagTable | None = getattr(self, "_tag_table", None)
+        if table is not None:
+            return table
+
+        def read(run: Callable[[Any], Any]) -> Any:
+            try:
+                return run(self._thread_connection())
+            except sqlite3.Error as exc:
+                raise StorageError(f"tag registry: {exc}") from exc
+
+        self._tag_table = TagTable(read, self._write_now, "?")
+        return self._tag_table
 
     def close_sync(self) -> None:
         self._writer.stop()

@@ -1,0 +1,125 @@
+"""`thrad-events tags`: the browser Tag registry from the command line (create, list, update)."""
+
+from __future__ import annotations
+
+import click
+import msgspec
+
+from thrad_events.auth.tags import create_tag, update_tag
+from thrad_events.cli import _store, database_option
+from thrad_events.errors import IngestError
+from thrad_events.http.admin_tags import tag_json
+from thrad_events.reports.safe_text import terminal_text
+from thrad_events.store.tags import KEEP, TagRecord
+
+_json = msgspec.json.Encoder()
+
+
+def _refused(error: IngestError) -> click.ClickException:
+    return click.ClickException(error.message)
+
+
+def _echo(tag: TagRecord, as_json: bool) -> None:
+    if as_json:
+        click.echo(_json.encode(tag_json(tag)))
+        return
+    cap = str(tag.daily_cap) if tag.daily_cap is not None else "none"
+    click.echo(f"tag_id:     {terminal_text(tag.tag_id)}")
+    click.echo(f"partner:    {terminal_text(tag.partner_name)} ({tag.partner_id})")
+    click.echo(f"origins:    {' '.join(tag.origins)}")
+    click.echo(f"daily_cap:  {cap}")
+
+
+@click.group()
+def tags() -> None:
+    """Register browser Tags: which partner a tag_id belongs to, and the origins that send."""
+
+
+@tags.command("create")
+@database_option
+@click.option("--partner", required=True, help="Partner name; created if new")
+@click.option("--tag-id", required=True, help="The tag_id the advertiser's pages send")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="https://shop.example.com[:port], repeatable: the pages allowed to send for the tag",
+)
+@click.option(
+    "--daily-cap", type=click.IntRange(min=1), default=None, help="Requests per UTC day at most"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+def tags_create(
+    database_url: str | None,
+    partner: str,
+    tag_id: str,
+    origins: tuple[str, ...],
+    daily_cap: int | None,
+    as_json: bool,
+) -> None:
+    """Register a tag for a partner and the origins allowed to send for it."""
+    try:
+        tag = create_tag(
+            _store(database_url),
+            partner=partner,
+            tag_id=tag_id,
+            origins=origins,
+            daily_cap=daily_cap,
+        )
+    except IngestError as error:
+        raise _refused(error) from None
+    _echo(tag, as_json)
+
+
+@tags.command("list")
+@database_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line")
+def tags_list(database_url: str | None, as_json: bool) -> None:
+    """List registered tags, with a header row."""
+    found = _store(database_url).tags().list_tags()
+    if as_json:
+        for tag in found:
+            click.echo(_json.encode(tag_json(tag)))
+        return
+    table = [("TAG_ID", "PARTNER", "DAILY_CAP", "ORIGINS")]
+    for tag in found:
+        cap = str(tag.daily_cap) if tag.daily_cap is not None else "none"
+        table.append(
+            (terminal_text(tag.tag_id), terminal_text(tag.partner_name), cap, " ".join(tag.origins))
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@tags.command("update")
+@database_option
+@click.argument("tag_id")
+@click.option(
+    "--daily-cap", type=click.IntRange(min=0), default=None, help="Requests per UTC day; 0 = none"
+)
+@click.option("--origin", "origins", multiple=True, help="Replace the origins (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+def tags_update(
+    database_url: str | None,
+    tag_id: str,
+    daily_cap: int | None,
+    origins: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Change a tag's daily cap or origins; every server process applies it within seconds."""
+    if daily_cap is None and not origins:
+        raise click.UsageError("give --daily-cap or --origin")
+    try:
+        tag = update_tag(
+            _store(database_url),
+            tag_id,
+            daily_cap=KEEP if daily_cap is None else (daily_cap or None),
+            origins=list(origins) if origins else KEEP,
+        )
+    except IngestError as error:
+        raise _refused(error) from None
+    if tag is None:
+        raise click.ClickException(f"no tag {tag_id!r}")
+    _echo(tag, as_json)

@@ -1,0 +1,212 @@
+"""The browser Tag's part of the OpenAPI document: its script, its two public endpoints (no API
+key; the Origin decides) and the registry under /v1/admin/tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_REF = "#/components/schemas/{name}"
+_ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+
+
+def _error(description: str, retry: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": _ERROR}
+    if retry:
+        answer["headers"] = _RETRY_AFTER
+    return answer
+
+
+_ORIGIN = {
+    "name": "Origin",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The page's origin: one of the tag's registered origins",
+}
+_PUBLIC_ERRORS = {
+    "400": _error("invalid_json or missing_field (tag_id is required)"),
+    "403": _error(
+        "origin_not_allowed: no Origin, or not one of the tag's origins, or an unknown tag_id"
+    ),
+    "413": _error("payload_too_large: over THRAD_TAG_MAX_BODY_BYTES"),
+    "422": _error("validation_error: every problem of the body listed"),
+    "429": _error("rate_limited: per tag, per client IP, or the tag's daily cap", retry=True),
+    "503": _error("unavailable", retry=True),
+}
+_PREFLIGHT = {
+    "summary": "CORS preflight",
+    "parameters": [_ORIGIN],
+    "responses": {
+        "204": {"description": "The origin is one some tag lists: Access-Control-Allow-*"},
+        "403": _error("origin_not_allowed"),
+    },
+}
+
+
+def _text_body(schema: str, description: str) -> dict[str, Any]:
+    # sendBeacon sends text/plain: the same JSON either way.
+    ref = {"schema": {"$ref": _REF.format(name=schema)}}
+    return {
+        "required": True,
+        "description": description,
+        "content": {"text/plain": ref, "application/json": ref},
+    }
+
+
+def tag_paths() -> dict[str, Any]:
+    tag_object = {
+        "type": "object",
+        "properties": {
+            "tag_id": {"type": "string"},
+            "partner_id": {"type": "string"},
+            "partner_name": {"type": "string"},
+            "origins": {"type": "array", "items": {"type": "string"}},
+            "daily_cap": {"type": ["integer", "null"]},
+            "created_at": {"type": "string"},
+        },
+    }
+    admin_errors = {
+        "401": _error("unauthorized: Authorization missing or malformed"),
+        "403": _error("forbidden: not the admin token, or no THRAD_ADMIN_TOKEN configured"),
+    }
+    return {
+        "/v1/tag.js": {
+            "get": {
+                "summary": "The browser Tag script",
+                "responses": {
+                    "200": {
+                        "description": "application/javascript, with ETag and Cache-Control",
+                        "content": {"application/javascript": {"schema": {"type": "string"}}},
+                    },
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                },
+            }
+        },
+        "/v1/tag/collect": {
+            "post": {
+                "summary": "An event from a page carrying the browser Tag (no API key)",
+                "parameters": [_ORIGIN],
+                "requestBody": _text_body(
+                    "CollectRequest", "The collect body; tag_id is required and registered"
+                ),
+                "responses": {"204": {"description": "Stored (or a duplicate)"}, **_PUBLIC_ERRORS},
+            },
+            "options": _PREFLIGHT,
+        },
+        "/v1/tag/conversion": {
+            "post": {
+                "summary": "A conversion from a page, proved by its click's signature",
+                "parameters": [_ORIGIN],
+                "requestBody": _text_body(
+                    "ConversionRequest",
+                    "The conversion body plus thrad_exp and thrad_sig from the click's landing URL",
+                ),
+                "responses": {
+                    "200": {
+                        "description": "ok or duplicate",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(name="ConversionResponse")}
+                            }
+                        },
+                    },
+                    **_PUBLIC_ERRORS,
+                    "403": _error(
+                        "origin_not_allowed, or bad_click_signature: thrad_sig does "
+                        "not verify for the click or thrad_exp has passed"
+                    ),
+                    "404": _error("click_not_found"),
+                },
+            },
+            "options": _PREFLIGHT,
+        },
+        "/v1/admin/tags": {
+            "get": {
+                "summary": "List the browser Tags (admin token)",
+                "parameters": [
+                    {
+                        "name": "partner",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The tags",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"tags": {"type": "array", "items": tag_object}},
+                                }
+                            }
+                        },
+                    },
+                    **admin_errors,
+                },
+            },
+            "post": {
+                "summary": "Register a browser Tag: its partner and allowed origins",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["partner", "tag_id", "origins"],
+                                "properties": {
+                                    "partner": {"type": "string"},
+                                    "tag_id": {"type": "string"},
+                                    "origins": {"type": "array", "items": {"type": "string"}},
+                                    "daily_cap": {"type": ["integer", "null"]},
+                                },
+                            },
+                            "example": {
+                                "partner": "acme",
+                                "tag_id": "acme-shop",
+                                "origins": ["https://shop.example.com"],
+                            },
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "The tag",
+                        "content": {"application/json": {"schema": tag_object}},
+                    },
+                    **admin_errors,
+                    "409": _error("conflict: the tag_id is taken"),
+                },
+            },
+            "patch": {
+                "summary": "Change a browser Tag's origins or daily cap",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["tag_id"],
+                                "properties": {
+                                    "tag_id": {"type": "string"},
+                                    "origins": {"type": "array", "items": {"type": "string"}},
+                                    "daily_cap": {"type": ["integer", "null"]},
+                                },
+                            },
+                            "example": {"tag_id": "acme-shop", "daily_cap": 500000},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The tag",
+                        "content": {"application/json": {"schema": tag_object}},
+                    },
+                    **admin_errors,
+                    "404": _error("not_found: no such tag"),
+                },
+            },
+        },
+    }
