@@ -17,10 +17,20 @@ from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
-from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
+from thrad_events.http import (
+    batch,
+    click,
+    collect,
+    conversion,
+    delivery,
+    health,
+    openapi,
+    reports,
+)
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
+from thrad_events.ingest.delivery import DeliveryRecorder
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
 from thrad_events.metrics import Metrics
@@ -32,6 +42,8 @@ from thrad_events.store.base import Store
 
 BatchHandle = Callable[[str, Ingestor, Admission, Metrics], Handle]
 
+# The routes whose requests the delivery report counts.
+INGEST_ROUTES = frozenset({"collect", "conversion", "collect_batch", "conversion_batch"})
 CLICK_SECRET_SETTING = "click_secret"  # noqa: S105 (a setting name, not a secret)
 
 
@@ -56,8 +68,15 @@ def build_app(settings: Settings) -> App:
         UserAgentParser(),
         on_failure=metrics.count_enrichment_failure,
     )
+    # What becomes of each partner's requests: refusals kept, outcomes counted.
+    recorder = DeliveryRecorder(
+        store,
+        retention_days=settings.rejections_retention_days,
+        counted_routes=INGEST_ROUTES,
+    )
     ingestor = Ingestor(
         store,
+        delivery=recorder,
         proxies=TrustedProxies(settings.trusted_proxies),
         click_secret=click_secret(settings, store),
         click_ttl_s=settings.click_ttl_s,
@@ -76,12 +95,19 @@ def build_app(settings: Settings) -> App:
     rejections = RejectionLog()
 
     def counted(route: str, handle: Handle) -> ASGIApp:
-        return endpoint(route, handle, metrics, rejections=rejections)
+        return endpoint(route, handle, metrics, rejections=rejections, delivery=recorder)
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
         handle = make(route, ingestor, admission, metrics)
-        return endpoint(route, handle, metrics, counts_own_outcomes=True, rejections=rejections)
+        return endpoint(
+            route,
+            handle,
+            metrics,
+            counts_own_outcomes=True,
+            rejections=rejections,
+            delivery=recorder,
+        )
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
         # Load balancers' probes and Prometheus' scrapes would drown the requests that
@@ -104,6 +130,12 @@ def build_app(settings: Settings) -> App:
             ))
             for report in Report
         ),
+        get("/v1/api/reports/delivery", app=counted("reports_delivery", delivery.delivery_handle(
+            store, report_access, settings.report_timeout_s
+        ))),
+        get("/v1/api/rejections", app=counted("rejections", delivery.rejections_handle(
+            store, report_access, settings.report_timeout_s
+        ))),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
@@ -114,10 +146,13 @@ def build_app(settings: Settings) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
+        recorder.start()
         reload_on_sighup(enricher.geo)
         try:
             yield
         finally:
+            # Refusals still in memory go to the writer before it stops.
+            await recorder.stop()
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
             # commits whatever is still queued before the process exits. Report threads end
             # first, as they read through the store.

@@ -21,6 +21,7 @@ from thrad_events.http.request import context_of, declared_too_large, read_body
 from thrad_events.ingest.pipeline import RequestContext
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.delivery import BODY_EXCERPT_BYTES
 
 Result = TypeVar("Result")
 
@@ -53,6 +54,7 @@ def ingest_handle(
         if declared_too_large(headers, max_bytes):
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
         key = await keys.authenticate(bearer_token(headers.get("authorization")))
+        body = None
         try:
             await limiter.check(key)
             body = await read_body(receive, headers, max_bytes, timeout_s)
@@ -60,6 +62,8 @@ def ingest_handle(
             return respond(await ingest(body, key, context_of(headers, client and client[0])))
         except IngestError as error:
             error.partner_id, error.key_id = key.partner_id, key.key_id
+            if body is not None:
+                error.body = body[:BODY_EXCERPT_BYTES]
             raise
 
     return handle
