@@ -7,6 +7,7 @@ pipeline's result is answered.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -51,9 +52,15 @@ def ingest_handle(
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
+        token = bearer_token(headers.get("authorization"))
         if declared_too_large(headers, max_bytes):
-            raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-        key = await keys.authenticate(bearer_token(headers.get("authorization")))
+            too_large = PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+            # Refused whatever the key; a known key's refusal is kept (ingest/delivery.py).
+            with contextlib.suppress(IngestError):
+                known = await keys.authenticate(token)
+                too_large.partner_id, too_large.key_id = known.partner_id, known.key_id
+            raise too_large
+        key = await keys.authenticate(token)
         body = None
         try:
             await limiter.check(key)
