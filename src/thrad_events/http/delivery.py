@@ -24,6 +24,8 @@ from thrad_events.reports.run import _instant
 from thrad_events.store.base import StorageError, Store, utcnow
 
 _encoder = msgspec.json.Encoder()
+# Reads running at once per worker, as for reports: each thread may hold a connection of its own.
+READ_THREADS = 2
 # Rejected bodies and delivery figures are a partner's own: no shared cache may keep them.
 _HEADERS = [(b"cache-control", b"private, no-store"), JSON_TYPE]
 T = TypeVar("T")
@@ -40,25 +42,41 @@ async def _scoped(
     return [(name, value) for name, value in items if name != "partner_id"], partner_id
 
 
-async def _read(read: Callable[[], T], timeout_s: float) -> T:
-    try:
-        with anyio.fail_after(timeout_s):
-            return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
-    except TimeoutError:
-        raise Unavailable(
-            f"stopped after {timeout_s:g} s; ask for a shorter range", retry_after_s=1
-        ) from None
-    except StorageError as exc:
-        raise Unavailable(str(exc)) from exc
+class _Reads:
+    """An endpoint's reads on worker threads: at most READ_THREADS at once, within the budget.
+
+    The limiter is made on first use, on the serving loop.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def __call__(self, read: Callable[[], T]) -> T:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(READ_THREADS)
+        try:
+            with anyio.fail_after(self._timeout_s):
+                return await anyio.to_thread.run_sync(
+                    read, abandon_on_cancel=True, limiter=self._limiter
+                )
+        except TimeoutError:
+            raise Unavailable(
+                f"stopped after {self._timeout_s:g} s; ask for a shorter range", retry_after_s=1
+            ) from None
+        except StorageError as exc:
+            raise Unavailable(str(exc)) from exc
 
 
 def rejections_handle(store: Store, access: ReportAccess, timeout_s: float) -> Handle:
+    reads = _Reads(timeout_s)
+
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
         items, partner_id = await _scoped(scope, headers, access)
         query = parse_rejections_query(items, partner_id=partner_id, now=utcnow())
-        page = await _read(lambda: store.rejections(query), timeout_s)
+        page = await reads(lambda: store.rejections(query))
         body: dict[str, Any] = {
             "since": _instant(query.since),
             "until": _instant(query.until),
@@ -74,12 +92,14 @@ def rejections_handle(store: Store, access: ReportAccess, timeout_s: float) -> H
 
 
 def delivery_handle(store: Store, access: ReportAccess, timeout_s: float) -> Handle:
+    reads = _Reads(timeout_s)
+
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
         items, partner_id = await _scoped(scope, headers, access)
         query = parse_delivery_query(items, partner_id=partner_id, now=utcnow())
-        rows = await _read(lambda: store.delivery(query), timeout_s)
+        rows = await reads(lambda: store.delivery(query))
         body: dict[str, Any] = {
             "report": "delivery",
             "since": _instant(query.since),
