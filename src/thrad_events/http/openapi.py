@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope
 from thrad_events.errors import Outcome
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.openapi_delivery import delivery_paths
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
 from thrad_events.ingest.validate import CURRENCIES
 from thrad_events.money import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS
@@ -427,6 +428,7 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
             **_report_paths(components),
+            **delivery_paths(components, _error, _COMMON_ERRORS),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {
