@@ -35,7 +35,9 @@ from wrk import run_wrk  # noqa: E402
 
 from thrad_events.store.sqlite import sqlite_path  # noqa: E402
 
-KINDS = ("collect", "conversion", "collect_batch")
+KINDS = ("collect", "collect_refused10", "conversion", "collect_batch")
+# The route a scenario's requests take, where it is not the scenario's name.
+ROUTES = {"collect_refused10": "collect"}
 
 
 def worker_rss_mb(pid: int) -> list[float]:
@@ -64,10 +66,9 @@ def server_side(base_url: str, kind: str) -> dict[str, float]:
         for sample in family.samples:
             if sample.name.startswith("thrad_write_"):
                 write[sample.name] = sample.value
-            elif (
-                sample.name == "thrad_request_duration_seconds_bucket"
-                and sample.labels.get("route") == kind  # the route label is the scenario's name
-            ):
+            elif sample.name == "thrad_request_duration_seconds_bucket" and sample.labels.get(
+                "route"
+            ) == ROUTES.get(kind, kind):
                 within[sample.labels["le"]] = sample.value
     commits = write.get("thrad_write_batch_rows_count") or 1.0
     return {
@@ -93,7 +94,7 @@ def mint_click(database_url: str, base_url: str) -> str:
 
 def count_rows(database_url: str, table: str) -> int:
     """Rows in `table`, counted in the database (an export of minutes of load takes too long)."""
-    assert table in ("events", "conversions", "clicks")
+    assert table in ("events", "conversions", "clicks", "rejections")
     if database_url.startswith("sqlite:///"):
         with contextlib.closing(sqlite3.connect(sqlite_path(database_url))) as connection:
             return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -132,6 +133,7 @@ def scenario(
         # Warm up (key cache, page cache), then measure.
         run_wrk(server.base_url, kind, key, click, 2, connections, args.batch)
         before = count_rows(database_url, table)
+        rejections_before = count_rows(database_url, "rejections")
         sampler = RssSampler(server.process.pid, max(1.0, args.duration / 10))
         sampler.start()
         result = run_wrk(server.base_url, kind, key, click, args.duration, connections, args.batch)
@@ -142,6 +144,7 @@ def scenario(
     finally:
         server.stop()
     stored = count_rows(database_url, table) - before
+    kept = count_rows(database_url, "rejections") - rejections_before
     acked = (result["requests"] - result["non_2xx"]) * per_request
     seconds = result["duration_us"] / 1e6
     result.update(
@@ -152,6 +155,7 @@ def scenario(
         acked=acked,
         stored=stored,
         durable=stored >= acked,
+        rejections_kept=kept,
         worker_rss_mb=max(rss) if rss else None,
         rss_samples=[round(x) for x in sampler.samples],
         **server_view,
@@ -218,6 +222,18 @@ def main() -> None:
     for r in results:
         if r["kind"] != "collect_batch":
             print(f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s")
+    plain = next((r for r in results if r["kind"] == "collect"), None)
+    refused = next((r for r in results if r["kind"] == "collect_refused10"), None)
+    if plain and refused:
+        accepted_rps = (refused["requests"] - refused["non_2xx"]) / (refused["duration_us"] / 1e6)
+        print(
+            "\ncollect with 10% refused (422, kept as rejections): "
+            f"{refused['rps'] / plain['rps']:.1%} of plain collect's req/s; "
+            f"accepted requests {accepted_rps:,.0f}/s = "
+            f"{accepted_rps / plain['rps']:.1%} of plain collect's; p99 "
+            f"{refused['p99_us'] / plain['p99_us']:.2f}x; {refused['rejections_kept']} rejections "
+            f"kept of {refused['non_2xx']} refused"
+        )
     print("\nserver side (its /metrics, warm-up included):")
     for r in results:
         print(

@@ -13,6 +13,10 @@ The path of an event through the service, and what each stage may reject:
 5. store/      group-commits the row; a unique constraint decides duplicates. A full queue or an
                unreachable database is a 503 with Retry-After; an unknown click_id a 404.
 6. http/       answers only after the commit: 204 for collect, {"status": "ok" | "duplicate"}.
+
+Whatever the end, once the key is known it is accounted for (ingest/delivery.py): the writer
+counts stored and duplicate rows in their own transaction, a refusal is counted and (400, 404,
+408, 413, 415, 422) kept for GET /v1/api/rejections, a 429 counted per key and minute.
 """
 
 __version__ = "0.1.0"

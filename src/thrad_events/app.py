@@ -24,6 +24,7 @@ from thrad_events.http import (
     click,
     collect,
     conversion,
+    delivery,
     docs_page,
     export,
     health,
@@ -38,6 +39,7 @@ from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.http.tag import Script, TagAdmission, script_handle, tag_ingest_handle
 from thrad_events.ingest.checks import Checker
+from thrad_events.ingest.delivery import DeliveryRecorder
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
 from thrad_events.metrics import Metrics
@@ -52,6 +54,8 @@ from thrad_events.store.test_retention import purge_periodically
 
 BatchHandle = Callable[[str, Ingestor, Admission, Metrics, Checker], Handle]
 
+# The routes whose requests the delivery report counts.
+INGEST_ROUTES = frozenset({"collect", "conversion", "collect_batch", "conversion_batch"})
 CLICK_SECRET_SETTING = "click_secret"  # noqa: S105 (a setting name, not a secret)
 
 
@@ -77,8 +81,15 @@ def build_app(settings: Settings) -> App:
         on_failure=metrics.count_enrichment_failure,
     )
     proxies = TrustedProxies(settings.trusted_proxies)
+    # What becomes of each partner's requests: refusals kept, outcomes counted.
+    recorder = DeliveryRecorder(
+        store,
+        retention_days=settings.rejections_retention_days,
+        counted_routes=INGEST_ROUTES,
+    )
     ingestor = Ingestor(
         store,
+        delivery=recorder,
         proxies=proxies,
         click_secret=click_secret(settings, store),
         click_ttl_s=settings.click_ttl_s,
@@ -109,12 +120,19 @@ def build_app(settings: Settings) -> App:
     )
 
     def counted(route: str, handle: Handle) -> ASGIApp:
-        return endpoint(route, handle, metrics, rejections=rejections)
+        return endpoint(route, handle, metrics, rejections=rejections, delivery=recorder)
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
         handle = make(route, ingestor, admission, metrics, checker)
-        return endpoint(route, handle, metrics, counts_own_outcomes=True, rejections=rejections)
+        return endpoint(
+            route,
+            handle,
+            metrics,
+            counts_own_outcomes=True,
+            rejections=rejections,
+            delivery=recorder,
+        )
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
         # Load balancers' probes and Prometheus' scrapes would drown the requests that
@@ -156,6 +174,12 @@ def build_app(settings: Settings) -> App:
             tag_ingest_handle(tag_admission, ingestor.conversion, conversion.ANSWERS))),
         Route(("/v1/admin/tags",), ("GET", "HEAD", "POST", "PATCH"), counted("admin_tags",
             admin_tags_handle(store, settings.admin_token))),
+        get("/v1/api/reports/delivery", app=counted("reports_delivery", delivery.delivery_handle(
+            store, report_access, settings.report_timeout_s
+        ))),
+        get("/v1/api/rejections", app=counted("rejections", delivery.rejections_handle(
+            store, report_access, settings.report_timeout_s
+        ))),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
@@ -173,6 +197,7 @@ def build_app(settings: Settings) -> App:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
+        recorder.start()
         reload_on_sighup(enricher.geo)
         purge = asyncio.create_task(purge_periodically(store, settings.test_retention_days))
         try:
@@ -181,6 +206,8 @@ def build_app(settings: Settings) -> App:
             purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purge
+            # Refusals still in memory go to the writer before it stops.
+            await recorder.stop()
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
             # commits whatever is still queued before the process exits. Report threads end
             # first, as they read through the store.

@@ -469,8 +469,8 @@ def export(
 @database_option
 @click.argument(
     "report_name",
-    metavar="events|conversions|funnel",
-    type=click.Choice([report.value for report in Report]),
+    metavar="events|conversions|funnel|delivery",
+    type=click.Choice([*(report.value for report in Report), "delivery"]),
 )
 @click.option("--since", default=None, help="ISO-8601, inclusive [default: 7 days before --until]")
 @click.option("--until", default=None, help="ISO-8601, exclusive [default: now]")
@@ -518,6 +518,13 @@ def report(
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other")
+    if report_name == "delivery":
+        if time_basis or filters or limit:
+            raise click.UsageError("the delivery report takes no --time-basis, --filter, --limit")
+        from thrad_events.cli_delivery import delivery_report
+
+        delivery_report(database_url, since, until, group_by, partner, as_json, as_csv)
+        return
     # The same (name, value) pairs a query string gives the HTTP endpoint.
     items = [("group_by", field) for field in group_by] + [("filter", entry) for entry in filters]
     options = (("since", since), ("until", until), ("time_basis", time_basis), ("limit", limit))
@@ -567,6 +574,10 @@ main.add_command(test_rows)
 from thrad_events.cli_tags import tags  # noqa: E402
 
 main.add_command(tags)
+
+from thrad_events.cli_delivery import rejections  # noqa: E402
+
+main.add_command(rejections)
 
 
 @main.group()

@@ -18,6 +18,8 @@ WRITE_QUEUE_MAX_ROWS = 20_000
 WRITE_TIMEOUT_S = 1.0
 # A report still running after this long is answered 503 (and the work stopped).
 REPORT_TIMEOUT_S = 30
+# Rejections are kept at most ten years.
+MAX_RETENTION_DAYS = 3650
 
 
 class ConfigError(ValueError):
@@ -72,6 +74,8 @@ class Settings:
     # An HTTP export's window ends this long before now: rows are stamped before their commit,
     # so the newest seconds may still gain rows that a page would otherwise have passed.
     export_settle_s: int = 10
+    # Refused requests (rejections) are kept this many days, then deleted by the server.
+    rejections_retention_days: int = 7
     log_level: str = "INFO"
     # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
     access_log: bool = False
@@ -111,6 +115,7 @@ class Settings:
             ("THRAD_TAG_RATE_LIMIT_PER_S", "tag_rate_limit_per_s"),
             ("THRAD_TAG_IP_RATE_LIMIT_PER_S", "tag_ip_rate_limit_per_s"),
             ("THRAD_TAG_MAX_BODY_BYTES", "tag_max_body_bytes"),
+            ("THRAD_REJECTIONS_RETENTION_DAYS", "rejections_retention_days"),
         ):
             if raw := env.get(name):
                 values[key] = parse_positive_int(raw, name)
@@ -145,6 +150,11 @@ class Settings:
             raise ConfigError(f"port must be 1-65535 (got {self.port})")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1 (got {self.workers})")
+        if not 1 <= self.rejections_retention_days <= MAX_RETENTION_DAYS:
+            raise ConfigError(
+                f"THRAD_REJECTIONS_RETENTION_DAYS must be 1 to {MAX_RETENTION_DAYS} "
+                f"(got {self.rejections_retention_days})"
+            )
         if self.write_queue_max_rows < MAX_BATCH_ITEMS:
             # A batch waits whole or not at all: a smaller queue would refuse full batches forever.
             raise ConfigError(

@@ -72,9 +72,11 @@ class IngestError(Exception):
     """Base of every rejection; `outcome` is also the JSON error code."""
 
     outcome: Outcome = Outcome.INTERNAL
-    # Who sent the refused request, once its key is known (for the rejection log).
+    # Who sent the refused request, once its key is known (for the rejection log), and the
+    # start of its body once read (for the rejections kept: never logged).
     partner_id: str | None = None
     key_id: str | None = None
+    body: bytes | None = None
 
     def __init__(self, message: str, details: tuple[FieldProblem, ...] = ()) -> None:
         super().__init__(message)

@@ -112,6 +112,8 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_REPORT_TIMEOUT_S": "0"}, "THRAD_REPORT_TIMEOUT_S"),
         # Below one full batch of rows, full batches could never be queued.
         ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
+        ({"THRAD_REJECTIONS_RETENTION_DAYS": "0"}, "THRAD_REJECTIONS_RETENTION_DAYS"),
+        ({"THRAD_REJECTIONS_RETENTION_DAYS": "3651"}, "THRAD_REJECTIONS_RETENTION_DAYS"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], name: str) -> None:
@@ -161,3 +163,9 @@ def test_settings_are_frozen() -> None:
 
 def test_a_write_queue_of_one_full_batch_is_accepted() -> None:
     assert Settings.from_env({"THRAD_WRITE_QUEUE_MAX_ROWS": "500"}).write_queue_max_rows == 500
+
+
+def test_rejections_are_kept_seven_days_unless_configured() -> None:
+    assert Settings().rejections_retention_days == 7
+    custom = Settings.from_env({"THRAD_REJECTIONS_RETENTION_DAYS": "30"})
+    assert custom.rejections_retention_days == 30

@@ -8,6 +8,7 @@ instead (ingest/checks.py): admitted the same way, nothing stored.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +30,7 @@ from thrad_events.http.request import context_of, declared_too_large, read_body
 from thrad_events.ingest.pipeline import RequestContext
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.delivery import BODY_EXCERPT_BYTES
 
 Result = TypeVar("Result")
 # An endpoint's validate_only: the admitted body checked and answered, nothing stored.
@@ -62,9 +64,16 @@ def ingest_handle(
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
+        token = bearer_token(headers.get("authorization"))
         if declared_too_large(headers, max_bytes):
-            raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-        key = await keys.authenticate(bearer_token(headers.get("authorization")))
+            too_large = PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+            # Refused whatever the key; a known key's refusal is kept (ingest/delivery.py).
+            with contextlib.suppress(IngestError):
+                known = await keys.authenticate(token)
+                too_large.partner_id, too_large.key_id = known.partner_id, known.key_id
+            raise too_large
+        key = await keys.authenticate(token)
+        body = None
         try:
             await limiter.check(key)
             validate_only = check is not None and validate_only_asked(scope["query_string"])
@@ -77,6 +86,8 @@ def ingest_handle(
             return respond(await ingest(body, key, ctx))
         except IngestError as error:
             error.partner_id, error.key_id = key.partner_id, key.key_id
+            if body is not None:
+                error.body = body[:BODY_EXCERPT_BYTES]
             raise
 
     return handle

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,6 +23,10 @@ from thrad_events.http.request import ClientGone, header_map
 from thrad_events.http.streaming import StreamedAnswer, send_streamed
 from thrad_events.logs import RejectionLog, request_id, request_id_for
 from thrad_events.metrics import Metrics
+from thrad_events.store.delivery import current_route
+
+if TYPE_CHECKING:
+    from thrad_events.ingest.delivery import DeliveryRecorder
 
 log = logging.getLogger("thrad_events.http")
 
@@ -38,12 +42,15 @@ def endpoint(
     *,
     counts_own_outcomes: bool = False,
     rejections: RejectionLog | None = None,
+    delivery: DeliveryRecorder | None = None,
 ) -> ASGIApp:
     """Serve `handle` with a request id, one error renderer and metrics by `route`.
 
     Without `metrics` the route is not counted (probes and scrapes, see app.py). An endpoint
     that `counts_own_outcomes` (a batch counts each item's) has only a refused request's
-    outcome counted here. With `rejections`, each refused request gets its log line.
+    outcome counted here. With `rejections`, each refused request gets its log line. With
+    `delivery`, the request's rows are counted under `route` by the writer and a refused
+    request of a known key is counted and kept (ingest/delivery.py).
     """
     outcomes: dict[Outcome, Any] = {}
     by_status: dict[int, Any] = {}
@@ -57,6 +64,7 @@ def endpoint(
         headers = header_map(scope)
         rid = request_id_for(headers.get("x-request-id"))
         token = request_id.set(rid)
+        route_token = current_route.set(route) if delivery is not None else None
         counted = False
         try:
             outcome, answer = await handle(scope, receive, headers)
@@ -71,8 +79,12 @@ def endpoint(
                     partner_id=error.partner_id,
                     key_id=error.key_id,
                 )
+            if delivery is not None:
+                delivery.refused(route, answer.status, error, rid)
         except ClientGone:
             request_id.reset(token)
+            if route_token is not None:
+                current_route.reset(route_token)
             return
         except Exception:
             log.exception("unexpected error on %s", route)
@@ -103,5 +115,7 @@ def endpoint(
                 counter.inc()
                 latency.observe(time.perf_counter() - started)
             request_id.reset(token)
+            if route_token is not None:
+                current_route.reset(route_token)
 
     return serve

@@ -12,6 +12,7 @@ from thrad_events.errors import Outcome
 from thrad_events.http.admin_openapi import admin_paths
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.http.openapi_delivery import delivery_paths
 from thrad_events.http.openapi_export import ISO_TIME_PATTERN, PARTNER_ID_PATTERN, export_paths
 from thrad_events.http.openapi_shared import complete
 from thrad_events.http.openapi_tag import tag_paths
@@ -501,6 +502,7 @@ def _paths_document() -> dict[str, Any]:
             **admin_paths(components),
             **tag_paths(),
             **export_paths(_error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}),
+            **delivery_paths(components, _error, _COMMON_ERRORS),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable
@@ -25,6 +25,7 @@ from thrad_events.ingest.normalize import (
 )
 from thrad_events.schemas import CONVERSION_FIELDS
 from thrad_events.store.base import ApiKeyRecord, InsertResult, Row, StorageError, Store
+from thrad_events.store.delivery import current_route
 from thrad_events.store.tags import TagRecord
 
 # Who sent a request: a partner's backend (its API key), or a page through a registered browser
@@ -35,6 +36,9 @@ Sender = ApiKeyRecord | TagRecord
 MAX_USER_AGENT_CHARS = 2048
 # The fields that prove a browser conversion's click; checked, never stored under params.extra.
 CLICK_PROOF_FIELDS = ("thrad_exp", "thrad_sig")
+
+if TYPE_CHECKING:
+    from thrad_events.ingest.delivery import DeliveryRecorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,11 @@ class Ingestor:
         click_secret: str,
         click_ttl_s: int,
         enricher: Enricher = no_enrichment,
+        delivery: DeliveryRecorder | None = None,
     ) -> None:
         self._store = store
+        # Counts a batch's refused items (its stored and duplicate ones are the writer's).
+        self._delivery = delivery
         # The items of a batch share their request's addresses, and a partner's backend sends
         # request after request from one address: the last answer is kept (one entry, so a
         # client varying its headers cannot grow it).
@@ -188,6 +195,11 @@ class Ingestor:
                     answers[position] = _outcome(result, row)
                 except IngestError as error:
                     answers[position] = error
+        route = current_route.get()
+        if self._delivery is not None and route is not None:
+            refused = [answer for answer in answers if isinstance(answer, IngestError)]
+            if refused:
+                self._delivery.items_refused(route, key, refused)
         return answers
 
     def event_row(self, body: bytes, key: Sender, ctx: RequestContext) -> dict[str, Any]:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from thrad_events.reports.deadline import Deadline
     from thrad_events.reports.query import AnyReportQuery
     from thrad_events.store.admin_sql import AdminSession
+    from thrad_events.store.delivery import DeliveryBatch
+    from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsPage, RejectionsQuery
     from thrad_events.store.tags import TagTable
 
 
@@ -101,6 +103,16 @@ class Store(Protocol):
         own connection, and raises ReportTimedOut once `deadline` has passed.
         """
         ...
+
+    # Delivery accounting (store/delivery.py): written through the group commit; read and
+    # pruned blocking, on the calling thread.
+    async def write_delivery(self, batch: DeliveryBatch) -> int: ...
+
+    def rejections(self, query: RejectionsQuery) -> RejectionsPage: ...
+
+    def delivery(self, query: DeliveryQuery) -> list[dict[str, Any]]: ...
+
+    def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int: ...
 
     # Administration: called by the CLI and at start-up, never on the request path.
     def migrate(self) -> list[int]: ...

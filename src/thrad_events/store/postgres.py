@@ -42,7 +42,7 @@ from thrad_events.config import (
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql, test_rows
+from thrad_events.store import delivery_reads, report_sql, test_rows
 from thrad_events.store.admin_sql import POSTGRES_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -55,9 +55,11 @@ from thrad_events.store.base import (
     utcnow,
 )
 from thrad_events.store.columns import TABLES
+from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.postgres_sink import (
     AsyncConn,
+    DeliveryRows,
     KeyTouch,
     PostgresSink,
     PostgresWrite,
@@ -272,10 +274,20 @@ class PostgresStore:
         if self._writer is None:
             raise StorageError("store is not started")
         values = self._tables[table].values
+        route = current_route.get() if table != "clicks" else None
         results: list[RowResult] = await self._writer.write(
-            TableRows(table, [values(row) for row in rows]), len(rows)
+            TableRows(table, [values(row) for row in rows], route), len(rows)
         )
         return results
+
+    async def write_delivery(self, batch: DeliveryBatch) -> int:
+        """Rejection rows and counts through the group commit; the rows kept."""
+        if self._writer is None:
+            raise StorageError("store is not started")
+        result = await self._writer.write(DeliveryRows(batch), len(batch.rows) + 1)
+        if isinstance(result, StorageError):
+            raise result
+        return int(result)
 
     async def _write_one(self, table: str, row: Row) -> InsertResult:
         [result] = await self._write(table, [row])
@@ -368,6 +380,25 @@ class PostgresStore:
         except (psycopg.DataError, psycopg.ProgrammingError) as exc:
             raise StorageError(f"report failed: {exc}") from exc
         return prepared.rows(found, deadline)
+
+    def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
+        with self._admin_errors():
+            return delivery_reads.read_rejections(self._report_connection(), _DIALECT, query)
+
+    def delivery(self, query: delivery_reads.DeliveryQuery) -> list[dict[str, Any]]:
+        with self._admin_errors():
+            return delivery_reads.read_delivery(self._report_connection(), _DIALECT, query)
+
+    def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int:
+        def run(delete: Callable[[Any], int]) -> int:
+            conn = self._report_connection()
+            with conn.transaction():
+                return delete(conn)
+
+        with self._admin_errors():
+            return delivery_reads.prune(
+                run, _DIALECT, rejections_before=rejections_before, counts_before=counts_before
+            )
 
     def _report_connection(self) -> psycopg.Connection[Any]:
         """The calling thread's connection for reports, (re)opened when missing or broken."""
@@ -646,6 +677,9 @@ _KEY_SELECT: LiteralString = (
 
 def _same(moment: datetime) -> datetime:
     return moment
+
+
+_DIALECT = delivery_reads.Dialect("%s", lambda moment: moment, format_time)
 
 
 def _time_text(value: datetime | None) -> str | None:

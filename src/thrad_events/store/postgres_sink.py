@@ -28,8 +28,10 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from thrad_events.store import postgres_delivery
 from thrad_events.store.base import InsertResult, Row, RowResult, StorageError
 from thrad_events.store.columns import TABLES
+from thrad_events.store.delivery import DeliveryBatch
 from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)
@@ -278,10 +280,11 @@ async def column_types(conn: AsyncConn) -> dict[str, dict[str, str]]:
 @dataclass(frozen=True, slots=True)
 class TableRows:
     """One request's rows of one table, as `TableWrite.values`; answered with one RowResult
-    per row."""
+    per row. `route`: the request's, for the delivery counts (None: not counted)."""
 
     table: str
     rows: list[tuple[Any, ...]]
+    route: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +295,15 @@ class KeyTouch:
     when: datetime
 
 
-PostgresWrite = TableRows | KeyTouch
+@dataclass(frozen=True, slots=True)
+class DeliveryRows:
+    """Rejection rows and counts from the HTTP side: a transaction of their own after the
+    batch's rows, failing alone; answered with the rows kept."""
+
+    batch: DeliveryBatch
+
+
+PostgresWrite = TableRows | KeyTouch | DeliveryRows
 
 
 def _broken(conn: AsyncConn | None) -> bool:
@@ -325,10 +336,13 @@ class PostgresSink:
         positions: list[int] = []
         writes: list[TableRows] = []
         touches: dict[str, datetime] = {}
+        deliveries: list[int] = []
         for index, op in enumerate(ops):
             if isinstance(op, KeyTouch):
                 if op.key_id not in touches or touches[op.key_id] < op.when:
                     touches[op.key_id] = op.when
+            elif isinstance(op, DeliveryRows):
+                deliveries.append(index)
             else:
                 positions.append(index)
                 writes.append(op)
@@ -338,6 +352,8 @@ class PostgresSink:
                 results[index] = answer
         if touches:
             await self._write_touches(touches)
+        for index in deliveries:
+            results[index] = await self._write_delivery(ops[index])  # type: ignore[arg-type]
         return results
 
     async def close(self) -> None:
@@ -391,9 +407,14 @@ class PostgresSink:
             by_table.setdefault(write.table, []).append(index)
         results: list[list[RowResult]] = [[] for _ in writes]
         tables = [name for name in TABLE_ORDER if name in by_table]
-        # One table: one statement in autocommit, so one round trip commits the whole batch.
-        transaction = conn.transaction() if len(tables) > 1 else contextlib.nullcontext()
-        async with transaction:
+        counted = any(write.route is not None for write in writes)
+        # One table and nothing to count: one statement in autocommit, so one round trip
+        # commits the whole batch. Delivery counts commit with the rows they count.
+        transaction = conn.transaction() if len(tables) > 1 or counted else contextlib.nullcontext()
+        # In a pipeline BEGIN goes with the first INSERT, and the counts with COMMIT: two round
+        # trips for rows and counts instead of four.
+        pipeline = conn.pipeline() if counted else contextlib.nullcontext()
+        async with pipeline, transaction:
             for name in tables:
                 indexes = by_table[name]
                 rows = [values for i in indexes for values in writes[i].rows]
@@ -403,7 +424,31 @@ class PostgresSink:
                     end = start + len(writes[index].rows)
                     results[index] = answers[start:end]
                     start = end
+            if counted:
+                await postgres_delivery.add_counts(
+                    conn, postgres_delivery.delivered(self._placed(writes), results)
+                )
         return results
+
+    def _placed(
+        self, writes: Sequence[TableRows]
+    ) -> list[tuple[str | None, int, int, Sequence[tuple[Any, ...]]]]:
+        """Each write's route, where its partner_id and received_at are, and its rows."""
+        placed: list[tuple[str | None, int, int, Sequence[tuple[Any, ...]]]] = []
+        for write in writes:
+            columns = self.tables[write.table].columns
+            if write.route is None or "partner_id" not in columns:
+                placed.append((None, 0, 0, write.rows))
+            else:
+                placed.append(
+                    (
+                        write.route,
+                        columns.index("partner_id"),
+                        columns.index("received_at"),
+                        write.rows,
+                    )
+                )
+        return placed
 
     async def _insert(
         self, conn: AsyncConn, table: TableWrite, rows: Sequence[tuple[Any, ...]]
@@ -417,13 +462,30 @@ class PostgresSink:
             answers: list[RowResult] = []
             for values in write.rows:
                 try:
-                    [answer] = await self._insert(conn, self.tables[write.table], [values])
+                    # Each row commits with its own count.
+                    async with conn.transaction():
+                        [answer] = await self._insert(conn, self.tables[write.table], [values])
+                        one = TableRows(write.table, [values], write.route)
+                        await postgres_delivery.add_counts(
+                            conn, postgres_delivery.delivered(self._placed([one]), [[answer]])
+                        )
                 except ROW_REFUSED as exc:
                     log.error("write failed for one %s row: %s", write.table, exc)
                     answer = StorageError(f"row refused by PostgreSQL: {exc}")
                 answers.append(answer)
             results.append(answers)
         return results
+
+    async def _write_delivery(self, op: DeliveryRows) -> int | StorageError:
+        try:
+            conn = await self._connection()
+            async with asyncio.timeout(self._batch_timeout_s):
+                return await postgres_delivery.write_batch(conn, op.batch)
+        except Exception as exc:
+            # Low priority: the HTTP side keeps its counts and tries again later.
+            log.info("rejections not written: %s", exc)
+            await self._release(discard=True)
+            return StorageError(f"rejections not written: {exc}")
 
     async def _write_touches(self, touches: dict[str, datetime]) -> None:
         ids = sorted(touches)  # one lock order for every process

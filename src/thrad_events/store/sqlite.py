@@ -26,7 +26,7 @@ from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRIT
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import report_sql, test_rows
+from thrad_events.store import delivery_reads, report_sql, test_rows
 from thrad_events.store.admin_sql import SQLITE_ADMIN, AdminSession
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -46,7 +46,9 @@ from thrad_events.store.columns import (
     JSON_COLUMNS,
     TABLES,
 )
+from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
+from thrad_events.store.sqlite_delivery import DeliveryWrite, count_delivered
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
     ConversionRow,
@@ -131,6 +133,7 @@ _click_values = _row_builder(CLICK_COLUMNS)
 
 
 _CLICK_SQL = insert_sql("clicks", CLICK_COLUMNS)
+_DIALECT = delivery_reads.Dialect("?", format_time, str)
 
 
 class SqliteStore:
@@ -148,7 +151,7 @@ class SqliteStore:
         self._local = threading.local()
         self._lock = WriteLock(self.path)
         self._writer = ThreadedWriter(
-            SqliteSink(self._connect_writer, self._lock),
+            SqliteSink(self._connect_writer, self._lock, count_delivered),
             max_batch_rows=write_batch_max_rows,
             max_queue_rows=write_queue_max_rows,
             write_timeout_s=write_timeout_s,
@@ -203,7 +206,9 @@ class SqliteStore:
         return self._writer.depth()
 
     async def insert_event(self, row: Row) -> InsertResult:
-        results: list[RowResult] = await self._writer.write(EventRows([_event_values(row)]))
+        results: list[RowResult] = await self._writer.write(
+            EventRows([_event_values(row)], current_route.get())
+        )
         result = results[0]
         if isinstance(result, StorageError):  # a row refused alone fails its request
             raise result
@@ -211,16 +216,22 @@ class SqliteStore:
 
     async def insert_events(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_event_values(row) for row in rows]
-        results: list[RowResult] = await self._writer.write(EventRows(batch), len(batch))
+        results: list[RowResult] = await self._writer.write(
+            EventRows(batch, current_route.get()), len(batch)
+        )
         return results
 
     async def insert_conversion(self, row: Row) -> InsertResult:
-        result: InsertResult = await self._writer.write(ConversionRow(_conversion_values(row)))
+        result: InsertResult = await self._writer.write(
+            ConversionRow(_conversion_values(row), current_route.get())
+        )
         return result
 
     async def insert_conversions(self, rows: Sequence[Row]) -> list[RowResult]:
         batch = [_conversion_values(row) for row in rows]
-        results: list[RowResult] = await self._writer.write(ConversionRows(batch), len(batch))
+        results: list[RowResult] = await self._writer.write(
+            ConversionRows(batch, current_route.get()), len(batch)
+        )
         return results
 
     async def insert_click(self, row: Row) -> InsertResult:
@@ -281,7 +292,28 @@ class SqliteStore:
             return False
         return True
 
+    async def write_delivery(self, batch: DeliveryBatch) -> int:
+        """Rejection rows and counts through the group commit; the rows kept."""
+        result = await self._writer.write(DeliveryWrite(batch), len(batch.rows) + 1)
+        if isinstance(result, StorageError):
+            raise result
+        return int(result)
+
     # -- reports -------------------------------------------------------------------------------
+
+    def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
+        return delivery_reads.read_rejections(self._thread_connection(), _DIALECT, query)
+
+    def delivery(self, query: delivery_reads.DeliveryQuery) -> list[dict[str, Any]]:
+        return delivery_reads.read_delivery(self._thread_connection(), _DIALECT, query)
+
+    def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int:
+        return delivery_reads.prune(
+            self._write_now,
+            _DIALECT,
+            rejections_before=rejections_before,
+            counts_before=counts_before,
+        )
 
     def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
         prepared = report_sql.prepare(query, report_sql.SQLITE)

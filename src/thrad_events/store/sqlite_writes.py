@@ -94,9 +94,15 @@ class SqliteSink:
 
     failures: tuple[type[Exception], ...] = (sqlite3.Error,)
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], lock: WriteLock) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        lock: WriteLock,
+        settle: Settle | None = None,
+    ) -> None:
         self._connect = connect
         self._lock = lock
+        self._settle = settle
         self._connection: sqlite3.Connection | None = None
 
     def open(self) -> None:
@@ -107,7 +113,7 @@ class SqliteSink:
 
     def write(self, ops: list[Write]) -> list[Any]:
         assert self._connection is not None, "open() first"
-        return transaction(self._connection, ops)
+        return transaction(self._connection, ops, self._settle)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -115,9 +121,16 @@ class SqliteSink:
             connection.close()
 
 
-def transaction(connection: sqlite3.Connection, writes: list[Write]) -> list[Any]:
+# What runs last in a transaction, given its writes and their answers (the delivery counts).
+Settle = Callable[[sqlite3.Connection, list[Write], list[Any]], None]
+
+
+def transaction(
+    connection: sqlite3.Connection, writes: list[Write], settle: Settle | None = None
+) -> list[Any]:
     """`writes` in one transaction, one answer each (a StorageError for one that failed
-    alone); the caller holds the WriteLock. Raises, rolled back, when the transaction failed."""
+    alone), then `settle`; the caller holds the WriteLock. Raises, rolled back, when the
+    transaction failed."""
     results: list[Any] = [None] * len(writes)
     with immediate(connection):
         merged: dict[type[MergedWrite], list[int]] = {}
@@ -131,6 +144,8 @@ def transaction(connection: sqlite3.Connection, writes: list[Write]) -> list[Any
             answers = kind.run_merged(connection, [writes[i] for i in indexes])
             for index, answer in zip(indexes, answers, strict=True):
                 results[index] = answer
+        if settle is not None:
+            settle(connection, writes, results)
     return results
 
 
@@ -217,12 +232,16 @@ def row_by_row(
 
 class EventRows:
     """The event rows of one request (one, or a batch's): a MergedWrite, answered with one
-    RowResult per row."""
+    RowResult per row. `route`: the request's, for the delivery counts (None: not counted)."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("route", "rows")
 
-    def __init__(self, rows: list[Values]) -> None:
+    def __init__(self, rows: list[Values], route: str | None = None) -> None:
         self.rows = rows
+        self.route = route
+
+    def delivered(self, answer: Any) -> Iterator[tuple[Values, Any]]:
+        return zip(self.rows, answer, strict=True)
 
     def __call__(self, connection: sqlite3.Connection) -> list[RowResult]:
         return row_by_row(connection, insert_event, self.rows)
@@ -243,10 +262,14 @@ class EventRows:
 class ConversionRow:
     """The conversion of one request."""
 
-    __slots__ = ("values",)
+    __slots__ = ("route", "values")
 
-    def __init__(self, values: Values) -> None:
+    def __init__(self, values: Values, route: str | None = None) -> None:
         self.values = values
+        self.route = route
+
+    def delivered(self, answer: Any) -> Iterator[tuple[Values, Any]]:
+        yield self.values, answer
 
     def __call__(self, connection: sqlite3.Connection) -> InsertResult:
         return insert_conversion(connection, self.values)
@@ -255,10 +278,14 @@ class ConversionRow:
 class ConversionRows:
     """The conversion rows of one batch request, answered with one RowResult per row."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("route", "rows")
 
-    def __init__(self, rows: list[Values]) -> None:
+    def __init__(self, rows: list[Values], route: str | None = None) -> None:
         self.rows = rows
+        self.route = route
+
+    def delivered(self, answer: Any) -> Iterator[tuple[Values, Any]]:
+        return zip(self.rows, answer, strict=True)
 
     def __call__(self, connection: sqlite3.Connection) -> list[RowResult]:
         return row_by_row(connection, insert_conversion, self.rows)

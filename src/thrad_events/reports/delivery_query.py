@@ -1,0 +1,81 @@
+"""What the rejections list and the delivery report may ask, validated from user input.
+
+The HTTP endpoints and the CLI build their queries here, so both accept the same parameters and
+refuse the same mistakes, as a 422 validation_error naming the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from thrad_events.errors import ValidationFailed, field_error
+from thrad_events.reports.query import DEFAULT_RANGE, EARLIEST, _single, _time
+from thrad_events.store.delivery_reads import GROUPS, DeliveryQuery, RejectionsQuery
+
+REJECTIONS_DEFAULT_LIMIT = 100
+REJECTIONS_MAX_LIMIT = 1000
+DEFAULT_DELIVERY_GROUPS = ("day",)
+
+
+def _given(items: Iterable[tuple[str, str]], known: tuple[str, ...]) -> dict[str, list[str]]:
+    given: dict[str, list[str]] = {}
+    for name, value in items:
+        if name not in known:
+            raise field_error(ValidationFailed, name, "unknown query parameter")
+        given.setdefault(name, []).append(value)
+    return given
+
+
+def _range(given: dict[str, list[str]], now: datetime) -> tuple[datetime, datetime]:
+    until = _time(given, "until") or now
+    since = _time(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
+    if since >= until:
+        raise field_error(ValidationFailed, "since", "must be before until")
+    return since, until
+
+
+def parse_rejections_query(
+    items: Iterable[tuple[str, str]], *, partner_id: str | None, now: datetime
+) -> RejectionsQuery:
+    given = _given(items, ("since", "until", "limit"))
+    since, until = _range(given, now)
+    raw = _single(given, "limit")
+    limit = REJECTIONS_DEFAULT_LIMIT
+    if raw is not None:
+        text = raw.strip()
+        limit = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else 0
+        if not 1 <= limit <= REJECTIONS_MAX_LIMIT:
+            raise field_error(
+                ValidationFailed, "limit", f"must be an integer from 1 to {REJECTIONS_MAX_LIMIT}"
+            )
+    return RejectionsQuery(since=since, until=until, partner_id=partner_id, limit=limit)
+
+
+def parse_delivery_query(
+    items: Iterable[tuple[str, str]], *, partner_id: str | None, now: datetime
+) -> DeliveryQuery:
+    given = _given(items, ("since", "until", "group_by"))
+    since, until = _range(given, now)
+    names = [
+        name.strip()
+        for value in given.get("group_by", [])
+        for name in value.split(",")
+        if name.strip()
+    ]
+    for name in names:
+        if name not in GROUPS:
+            raise field_error(
+                ValidationFailed,
+                "group_by",
+                f"{name[:64]!r} is not a field of the delivery report; use one of "
+                + ", ".join(GROUPS),
+            )
+    if len(set(names)) != len(names):
+        raise field_error(ValidationFailed, "group_by", "a field is given twice")
+    return DeliveryQuery(
+        since=since,
+        until=until,
+        partner_id=partner_id,
+        group_by=tuple(names) or DEFAULT_DELIVERY_GROUPS,
+    )
