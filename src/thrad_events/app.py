@@ -7,19 +7,23 @@ import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from thrad_events.auth.keys import KeyCache
 from thrad_events.config import Settings
+from thrad_events.debugstream.bus import open_bus
+from thrad_events.debugstream.hub import DebugHub
 from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
-from thrad_events.http import batch, click, collect, conversion, health, openapi, reports
+from thrad_events.http import batch, click, collect, conversion, debugger, health, openapi, reports
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
+from thrad_events.http.protocol import STOP_STREAMS
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.ingest.pipeline import Ingestor
 from thrad_events.logs import RejectionLog, configure_logging
@@ -74,14 +78,18 @@ def build_app(settings: Settings) -> App:
     report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
 
     rejections = RejectionLog()
+    # The event debugger's streams, fed from every worker and node (debugstream/).
+    debug = DebugHub(open_bus(settings.database_url), heartbeat_s=settings.debug_heartbeat_s)
 
     def counted(route: str, handle: Handle) -> ASGIApp:
-        return endpoint(route, handle, metrics, rejections=rejections)
+        return endpoint(route, handle, metrics, rejections=rejections, debug=debug)
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
         handle = make(route, ingestor, admission, metrics)
-        return endpoint(route, handle, metrics, counts_own_outcomes=True, rejections=rejections)
+        return endpoint(
+            route, handle, metrics, counts_own_outcomes=True, rejections=rejections, debug=debug
+        )
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
         # Load balancers' probes and Prometheus' scrapes would drown the requests that
@@ -109,15 +117,22 @@ def build_app(settings: Settings) -> App:
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),
         get("/openapi.json", app=uncounted("openapi", openapi.openapi_handle())),
         get("/docs", app=uncounted("docs", openapi.docs)),
+        # A stream lasts minutes: its latency would swamp the histogram of requests.
+        get("/v1/api/debug/stream",
+            app=uncounted("debug_stream", debugger.stream_handle(debug, report_access))),
+        get("/debugger", app=uncounted("debugger", debugger.page_handle())),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await store.start()
         reload_on_sighup(enricher.geo)
+        await debug.start()
         try:
-            yield
+            # The HTTP protocol ends open streams with this when the server stops.
+            yield {STOP_STREAMS: debug.shut_down}
         finally:
+            await debug.close()
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer
             # commits whatever is still queued before the process exits. Report threads end
             # first, as they read through the store.

@@ -64,6 +64,8 @@ class Settings:
     click_ttl_s: int = 30 * 24 * 3600
     # Everything a report does (SQL, summing, encoding), waiting for a report thread included.
     report_timeout_s: float = REPORT_TIMEOUT_S
+    # Seconds between the event debugger stream's heartbeat comments (proxies close idle ones).
+    debug_heartbeat_s: float = 15.0
     log_level: str = "INFO"
     # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
     access_log: bool = False
@@ -108,6 +110,7 @@ class Settings:
             ("THRAD_BODY_TIMEOUT_S", "body_timeout_s"),
             ("THRAD_HEADER_TIMEOUT_S", "header_timeout_s"),
             ("THRAD_REPORT_TIMEOUT_S", "report_timeout_s"),
+            ("THRAD_DEBUG_HEARTBEAT_S", "debug_heartbeat_s"),
         ):
             if raw := env.get(name):
                 values[key] = float(parse_positive_int(raw, name))

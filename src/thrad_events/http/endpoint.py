@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thrad_events.debugstream.hub import DebugHub
 from thrad_events.errors import IngestError, Outcome
 from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
 from thrad_events.http.request import ClientGone, header_map
@@ -37,6 +38,7 @@ def endpoint(
     *,
     counts_own_outcomes: bool = False,
     rejections: RejectionLog | None = None,
+    debug: DebugHub | None = None,
 ) -> ASGIApp:
     """Serve `handle` with a request id, one error renderer and metrics by `route`.
 
@@ -57,10 +59,13 @@ def endpoint(
         rid = request_id_for(headers.get("x-request-id"))
         token = request_id.set(rid)
         counted = False
+        refusal: IngestError | None = None
+        watched = debug.begin() if debug is not None and debug.active else None
         try:
             outcome, answer = await handle(scope, receive, headers)
             counted = counts_own_outcomes
         except IngestError as error:
+            refusal = error
             outcome, answer = error.outcome, error_answer(error)
             if rejections is not None:
                 rejections.rejected(
@@ -72,11 +77,26 @@ def endpoint(
                 )
         except ClientGone:
             request_id.reset(token)
+            if watched is not None:
+                debug.forget(watched)  # type: ignore[union-attr]
             return
         except Exception:
             log.exception("unexpected error on %s", route)
             outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
+        if watched is not None:
+            debug.finish(watched, scope, route, rid, answer.status, outcome, refusal)  # type: ignore[union-attr]
         try:
+            if answer.stream is not None:
+                # A stream's length is unknown: its body goes out chunked, as it comes.
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": answer.status,
+                        "headers": [*answer.headers, (b"x-request-id", rid.encode())],
+                    }
+                )
+                await answer.stream(send)
+                return
             await send(
                 {
                     "type": "http.response.start",

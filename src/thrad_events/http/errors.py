@@ -7,13 +7,17 @@ HTTP protocol (400, 408, 431, 503 before the app) refuses the request.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from thrad_events.errors import IngestError, Outcome, RateLimited, Unavailable
 from thrad_events.schemas import ErrorBody, ErrorDetail, ErrorResponse
+
+if TYPE_CHECKING:
+    from starlette.types import Send
 
 log = logging.getLogger("thrad_events.http")
 
@@ -46,11 +50,13 @@ class Answer:
     """A whole HTTP answer: status, body and headers (the body's Content-Type included).
 
     Answers may be shared between requests (a 204, a 500): they are never changed once built.
+    An answer with a `stream` sends its body through it, chunk by chunk, instead of `body`.
     """
 
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    stream: Callable[[Send], Awaitable[None]] | None = None
 
 
 def render_error(
