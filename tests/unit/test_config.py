@@ -161,3 +161,9 @@ def test_settings_are_frozen() -> None:
 
 def test_a_write_queue_of_one_full_batch_is_accepted() -> None:
     assert Settings.from_env({"THRAD_WRITE_QUEUE_MAX_ROWS": "500"}).write_queue_max_rows == 500
+
+
+def test_the_debugger_heartbeat_is_read_and_checked() -> None:
+    assert Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "2"}).debug_heartbeat_s == 2.0
+    with pytest.raises(ConfigError, match="THRAD_DEBUG_HEARTBEAT_S"):
+        Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "0"})
