@@ -27,7 +27,7 @@ import msgspec
 from thrad_events.debugstream import capture as captures
 from thrad_events.debugstream.capture import Capture
 from thrad_events.debugstream.events import encode_event, request_event
-from thrad_events.errors import IngestError, Outcome, RateLimited
+from thrad_events.errors import IngestError, Outcome, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,10 @@ class DebugHub:
     # -- streams -------------------------------------------------------------------------------
 
     def subscribe(self, partner_id: str | None) -> Subscription:
-        """A stream of `partner_id`'s requests (every partner's for None), or RateLimited."""
+        """A stream of `partner_id`'s requests (every partner's for None); RateLimited past a
+        cap, Unavailable once the server is stopping."""
         if self._closed:
-            raise RateLimited("the server is shutting down", retry_after_s=1, limit=0)
+            raise Unavailable("the server is shutting down; open the stream again")
         subscription = Subscription(partner_id, self._queue_max)
         if len(self._local.get(subscription.watches, ())) >= self._per_partner:
             raise RateLimited(

@@ -10,7 +10,7 @@ from thrad_events.debugstream import hub as hubs
 from thrad_events.debugstream.bus import LocalBus
 from thrad_events.debugstream.capture import Capture
 from thrad_events.debugstream.hub import DebugHub
-from thrad_events.errors import Outcome, RateLimited
+from thrad_events.errors import Outcome, RateLimited, Unavailable
 
 
 def publish(hub: DebugHub, partner_id: str, name: str) -> None:
@@ -101,7 +101,7 @@ def test_shutting_down_ends_every_stream() -> None:
         hub.shut_down()
         assert subscription.closing
         assert subscription.wake.is_set()
-        with pytest.raises(RateLimited):
+        with pytest.raises(Unavailable):
             hub.subscribe(None)
         await hub.close()
 
