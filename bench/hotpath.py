@@ -158,12 +158,16 @@ async def main(args: argparse.Namespace) -> None:
         store = open_store(url)
         store.migrate()
         key = create_key(store, partner="bench", label="bench").api_key
+        other_key = create_key(store, partner="other", label="bench").api_key
         store.close_sync()
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         app = build_app(Settings(database_url=url, rate_limit_per_s=10**9, click_secret=SECRET))
         starlette = app.fallback
         async with starlette.router.lifespan_context(starlette):
             click_id = await mint_click(app)
+            watcher = None
+            if args.watch != "none":
+                watcher = await watch(app, key if args.watch == "same" else other_key)
             warm = 20 if args.kind == "collect_batch" else 2000
             await drive(app, args.kind, key, click_id, warm, args.inflight)  # warm caches
             best: tuple[float, float, dict[str, float]] | None = None
@@ -182,6 +186,8 @@ async def main(args: argparse.Namespace) -> None:
                 }
                 if best is None or cpu < best[0]:
                     best = (cpu, wall, threads)
+            if watcher is not None:
+                print(f"  debugger stream received {watcher[1][0]:,} bytes")
     assert best is not None
     cpu, wall, threads = best
     per = BATCH_ITEMS if args.kind == "collect_batch" else 1
@@ -202,6 +208,35 @@ async def main(args: argparse.Namespace) -> None:
         stats.print_stats(35)
 
 
+async def watch(app: Any, key: str) -> tuple[asyncio.Task[None], list[int]]:
+    """An event debugger stream open on `key`'s partner for the rest of the run, its bytes
+    counted (the request path then builds and sends an event for each watched request)."""
+    received = [0]
+    scope = {
+        "type": "http", "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 8080),
+        "root_path": "", "method": "GET", "path": "/v1/api/debug/stream",
+        "raw_path": b"/v1/api/debug/stream", "query_string": b"",
+        "client": ("203.0.113.7", 40001), "headers": [(b"authorization", f"Bearer {key}".encode())],
+    }  # fmt: skip
+    requested = False
+    forever = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await forever.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        received[0] += len(message.get("body", b""))
+
+    task = asyncio.create_task(app(scope, receive, send))
+    await asyncio.sleep(1.0)  # its lease goes round the bus
+    return task, received
+
+
 async def mint_click(app: Any) -> str:
     """A click to convert on, through the real GET /v1/click of a link signed here."""
     link = sign_link(ClickLink("https://shop.example.com/", tag_id="adv_001"), SECRET, "http://x")
@@ -218,6 +253,12 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best one is shown")
+    parser.add_argument(
+        "--watch",
+        choices=("none", "other", "same"),
+        default="none",
+        help="an event debugger stream open on another partner, or on the one sending",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     asyncio.run(main(parser.parse_args()))

@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -15,6 +16,8 @@ from starlette.types import ASGIApp
 from thrad_events.auth.keys import KeyCache
 from thrad_events.auth.tags import TagRegistry
 from thrad_events.config import Settings
+from thrad_events.debugstream.bus import open_bus
+from thrad_events.debugstream.hub import DebugHub
 from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
@@ -24,6 +27,7 @@ from thrad_events.http import (
     click,
     collect,
     conversion,
+    debugger,
     delivery,
     docs_page,
     export,
@@ -36,6 +40,7 @@ from thrad_events.http.admin import AdminAccess, admin_routes
 from thrad_events.http.admin_tags import admin_tags_handle
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
+from thrad_events.http.protocol import STOP_STREAMS
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.http.tag import Script, TagAdmission, script_handle, tag_ingest_handle
 from thrad_events.ingest.checks import Checker
@@ -118,9 +123,13 @@ def build_app(settings: Settings) -> App:
         ip_per_s=settings.tag_ip_rate_limit_per_s,
         body_timeout_s=settings.body_timeout_s,
     )
+    # The event debugger's streams, fed from every worker and node (debugstream/).
+    debug = DebugHub(open_bus(settings.database_url), heartbeat_s=settings.debug_heartbeat_s)
 
     def counted(route: str, handle: Handle) -> ASGIApp:
-        return endpoint(route, handle, metrics, rejections=rejections, delivery=recorder)
+        return endpoint(
+            route, handle, metrics, rejections=rejections, delivery=recorder, debug=debug
+        )
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
@@ -132,6 +141,7 @@ def build_app(settings: Settings) -> App:
             counts_own_outcomes=True,
             rejections=rejections,
             delivery=recorder,
+            debug=debug,
         )
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
@@ -189,23 +199,30 @@ def build_app(settings: Settings) -> App:
             get(path, app=uncounted("docs", handle))
             for path, handle in docs_page.asset_handles().items()
         ),
+        # A stream lasts minutes: its latency would swamp the histogram of requests.
+        get("/v1/api/debug/stream",
+            app=uncounted("debug_stream", debugger.stream_handle(debug, report_access))),
+        get("/debugger", app=uncounted("debugger", debugger.page_handle())),
         *admin_routes(
             AdminAccess(keys, settings.admin_token, store, settings.body_timeout_s), counted
         ),
     ]  # fmt: skip
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await store.start()
         recorder.start()
         reload_on_sighup(enricher.geo)
         purge = asyncio.create_task(purge_periodically(store, settings.test_retention_days))
+        await debug.start()
         try:
-            yield
+            # The HTTP protocol ends open streams with this when the server stops.
+            yield {STOP_STREAMS: debug.shut_down}
         finally:
             purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purge
+            await debug.close()
             # Refusals still in memory go to the writer before it stops.
             await recorder.stop()
             # Runs after uvicorn stopped accepting and finished in-flight requests: the writer

@@ -76,6 +76,8 @@ class Settings:
     export_settle_s: int = 10
     # Refused requests (rejections) are kept this many days, then deleted by the server.
     rejections_retention_days: int = 7
+    # Seconds between the event debugger stream's heartbeat comments (proxies close idle ones).
+    debug_heartbeat_s: float = 15.0
     log_level: str = "INFO"
     # One line per request through uvicorn's access log (THRAD_ACCESS_LOG=1); off by default.
     access_log: bool = False
@@ -127,6 +129,7 @@ class Settings:
             ("THRAD_BODY_TIMEOUT_S", "body_timeout_s"),
             ("THRAD_HEADER_TIMEOUT_S", "header_timeout_s"),
             ("THRAD_REPORT_TIMEOUT_S", "report_timeout_s"),
+            ("THRAD_DEBUG_HEARTBEAT_S", "debug_heartbeat_s"),
         ):
             if raw := env.get(name):
                 values[key] = float(parse_positive_int(raw, name))

@@ -169,3 +169,9 @@ def test_rejections_are_kept_seven_days_unless_configured() -> None:
     assert Settings().rejections_retention_days == 7
     custom = Settings.from_env({"THRAD_REJECTIONS_RETENTION_DAYS": "30"})
     assert custom.rejections_retention_days == 30
+
+
+def test_the_debugger_heartbeat_is_read_and_checked() -> None:
+    assert Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "2"}).debug_heartbeat_s == 2.0
+    with pytest.raises(ConfigError, match="THRAD_DEBUG_HEARTBEAT_S"):
+        Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "0"})

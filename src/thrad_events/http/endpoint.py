@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thrad_events.debugstream.hub import DebugHub
 from thrad_events.errors import IngestError, Outcome
 from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
 from thrad_events.http.request import ClientGone, header_map
@@ -43,6 +44,7 @@ def endpoint(
     counts_own_outcomes: bool = False,
     rejections: RejectionLog | None = None,
     delivery: DeliveryRecorder | None = None,
+    debug: DebugHub | None = None,
 ) -> ASGIApp:
     """Serve `handle` with a request id, one error renderer and metrics by `route`.
 
@@ -66,10 +68,13 @@ def endpoint(
         token = request_id.set(rid)
         route_token = current_route.set(route) if delivery is not None else None
         counted = False
+        refusal: IngestError | None = None
+        watched = debug.begin() if debug is not None and debug.active else None
         try:
             outcome, answer = await handle(scope, receive, headers)
             counted = counts_own_outcomes
         except IngestError as error:
+            refusal = error
             outcome, answer = error.outcome, error_answer(error)
             if rejections is not None:
                 rejections.rejected(
@@ -85,10 +90,14 @@ def endpoint(
             request_id.reset(token)
             if route_token is not None:
                 current_route.reset(route_token)
+            if watched is not None:
+                debug.forget(watched)  # type: ignore[union-attr]
             return
         except Exception:
             log.exception("unexpected error on %s", route)
             outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
+        if watched is not None:
+            debug.finish(watched, scope, route, rid, answer.status, outcome, refusal)  # type: ignore[union-attr]
         try:
             if isinstance(answer, StreamedAnswer):
                 await send_streamed(answer, receive, send, rid.encode())

@@ -49,6 +49,7 @@ class Answer:
     """A whole HTTP answer: status, body and headers (the body's Content-Type included).
 
     Answers may be shared between requests (a 204, a 500): they are never changed once built.
+    A body made while it is sent is a StreamedAnswer (http/streaming.py).
     """
 
     status: int

@@ -37,6 +37,9 @@ from thrad_events.errors import (
 )
 from thrad_events.http.errors import error_answer
 
+# The lifespan state's key for what ends the app's open streams (the debugger's): a stream never
+# completes on its own, and uvicorn's stop waits for every response in progress.
+STOP_STREAMS = "thrad.stop_streams"
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADER_LINES = 100
 # What the cap counts of a head beyond the URL and the header names and values: the method,
@@ -91,6 +94,12 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        stop_streams = self.app_state.get(STOP_STREAMS)
+        if stop_streams is not None:
+            stop_streams()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from thrad_events.debugstream import capture as debug_capture
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable
 from thrad_events.ingest import clicklinks, validate
@@ -144,8 +145,14 @@ class Ingestor:
         )
 
     async def collect(self, body: bytes, key: Sender, ctx: RequestContext) -> Outcome:
+        watched = debug_capture.current.get()
+        if watched is not None:
+            watched.received(key, body)
         row = self.event_row(body, key, ctx)
-        return _outcome(await _insert(self._store.insert_event, row), row)
+        result = await _insert(self._store.insert_event, row)
+        if watched is not None:
+            watched.row = row
+        return _outcome(result, row)
 
     async def collect_batch(
         self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
@@ -154,8 +161,14 @@ class Ingestor:
         return await self._batch(items, key, ctx, self.event_row, self._store.insert_events)
 
     async def conversion(self, body: bytes, key: Sender, ctx: RequestContext) -> Outcome:
+        watched = debug_capture.current.get()
+        if watched is not None:
+            watched.received(key, body)
         row = self.conversion_row(body, key, ctx)
-        return _outcome(await _insert(self._store.insert_conversion, row), row)
+        result = await _insert(self._store.insert_conversion, row)
+        if watched is not None:
+            watched.row = row
+        return _outcome(result, row)
 
     async def conversion_batch(
         self, items: Sequence[bytes], key: ApiKeyRecord, ctx: RequestContext
@@ -200,6 +213,11 @@ class Ingestor:
             refused = [answer for answer in answers if isinstance(answer, IngestError)]
             if refused:
                 self._delivery.items_refused(route, key, refused)
+        watched = debug_capture.current.get()
+        if watched is not None:
+            watched.received(key, b"")
+            watched.items = answers
+            watched.item_rows = dict(zip(positions, rows, strict=True))
         return answers
 
     def event_row(self, body: bytes, key: Sender, ctx: RequestContext) -> dict[str, Any]:
