@@ -99,14 +99,27 @@ def test_a_bad_registration_is_told_its_field(admin: httpx.Client) -> None:
 
 
 def test_only_the_admin_token_reaches_the_registry(registry_server: ServerProcess) -> None:
+    """The admin API's rules: no or a wrong token 401 (with WWW-Authenticate), a partner's API
+    key 403, on every method and both PATCH forms."""
     key = create_key(registry_server.database_url)
-    url = f"{registry_server.base_url}/v1/admin/tags"
-    assert httpx.get(url).status_code == 401
-    as_partner = httpx.get(url, headers={"Authorization": f"Bearer {key['api_key']}"})
-    assert (as_partner.status_code, as_partner.json()["error"]["code"]) == (403, "forbidden")
+    base = f"{registry_server.base_url}/v1/admin/tags"
     body = {"partner": "acme", "tag_id": new_tag_id(), "origins": ["https://a.example"]}
-    posted = httpx.post(url, json=body, headers={"Authorization": "Bearer wrong-token-xxxxxxxx"})
-    assert posted.status_code == 403
+    calls = [("GET", base), ("POST", base), ("PATCH", base), ("PATCH", f"{base}/some-tag")]
+    for method, url in calls:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-xxxxxxxx"},
+            {"Authorization": ADMIN_TOKEN},
+        ):
+            answer = httpx.request(method, url, json=body, headers=headers)
+            assert (answer.status_code, answer.json()["error"]["code"]) == (401, "unauthorized")
+            assert answer.headers["www-authenticate"].startswith("Bearer"), (method, url)
+        as_partner = httpx.request(
+            method, url, json=body, headers={"Authorization": f"Bearer {key['api_key']}"}
+        )
+        assert (as_partner.status_code, as_partner.json()["error"]["code"]) == (403, "forbidden")
+    listed = httpx.get(base, headers=ADMIN).json()["tags"]
+    assert body["tag_id"] not in [tag["tag_id"] for tag in listed]
 
 
 def test_the_cli_registers_lists_and_updates_tags(registry_server: ServerProcess) -> None:
