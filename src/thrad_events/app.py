@@ -37,7 +37,6 @@ from thrad_events.http import (
     testclicks,
 )
 from thrad_events.http.admin import AdminAccess, admin_routes
-from thrad_events.http.admin_tags import admin_tags_handle
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.protocol import STOP_STREAMS
@@ -182,8 +181,6 @@ def build_app(settings: Settings) -> App:
             tag_ingest_handle(tag_admission, ingestor.collect, collect.ANSWERS))),
         Route(("/v1/tag/conversion",), ("POST", "OPTIONS"), counted("tag_conversion",
             tag_ingest_handle(tag_admission, ingestor.conversion, conversion.ANSWERS))),
-        Route(("/v1/admin/tags",), ("GET", "HEAD", "POST", "PATCH"), counted("admin_tags",
-            admin_tags_handle(store, settings.admin_token))),
         get("/v1/api/reports/delivery", app=counted("reports_delivery", delivery.delivery_handle(
             store, report_access, settings.report_timeout_s
         ))),

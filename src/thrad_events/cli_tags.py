@@ -1,18 +1,24 @@
-"""`thrad-events tags`: the browser Tag registry from the command line (create, list, update)."""
+"""`thrad-events tags`: the browser Tag registry from the command line (create, list, update).
+
+The same actions as /v1/admin/tags (auth/tags.py), recorded in the audit trail with the actor
+`cli`."""
 
 from __future__ import annotations
 
 import click
 import msgspec
 
-from thrad_events.auth.tags import create_tag, update_tag
+from thrad_events.auth import admin
+from thrad_events.auth.tags import create_tag, list_tags, update_tag
 from thrad_events.cli import _store, database_option
 from thrad_events.errors import IngestError
-from thrad_events.http.admin_tags import tag_json
+from thrad_events.http.admin_tags import tag_answer
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store.tags import KEEP, TagRecord
 
 _json = msgspec.json.Encoder()
+# The shell lists them all; the HTTP list is bounded by its limit parameter.
+_EVERY_TAG = 1_000_000
 
 
 def _refused(error: IngestError) -> click.ClickException:
@@ -21,7 +27,7 @@ def _refused(error: IngestError) -> click.ClickException:
 
 def _echo(tag: TagRecord, as_json: bool) -> None:
     if as_json:
-        click.echo(_json.encode(tag_json(tag)))
+        click.echo(_json.encode(tag_answer(tag)))
         return
     cap = str(tag.daily_cap) if tag.daily_cap is not None else "none"
     click.echo(f"tag_id:     {terminal_text(tag.tag_id)}")
@@ -62,6 +68,7 @@ def tags_create(
     try:
         tag = create_tag(
             _store(database_url),
+            admin.CLI_ACTOR,
             partner=partner,
             tag_id=tag_id,
             origins=origins,
@@ -77,10 +84,10 @@ def tags_create(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line")
 def tags_list(database_url: str | None, as_json: bool) -> None:
     """List registered tags, with a header row."""
-    found = _store(database_url).tags().list_tags()
+    found, _ = list_tags(_store(database_url), None, _EVERY_TAG)
     if as_json:
         for tag in found:
-            click.echo(_json.encode(tag_json(tag)))
+            click.echo(_json.encode(tag_answer(tag)))
         return
     table = [("TAG_ID", "PARTNER", "DAILY_CAP", "ORIGINS")]
     for tag in found:
@@ -114,12 +121,11 @@ def tags_update(
     try:
         tag = update_tag(
             _store(database_url),
+            admin.CLI_ACTOR,
             tag_id,
             daily_cap=KEEP if daily_cap is None else (daily_cap or None),
             origins=list(origins) if origins else KEEP,
         )
     except IngestError as error:
         raise _refused(error) from None
-    if tag is None:
-        raise click.ClickException(f"no tag {tag_id!r}")
     _echo(tag, as_json)

@@ -303,11 +303,87 @@ class AuditEntry(msgspec.Struct):
     time: str
     actor: Annotated[str, Meta(description="token:<fingerprint of the admin token>, or cli")]
     action: Annotated[
-        str, Meta(description="partner.create, key.create, key.update, key.revoke, key.rotate")
+        str,
+        Meta(
+            description="partner.create, key.create, key.update, key.revoke, key.rotate, "
+            "tag.create, tag.update"
+        ),
     ]
-    target: Annotated[str, Meta(description="The partner_id or key_id acted on")]
+    target: Annotated[str, Meta(description="The partner_id, key_id or tag_id acted on")]
     details: dict[str, Any]
 
 
 class AuditList(msgspec.Struct):
     entries: Annotated[list[AuditEntry], Meta(description="Newest first")]
+
+
+# -- the browser Tag registry (/v1/admin/tags) ----------------------------------------------------
+
+TagId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9_.:@/+-]+$",
+        description="What the advertiser's pages send as tag_id; never site:... (derived ids)",
+    ),
+]
+TagOrigin = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=300,
+        description="scheme://host[:port] exactly: no path, no wildcard",
+    ),
+]
+TagOrigins = Annotated[
+    list[TagOrigin],
+    Meta(min_length=1, max_length=50, description="The origins whose pages may send for the tag"),
+]
+DailyCap = Annotated[
+    int, Meta(ge=1, le=10**12, description="Requests per UTC day at most; null: no cap")
+]
+
+
+class TagCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/tags."""
+
+    partner: Annotated[
+        str,
+        Meta(min_length=1, max_length=128, description="Partner id or name; a new name creates it"),
+    ]
+    tag_id: TagId
+    origins: TagOrigins
+    daily_cap: DailyCap | None = None
+
+
+class TagChangeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/admin/tags/{tag_id}: at least one field; a daily_cap of null removes
+    the cap, origins replace the tag's."""
+
+    origins: TagOrigins | None = None
+    daily_cap: DailyCap | None = None
+
+
+class TagUpdateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/admin/tags: the tag_id and at least one change (as TagChangeRequest)."""
+
+    tag_id: TagId
+    origins: TagOrigins | None = None
+    daily_cap: DailyCap | None = None
+
+
+class Tag(msgspec.Struct):
+    """A registered browser Tag."""
+
+    tag_id: str
+    partner_id: str
+    partner: Annotated[str, Meta(description="The partner's name")]
+    origins: list[str]
+    daily_cap: Annotated[int | None, Meta(description="Requests per UTC day; null: no cap")]
+    created_at: str
+
+
+class TagList(msgspec.Struct):
+    tags: Annotated[list[Tag], Meta(description="By tag_id")]
+    truncated: Annotated[bool, Meta(description="More tags exist than limit allowed")]

@@ -450,7 +450,11 @@ def test_a_wrong_or_missing_token_is_a_401_and_an_api_key_a_403(
         error_of(answer, 401, "unauthorized")
         assert answer.headers["www-authenticate"].startswith("Bearer")
     partner_key = {"Authorization": f"Bearer {key['api_key']}"}
-    for method, path in (("GET", "/v1/admin/keys"), ("POST", "/v1/admin/partners")):
+    for method, path in (
+        ("GET", "/v1/admin/keys"),
+        ("POST", "/v1/admin/partners"),
+        ("POST", "/v1/admin/tags"),
+    ):
         answer = httpx.request(method, f"{base}{path}", headers=partner_key, json={"name": "x"})
         error_of(answer, 403, "forbidden")
     [listed] = admin.get("/v1/admin/keys", params={"partner": key["partner_id"]}).json()["keys"]
@@ -464,6 +468,10 @@ def test_without_an_admin_token_the_admin_api_is_off(shared_client: httpx.Client
         ("POST", "/v1/admin/keys"),
         ("POST", "/v1/admin/keys/key_1/revoke"),
         ("GET", "/v1/admin/audit"),
+        ("GET", "/v1/admin/tags"),
+        ("POST", "/v1/admin/tags"),
+        ("PATCH", "/v1/admin/tags"),
+        ("PATCH", "/v1/admin/tags/acme-shop"),
     ):
         answer = shared_client.request(
             method, path, headers={"Authorization": "Bearer " + "x" * 20}
@@ -480,6 +488,8 @@ def test_the_admin_api_is_in_the_openapi_document(admin_server: ServerProcess) -
     for path in ("/v1/admin/keys/{key_id}/revoke", "/v1/admin/keys/{key_id}/rotate"):
         assert set(paths[path]) == {"post"}
     assert set(paths["/v1/admin/audit"]) == {"get"}
+    assert set(paths["/v1/admin/tags"]) == {"get", "post", "patch"}
+    assert set(paths["/v1/admin/tags/{tag_id}"]) == {"patch"}
 
 
 def test_a_revocation_or_rotation_through_one_node_holds_on_another_within_5_s(

@@ -1,4 +1,5 @@
-"""Operator actions on partners and API keys, each committed together with its audit entry.
+"""Operator actions on partners and API keys, each committed together with its audit entry
+(the browser Tag registry's are in auth/tags.py, built on the same session and checks).
 
 The admin API (http/admin.py) and the CLI call these same functions. `actor` says who acted:
 `token:<fingerprint>` for the admin token over HTTP (auth/keys.py `token_fingerprint`), `cli` for
@@ -132,6 +133,24 @@ def _add_partner(session: AdminSession, actor: str, name: str, now: datetime) ->
     return PartnerRecord(partner_id, name, format_time(now))
 
 
+def partner_or_new(session: AdminSession, actor: str, ref: str, now: datetime) -> PartnerRecord:
+    """The partner whose id or name is `ref`, else a new one named `ref` (recorded as
+    `partner.create`), in the caller's transaction."""
+    found = session.partner(ref)
+    if found is not None:
+        return found
+    check_text(ref, "partner", MAX_PARTNER_NAME_CHARS)
+    partner_id = "ptn_" + secrets.token_hex(8)
+    if session.add_partner(partner_id, ref, now):
+        session.record(now, actor, "partner.create", partner_id, {"name": ref})
+        return PartnerRecord(partner_id, ref, format_time(now))
+    # Created by a concurrent transaction since: PostgreSQL's next statement sees it.
+    found = session.partner(ref)
+    if found is None:
+        raise Conflict(f"partner {ref!r} is being created; try again")
+    return found
+
+
 def list_partners(store: Store, limit: int) -> tuple[list[PartnerRecord], bool]:
     """At most `limit` partners by name, and whether there were more."""
     found = store.admin(lambda session: session.partners(limit + 1), write=False)
@@ -166,8 +185,7 @@ def create_key(
                 raise field_error(
                     ValidationFailed, "partner", "no partner has this id or name; create it first"
                 )
-            check_text(partner, "partner", MAX_PARTNER_NAME_CHARS)
-            found = _add_partner(session, actor, partner, now)
+            found = partner_or_new(session, actor, partner, now)
         return _add_key(
             session, actor, found.partner_id, label, expires_at, rate_limit, now, test=test
         )

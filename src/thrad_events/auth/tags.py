@@ -19,17 +19,27 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from thrad_events.errors import Conflict, Unavailable, ValidationFailed, field_error
+from thrad_events.auth import admin
+from thrad_events.errors import (
+    Conflict,
+    FieldProblem,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+    field_error,
+)
+from thrad_events.store.admin_sql import AdminSession
 from thrad_events.store.base import StorageError, Store, utcnow
-from thrad_events.store.tags import KEEP, TagRecord
+from thrad_events.store.tags import KEEP, TagRecord, TagSession
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_ORIGINS = 50
 MAX_TAG_ID_CHARS = 256
 MAX_ORIGIN_CHARS = 300
+MAX_DAILY_CAP = 10**12
 # A tag_id is what a page sends: printable ASCII without spaces or quotes, and never `site:...`,
 # which names the tag the server derives for an event sent without one.
-_TAG_ID = re.compile(r"^[A-Za-z0-9_.:@/+-]{1,256}$")
+_TAG_ID = re.compile(r"[A-Za-z0-9_.:@/+-]{1,256}")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -95,7 +105,7 @@ def request_origin(header: str | None) -> str | None:
 
 
 def check_tag_id(tag_id: Any) -> str:
-    if not isinstance(tag_id, str) or not _TAG_ID.match(tag_id):
+    if not isinstance(tag_id, str) or not _TAG_ID.fullmatch(tag_id):
         raise field_error(
             ValidationFailed,
             "tag_id",
@@ -109,21 +119,29 @@ def check_tag_id(tag_id: Any) -> str:
 
 
 def check_origins(origins: Any) -> tuple[str, ...]:
-    """Each origin normalised, duplicates dropped; at least one, at most MAX_ORIGINS."""
+    """Each origin normalised, duplicates dropped; at least one, at most MAX_ORIGINS. Every bad
+    origin is named by its place (`origins[2]`), all in one error."""
     if not isinstance(origins, list) or not origins:
         raise field_error(ValidationFailed, "origins", "must be a non-empty list of origins")
     if len(origins) > MAX_ORIGINS:
         raise field_error(ValidationFailed, "origins", f"at most {MAX_ORIGINS} origins")
     normalized: list[str] = []
+    problems: list[FieldProblem] = []
     for index, origin in enumerate(origins):
         if not isinstance(origin, str):
-            raise field_error(ValidationFailed, f"origins[{index}]", "must be a string")
+            problems.append(FieldProblem(f"origins[{index}]", "must be a string"))
+            continue
         try:
             found = normalize_origin(origin)
         except BadOrigin as problem:
-            raise field_error(ValidationFailed, f"origins[{index}]", str(problem)) from None
+            problems.append(FieldProblem(f"origins[{index}]", str(problem)))
+            continue
         if found not in normalized:
             normalized.append(found)
+    if problems:
+        first, more = problems[0], len(problems) - 1
+        summary = f"{first.field}: {first.message}" + (f" (and {more} more)" if more else "")
+        raise ValidationFailed(summary, tuple(problems))
     return tuple(normalized)
 
 
@@ -131,48 +149,102 @@ def check_daily_cap(cap: Any) -> int | None:
     """A cap of requests per UTC day: a positive integer, or None for no cap."""
     if cap is None:
         return None
-    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 10**12:
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_DAILY_CAP:
         raise field_error(
             ValidationFailed, "daily_cap", "must be a whole number from 1 to 10^12, or null"
         )
     return cap
 
 
-def create_tag(
-    store: Store, *, partner: str, tag_id: str, origins: Iterable[str], daily_cap: int | None
-) -> TagRecord:
-    """Register a tag for `partner` (created if new); Conflict when the tag_id is taken.
+# -- the operator's actions, each committed with its audit entry (as auth/admin.py's) ----------
 
-    Blocking (the store's administration): the HTTP layer calls it in a thread.
-    """
+
+def create_tag(
+    store: Store,
+    actor: str,
+    *,
+    partner: str,
+    tag_id: str,
+    origins: Iterable[str],
+    daily_cap: int | None,
+) -> TagRecord:
+    """Register a tag for `partner` (its id or name; a new name creates the partner); Conflict
+    when the tag_id is taken. Recorded as `tag.create`. Blocking: HTTP calls it in a thread."""
     checked = check_tag_id(tag_id)
     allowed = check_origins(list(origins))
     cap = check_daily_cap(daily_cap)
-    if not isinstance(partner, str) or not partner.strip() or len(partner) > 256:
-        raise field_error(ValidationFailed, "partner", "must be a partner name of 1-256 characters")
-    table = store.tags()
-    if table.find(checked) is not None:
-        raise field_error(Conflict, "tag_id", f"{checked!r} is already registered")
-    partner_id = store.ensure_partner(partner)
-    added = table.add(
-        tag_id=checked, partner_id=partner_id, origins=allowed, daily_cap=cap, created_at=utcnow()
-    )
-    found = table.find(checked)
-    if not added or found is None:  # registered by someone else in the meantime
-        raise field_error(Conflict, "tag_id", f"{checked!r} is already registered")
-    return found
+    if not isinstance(partner, str):
+        raise field_error(ValidationFailed, "partner", "must be a string")
+    admin.check_text(partner, "partner", admin.MAX_PARTNER_NAME_CHARS)
+    now = utcnow()
+
+    def work(session: AdminSession) -> TagRecord:
+        owner = admin.partner_or_new(session, actor, partner, now)
+        tags = session.tags()
+        added = tags.add(
+            tag_id=checked,
+            partner_id=owner.partner_id,
+            origins=allowed,
+            daily_cap=cap,
+            created_at=now,
+        )
+        if not added:
+            raise field_error(Conflict, "tag_id", f"{checked!r} is already registered")
+        details = {"partner_id": owner.partner_id, "origins": list(allowed), "daily_cap": cap}
+        session.record(now, actor, "tag.create", checked, details)
+        return _found(tags, checked)
+
+    return store.admin(work)
 
 
 def update_tag(
-    store: Store, tag_id: str, *, daily_cap: Any = KEEP, origins: Any = KEEP
-) -> TagRecord | None:
-    """Change a tag's daily cap (None: no cap) and/or replace its origins; None when unknown."""
+    store: Store, actor: str, tag_id: str, *, daily_cap: Any = KEEP, origins: Any = KEEP
+) -> TagRecord:
+    """Change a tag's daily cap (None: no cap) and/or replace its origins; NotFound when there
+    is no such tag. Recorded as `tag.update`, with the tag's partner and what was changed."""
     cap = daily_cap if daily_cap is KEEP else check_daily_cap(daily_cap)
     allowed = origins if origins is KEEP else check_origins(origins)
-    table = store.tags()
-    if not table.update(tag_id, daily_cap=cap, origins=allowed):
-        return None
-    return table.find(tag_id)
+    if cap is KEEP and allowed is KEEP:
+        raise ValidationFailed("nothing to change: give origins or daily_cap")
+    now = utcnow()
+
+    def work(session: AdminSession) -> TagRecord:
+        tags = session.tags()
+        if not tags.update(tag_id, daily_cap=cap, origins=allowed):
+            raise field_error(NotFound, "tag_id", f"no tag {tag_id!r}")
+        record = _found(tags, tag_id)
+        details: dict[str, Any] = {"partner_id": record.partner_id}
+        if allowed is not KEEP:
+            details["origins"] = list(record.origins)
+        if cap is not KEEP:
+            details["daily_cap"] = record.daily_cap
+        session.record(now, actor, "tag.update", tag_id, details)
+        return record
+
+    return store.admin(work)
+
+
+def list_tags(store: Store, partner: str | None, limit: int) -> tuple[list[TagRecord], bool]:
+    """At most `limit` tags by tag_id, of one partner (its id or name) or of all, and whether
+    there were more."""
+
+    def work(session: AdminSession) -> list[TagRecord]:
+        partner_id = None
+        if partner is not None:
+            found = session.partner(partner)
+            if found is None:
+                raise field_error(ValidationFailed, "partner", "no partner has this id or name")
+            partner_id = found.partner_id
+        return session.tags().list_tags(partner_id, limit + 1)
+
+    found = store.admin(work, write=False)
+    return found[:limit], len(found) > limit
+
+
+def _found(tags: TagSession, tag_id: str) -> TagRecord:
+    record = tags.find(tag_id)
+    assert record is not None  # written just now, in this transaction
+    return record
 
 
 class TagRegistry:

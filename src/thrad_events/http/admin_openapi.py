@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from thrad_events.auth import admin
-from thrad_events.http.admin import MAX_ADMIN_BODY_BYTES
+from thrad_events.http.admin_request import MAX_ADMIN_BODY_BYTES
 from thrad_events.schemas import (
     ApiKeyList,
     AuditList,
@@ -18,6 +18,11 @@ from thrad_events.schemas import (
     Partner,
     PartnerCreateRequest,
     PartnerList,
+    Tag,
+    TagChangeRequest,
+    TagCreateRequest,
+    TagList,
+    TagUpdateRequest,
 )
 
 _REF = "#/components/schemas/{name}"
@@ -43,6 +48,13 @@ _BODY_ERRORS = {
 }
 _QUERY_ERRORS = {"422": _error("validation_error: unknown, repeated or malformed parameter")}
 _KEY_ID = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TAG_ID = {
+    "name": "tag_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The tag's id; one holding a `/` is changed with PATCH /v1/admin/tags",
+}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -110,6 +122,11 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
             ApiKeyList,
             NewApiKey,
             AuditList,
+            TagCreateRequest,
+            TagChangeRequest,
+            TagUpdateRequest,
+            Tag,
+            TagList,
         ],
         ref_template=_REF,
     )
@@ -121,6 +138,7 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
     conflict = {"409": _error("conflict: the key is revoked (or expired, to rotate)")}
     not_found = {"404": _error("not_found: no such key")}
     return {
+        **_tag_paths(),
         "/v1/admin/partners": {
             "get": _operation(
                 "List partners by name",
@@ -191,6 +209,45 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
                     _LIMIT,
                 ],
                 errors=_QUERY_ERRORS,
+            ),
+        },
+    }
+
+
+def _tag_paths() -> dict[str, Any]:
+    """/v1/admin/tags: the browser Tag registry."""
+    not_found = {"404": _error("not_found: no such tag")}
+    return {
+        "/v1/admin/tags": {
+            "get": _operation(
+                "List the browser Tags by tag_id",
+                _json("TagList", "200", "Tags"),
+                parameters=[
+                    _query("partner", {"type": "string"}, "Only this partner's (id or name)"),
+                    _LIMIT,
+                ],
+                errors=_QUERY_ERRORS,
+            ),
+            "post": _operation(
+                "Register a browser Tag: its partner and the origins allowed to send for it",
+                _json("Tag", "201", "Registered"),
+                body="TagCreateRequest",
+                errors={"409": _error("conflict: the tag_id is taken")},
+            ),
+            "patch": _operation(
+                "Change a browser Tag (named in the body): its origins or daily cap",
+                _json("Tag", "200", "The tag as changed"),
+                body="TagUpdateRequest",
+                errors=not_found,
+            ),
+        },
+        "/v1/admin/tags/{tag_id}": {
+            "patch": _operation(
+                "Change a browser Tag's origins or daily cap",
+                _json("Tag", "200", "The tag as changed"),
+                body="TagChangeRequest",
+                parameters=[_TAG_ID],
+                errors=not_found,
             ),
         },
     }

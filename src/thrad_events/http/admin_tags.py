@@ -1,132 +1,140 @@
-"""GET, POST and PATCH /v1/admin/tags: the browser Tag registry, for an operator's admin token.
+"""GET, POST and PATCH /v1/admin/tags: the browser Tag registry, on the admin API's machinery.
 
-GET lists the tags (`?partner=` a name or id), POST registers one
+GET lists the tags (`?partner=` a name or id, `?limit=`), POST registers one
 (`{"partner", "tag_id", "origins": [...], "daily_cap"?}` → 201, 409 when the tag_id is taken),
-PATCH changes one (`{"tag_id", "daily_cap"?: N or null, "origins"?: [...]}` → 200, 404 unknown).
-The registry's calls block on the store, so they run in a thread, off the event loop.
+PATCH changes one, named in the path (`/v1/admin/tags/{tag_id}`, as keys are) or in the body
+(`{"tag_id", ...}`, which also reaches a tag_id holding a `/`) → 200, 404 when unknown. The
+admin token, bodies, queries and answers are those of every /v1/admin/ endpoint
+(http/admin_request.py); the actions are auth/tags.py's, each recorded in the audit trail.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
-import msgspec
-from starlette.types import Receive, Scope
+from starlette.types import ASGIApp, Receive, Scope
 
-from thrad_events.auth.keys import bearer_token, is_admin_token
-from thrad_events.auth.tags import create_tag, update_tag
-from thrad_events.errors import (
-    Forbidden,
-    InvalidJson,
-    MissingField,
-    NotFound,
-    Outcome,
-    ValidationFailed,
-    field_error,
+from thrad_events.auth import admin
+from thrad_events.auth.tags import check_origins, check_tag_id, create_tag, list_tags, update_tag
+from thrad_events.errors import IngestError, NotFound, Outcome
+from thrad_events.http.admin_request import (
+    AdminAccess,
+    AdminHandle,
+    admin_answer,
+    admin_body,
+    admin_query,
+    blocking,
+    list_limit,
+    text_format,
 )
-from thrad_events.http.endpoint import Handle
-from thrad_events.http.errors import JSON_TYPE, Answer
-from thrad_events.http.request import read_body
-from thrad_events.store.base import Store
+from thrad_events.http.errors import Answer
+from thrad_events.http.routing import Route, get, patch, post
+from thrad_events.ingest.problems import Format
+from thrad_events.schemas import (
+    Tag,
+    TagChangeRequest,
+    TagCreateRequest,
+    TagList,
+    TagUpdateRequest,
+)
 from thrad_events.store.tags import KEEP, TagRecord
 
-MAX_ADMIN_BODY_BYTES = 64 * 1024
-_HEADERS = [JSON_TYPE, (b"cache-control", b"no-store")]
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder()
+_FORMATS: dict[str, Format] = {
+    "partner": text_format("partner", admin.MAX_PARTNER_NAME_CHARS),
+    "tag_id": check_tag_id,
+    "origins": check_origins,
+}
 
 
-def require_admin(headers: Mapping[str, str], admin_token: str | None) -> None:
-    """An operator's request: `Authorization: Bearer <THRAD_ADMIN_TOKEN>` (401 without a bearer
-    token, 403 with any other; always 403 when no admin token is configured)."""
-    token = bearer_token(headers.get("authorization"))
-    if not is_admin_token(token, admin_token):
-        raise Forbidden("this endpoint needs the admin token")
+def tag_answer(tag: TagRecord) -> Tag:
+    return Tag(
+        tag_id=tag.tag_id,
+        partner_id=tag.partner_id,
+        partner=tag.partner_name,
+        origins=list(tag.origins),
+        daily_cap=tag.daily_cap,
+        created_at=tag.created_at,
+    )
 
 
-def tag_json(tag: TagRecord) -> dict[str, Any]:
+def _path_tag_id(scope: Scope) -> str:
+    tag_id: str = scope["path_params"]["tag_id"]
+    try:
+        return check_tag_id(tag_id)
+    except IngestError:
+        raise NotFound("no such tag") from None
+
+
+def _changes(
+    values: dict[str, Any], request: TagChangeRequest | TagUpdateRequest
+) -> dict[str, Any]:
+    """update_tag's arguments from the fields a PATCH gave: a daily_cap of null removes the cap,
+    a field left out (or origins null) stays as it is."""
     return {
-        "tag_id": tag.tag_id,
-        "partner_id": tag.partner_id,
-        "partner": tag.partner_name,
-        "origins": list(tag.origins),
-        "daily_cap": tag.daily_cap,
-        "created_at": tag.created_at,
+        "daily_cap": request.daily_cap if "daily_cap" in values else KEEP,
+        "origins": request.origins if request.origins is not None else KEEP,
     }
 
 
-async def _body(receive: Receive, headers: Mapping[str, str]) -> dict[str, Any]:
-    raw = await read_body(receive, headers, MAX_ADMIN_BODY_BYTES)
-    try:
-        value = _decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidJson("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidJson("body must be a JSON object")
-    return value
+def tag_routes(access: AdminAccess, route: Callable[[str, AdminHandle], ASGIApp]) -> list[Route]:
+    """The registry's routes; `route` makes each an admin endpoint counted under its name."""
+    store = access.store
 
-
-def _required(body: Mapping[str, Any], *names: str) -> None:
-    for name in names:
-        if body.get(name) is None:
-            raise field_error(MissingField, name, "required field is missing")
-
-
-def _partner_of(store: Store, partner: str) -> str | None:
-    """The partner id a ?partner= names (its name or id); None when there is none such."""
-    for tag in store.tags().list_tags():
-        if partner in (tag.partner_id, tag.partner_name):
-            return tag.partner_id
-    return None
-
-
-def admin_tags_handle(store: Store, admin_token: str | None) -> Handle:
-    async def handle(
-        scope: Scope, receive: Receive, headers: dict[str, str]
+    async def list_all(
+        scope: Scope, receive: Receive, headers: dict[str, str], actor: str
     ) -> tuple[Outcome, Answer]:
-        require_admin(headers, admin_token)
-        method = scope["method"]
-        if method in ("GET", "HEAD"):
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-            tags = await asyncio.to_thread(_listed, store, query.get("partner"))
-            answer = {"tags": [tag_json(tag) for tag in tags]}
-            return Outcome.SERVED, Answer(200, _encoder.encode(answer), _HEADERS)
-        body = await _body(receive, headers)
-        if method == "POST":
-            _required(body, "partner", "tag_id", "origins")
-            tag = await asyncio.to_thread(
-                lambda: create_tag(
-                    store,
-                    partner=body["partner"],
-                    tag_id=body["tag_id"],
-                    origins=body["origins"] if isinstance(body["origins"], list) else (),
-                    daily_cap=body.get("daily_cap"),
-                )
-            )
-            return Outcome.STORED, Answer(201, _encoder.encode(tag_json(tag)), _HEADERS)
-        _required(body, "tag_id")
-        if not isinstance(body["tag_id"], str):
-            raise field_error(ValidationFailed, "tag_id", "must be a string")
-        found = await asyncio.to_thread(
-            lambda: update_tag(
+        query = admin_query(scope, ("partner", "limit"))
+        limit = list_limit(query)
+        partner = query.get("partner")
+        if partner is not None:
+            admin.check_text(partner, "partner", admin.MAX_PARTNER_NAME_CHARS)
+        found, truncated = await blocking(lambda: list_tags(store, partner, limit))
+        return admin_answer(200, TagList([tag_answer(t) for t in found], truncated), Outcome.SERVED)
+
+    async def create(
+        scope: Scope, receive: Receive, headers: dict[str, str], actor: str
+    ) -> tuple[Outcome, Answer]:
+        admin_query(scope, ())
+        request, _ = await admin_body(scope, receive, headers, access, TagCreateRequest, _FORMATS)
+        made = await blocking(
+            lambda: create_tag(
                 store,
-                body["tag_id"],
-                daily_cap=body.get("daily_cap", KEEP),
-                origins=body.get("origins", KEEP),
+                actor,
+                partner=request.partner,
+                tag_id=request.tag_id,
+                origins=request.origins,
+                daily_cap=request.daily_cap,
             )
         )
-        if found is None:
-            raise field_error(NotFound, "tag_id", f"no tag {body['tag_id']!r}")
-        return Outcome.STORED, Answer(200, _encoder.encode(tag_json(found)), _HEADERS)
+        return admin_answer(201, tag_answer(made))
 
-    return handle
+    async def update_named_in_body(
+        scope: Scope, receive: Receive, headers: dict[str, str], actor: str
+    ) -> tuple[Outcome, Answer]:
+        admin_query(scope, ())
+        request, values = await admin_body(
+            scope, receive, headers, access, TagUpdateRequest, _FORMATS
+        )
+        changes = _changes(values, request)
+        changed = await blocking(lambda: update_tag(store, actor, request.tag_id, **changes))
+        return admin_answer(200, tag_answer(changed))
 
+    async def update_named_in_path(
+        scope: Scope, receive: Receive, headers: dict[str, str], actor: str
+    ) -> tuple[Outcome, Answer]:
+        tag_id = _path_tag_id(scope)
+        admin_query(scope, ())
+        request, values = await admin_body(
+            scope, receive, headers, access, TagChangeRequest, _FORMATS
+        )
+        changes = _changes(values, request)
+        changed = await blocking(lambda: update_tag(store, actor, tag_id, **changes))
+        return admin_answer(200, tag_answer(changed))
 
-def _listed(store: Store, partner: str | None) -> list[TagRecord]:
-    if partner is None:
-        return store.tags().list_tags()
-    partner_id = _partner_of(store, partner)
-    return store.tags().list_tags(partner_id) if partner_id is not None else []
+    return [
+        get("/v1/admin/tags", app=route("admin_tags", list_all)),
+        post("/v1/admin/tags", app=route("admin_tag_create", create)),
+        patch("/v1/admin/tags", app=route("admin_tag_update", update_named_in_body)),
+        patch("/v1/admin/tags/{tag_id}", app=route("admin_tag_update", update_named_in_path)),
+    ]

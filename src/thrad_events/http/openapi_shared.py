@@ -70,6 +70,14 @@ EXAMPLES = {
     "KeyRotateRequest": {"grace_seconds": 3600},
     "KeyRevokeRequest": {},
     "ClickCreateRequest": {"campaign_id": "cmp_1", "ad_id": "ad_1"},
+    "TagCreateRequest": {
+        "partner": "acme",
+        "tag_id": "acme-shop",
+        "origins": ["https://shop.example.com", "https://www.shop.example.com"],
+        "daily_cap": 500000,
+    },
+    "TagUpdateRequest": {"tag_id": "acme-shop", "daily_cap": None},
+    "TagChangeRequest": {"origins": ["https://shop.example.com"], "daily_cap": 500000},
 }
 
 # The answers of ?validate_only=true, from the Structs the server encodes them with.

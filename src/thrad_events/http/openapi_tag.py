@@ -1,5 +1,6 @@
-"""The browser Tag's part of the OpenAPI document: its script, its two public endpoints (no API
-key; the Origin decides) and the registry under /v1/admin/tags."""
+"""The browser Tag's part of the OpenAPI document: its script and its two public endpoints (no API
+key; the Origin decides). The registry, /v1/admin/tags, is documented with the admin API
+(http/admin_openapi.py)."""
 
 from __future__ import annotations
 
@@ -55,21 +56,6 @@ def _text_body(schema: str, description: str) -> dict[str, Any]:
 
 
 def tag_paths() -> dict[str, Any]:
-    tag_object = {
-        "type": "object",
-        "properties": {
-            "tag_id": {"type": "string"},
-            "partner_id": {"type": "string"},
-            "partner_name": {"type": "string"},
-            "origins": {"type": "array", "items": {"type": "string"}},
-            "daily_cap": {"type": ["integer", "null"]},
-            "created_at": {"type": "string"},
-        },
-    }
-    admin_errors = {
-        "401": _error("unauthorized: Authorization missing or malformed"),
-        "403": _error("forbidden: not the admin token, or no THRAD_ADMIN_TOKEN configured"),
-    }
     return {
         "/v1/tag.js": {
             "get": {
@@ -120,93 +106,5 @@ def tag_paths() -> dict[str, Any]:
                 },
             },
             "options": _PREFLIGHT,
-        },
-        "/v1/admin/tags": {
-            "get": {
-                "summary": "List the browser Tags (admin token)",
-                "parameters": [
-                    {
-                        "name": "partner",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {
-                    "200": {
-                        "description": "The tags",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"tags": {"type": "array", "items": tag_object}},
-                                }
-                            }
-                        },
-                    },
-                    **admin_errors,
-                },
-            },
-            "post": {
-                "summary": "Register a browser Tag: its partner and allowed origins",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["partner", "tag_id", "origins"],
-                                "properties": {
-                                    "partner": {"type": "string"},
-                                    "tag_id": {"type": "string"},
-                                    "origins": {"type": "array", "items": {"type": "string"}},
-                                    "daily_cap": {"type": ["integer", "null"]},
-                                },
-                            },
-                            "example": {
-                                "partner": "acme",
-                                "tag_id": "acme-shop",
-                                "origins": ["https://shop.example.com"],
-                            },
-                        }
-                    },
-                },
-                "responses": {
-                    "201": {
-                        "description": "The tag",
-                        "content": {"application/json": {"schema": tag_object}},
-                    },
-                    **admin_errors,
-                    "409": _error("conflict: the tag_id is taken"),
-                },
-            },
-            "patch": {
-                "summary": "Change a browser Tag's origins or daily cap",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["tag_id"],
-                                "properties": {
-                                    "tag_id": {"type": "string"},
-                                    "origins": {"type": "array", "items": {"type": "string"}},
-                                    "daily_cap": {"type": ["integer", "null"]},
-                                },
-                            },
-                            "example": {"tag_id": "acme-shop", "daily_cap": 500000},
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "The tag",
-                        "content": {"application/json": {"schema": tag_object}},
-                    },
-                    **admin_errors,
-                    "404": _error("not_found: no such tag"),
-                },
-            },
         },
     }

@@ -93,6 +93,10 @@ def check_fields(
         message = _problem(value, declared)
         if message is not None:
             problems.add(name, message)
+            continue
+        items = _item_problems(name, value, declared)
+        if items:
+            problems.invalid.extend(items)
         elif name in formats:
             problems.check(formats[name], value)
 
@@ -131,7 +135,44 @@ def _problem(value: Any, declared: inspect.Type, unit: str | None = None) -> str
         return _range_problem(value, declared, unit)
     if isinstance(declared, inspect.DecimalType | inspect.DictType | inspect.BoolType):
         return None  # a dict's keys are strings in JSON; schemas.py gives it Any values
+    if isinstance(declared, inspect.ListType):
+        return _count_problem(len(value), declared)  # its items: _item_problems
     return "has the wrong type"  # a type schemas.py does not use yet: say so, never accept it
+
+
+def _count_problem(count: int, declared: inspect.ListType) -> str | None:
+    least, most = declared.min_length, declared.max_length
+    if least is not None and count < least:
+        return "must not be empty" if least == 1 else f"must have at least {least} items"
+    if most is not None and count > most:
+        return f"must have at most {most} items"
+    return None
+
+
+def _item_problems(name: str, value: Any, declared: inspect.Type) -> list[FieldProblem]:
+    """Each wrong item of a list field, named by its place (`origins[2]`); none for others."""
+    while isinstance(declared, inspect.Metadata | inspect.UnionType):
+        if isinstance(declared, inspect.Metadata):
+            declared = declared.type
+            continue
+        kinds = [member for member in declared.types if _same_kind(value, member)]
+        if not kinds:
+            return []
+        declared = kinds[0]
+    if not isinstance(declared, inspect.ListType) or not isinstance(value, list):
+        return []
+    found: list[FieldProblem] = []
+    for index, item in enumerate(value):
+        if item is None:
+            nullable = isinstance(declared.item_type, inspect.UnionType) and any(
+                isinstance(member, inspect.NoneType) for member in declared.item_type.types
+            )
+            message: str | None = None if nullable else "must not be null"
+        else:
+            message = _problem(item, declared.item_type)
+        if message is not None:
+            found.append(FieldProblem(f"{name}[{index}]", message))
+    return found
 
 
 def _same_kind(value: Any, declared: inspect.Type) -> bool:

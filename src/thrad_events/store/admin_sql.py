@@ -1,4 +1,4 @@
-"""The operator's reads and writes (partners, keys, the audit trail), as SQL written once.
+"""The operator's reads and writes (partners, keys, tags, the audit trail), as SQL written once.
 
 Both stores run the same statements: SQLite on its own connection under the write lock, PostgreSQL
 in a transaction of its own (`Store.admin`). What differs is the placeholder, how a time is bound
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from thrad_events.store.base import ApiKeyRecord, format_time
+from thrad_events.store.tags import TagSession
 
 _json = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder()
@@ -188,6 +189,14 @@ class AdminSession:
             last_used_at=self._time(row[9]),
             rate_limit=row[10],
             test=bool(row[11]),
+        )
+
+    # -- the browser Tag registry ---------------------------------------------------------------
+
+    def tags(self) -> TagSession:
+        """The registry's statements, in this session's transaction (store/tags.py)."""
+        return TagSession(
+            self._connection, self._dialect.placeholder, lock_rows=bool(self._dialect.lock_row)
         )
 
     # -- the audit trail -----------------------------------------------------------------------

@@ -654,13 +654,7 @@ class PostgresStore:
             with self._admin_errors():
                 return run(self._admin_connection())
 
-        def write(run: Callable[[Any], Any]) -> Any:
-            with self._admin_errors():
-                conn = self._admin_connection()
-                with conn.transaction():
-                    return run(conn)
-
-        self._tag_table = TagTable(read, write, "%s")
+        self._tag_table = TagTable(read, "%s")
         return self._tag_table
 
     def close_sync(self) -> None:

@@ -557,7 +557,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StorageError(f"tag registry: {exc}") from exc
 
-        self._tag_table = TagTable(read, self._write_now, "?")
+        self._tag_table = TagTable(read, "?")
         return self._tag_table
 
     def close_sync(self) -> None:

@@ -1,10 +1,11 @@
 """The browser Tag registry's tables (tags, tag_origins), with SQL written once for both stores.
 
-Each store hands TagTable two ways to reach its database: `read` runs a function on a
-connection, `write` runs one inside a transaction of its own (SQLite: under the write lock the
-group-commit writer takes; PostgreSQL: on the administration connection). Statements are written
-with `?` and given to PostgreSQL with its `%s`. Calls are blocking: the HTTP layer runs them in a
-thread, behind a short-lived cache (auth/tags.py).
+`TagSession` runs the statements on one connection inside its caller's transaction: the
+operator's changes go through `Store.admin` (store/admin_sql.py `AdminSession.tags()`), so each is
+committed together with its audit entry. `TagTable` is the requests' read path (a tag by id, is an
+origin registered): each store hands it a way to run a function on a connection. Statements are
+written with `?` and given to PostgreSQL with its `%s`. Calls are blocking: the HTTP layer runs
+them in a thread, behind a short-lived cache (auth/tags.py).
 """
 
 from __future__ import annotations
@@ -18,14 +19,6 @@ from typing import Any, Protocol, TypeVar
 from thrad_events.store.base import format_time
 
 T = TypeVar("T")
-
-
-class Cursor(Protocol):
-    rowcount: int
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
 
 
 class Connection(Protocol):
@@ -61,16 +54,23 @@ _SELECT = (
 )
 
 
-class TagTable:
-    def __init__(self, read: Run[Any], write: Run[Any], placeholder: str) -> None:
-        self._read = read
-        self._write = write
-        self._placeholder = placeholder
-        # The stores' administration connections are shared: one call at a time.
-        self._lock = threading.Lock()
+class TagSession:
+    """The registry's statements on one connection, in the caller's transaction.
 
-    def _sql(self, text: str) -> str:
-        return text if self._placeholder == "?" else text.replace("?", self._placeholder)
+    `lock_rows`: a tag about to change is read `FOR UPDATE` (PostgreSQL), so that two changes
+    of its origins take turns instead of meeting in the origins' primary key; SQLite's write
+    lock already serialises them.
+    """
+
+    def __init__(self, connection: Connection, placeholder: str, *, lock_rows: bool) -> None:
+        self._connection = connection
+        self._placeholder = placeholder
+        self._lock = " FOR UPDATE" if lock_rows else ""
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self._placeholder != "?":
+            sql = sql.replace("?", self._placeholder)
+        return self._connection.execute(sql, params)
 
     def add(
         self,
@@ -82,73 +82,61 @@ class TagTable:
         created_at: datetime,
     ) -> bool:
         """Register a tag; False when the tag_id is taken (by any partner)."""
+        cursor = self._run(
+            "INSERT INTO tags (tag_id, partner_id, daily_cap, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (tag_id) DO NOTHING",
+            (tag_id, partner_id, daily_cap, format_time(created_at)),
+        )
+        if cursor.rowcount != 1:
+            return False
+        self._insert_origins(tag_id, origins)
+        return True
 
-        def write(conn: Connection) -> bool:
-            cursor = conn.execute(
-                self._sql(
-                    "INSERT INTO tags (tag_id, partner_id, daily_cap, created_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (tag_id) DO NOTHING"
-                ),
-                (tag_id, partner_id, daily_cap, format_time(created_at)),
-            )
-            if cursor.rowcount != 1:
-                return False
-            self._insert_origins(conn, tag_id, origins)
-            return True
-
-        with self._lock:
-            return bool(self._write(write))
-
-    def _insert_origins(self, conn: Connection, tag_id: str, origins: Sequence[str]) -> None:
+    def _insert_origins(self, tag_id: str, origins: Sequence[str]) -> None:
         for origin in origins:
-            conn.execute(
-                self._sql("INSERT INTO tag_origins (tag_id, origin) VALUES (?, ?)"),
-                (tag_id, origin),
-            )
+            self._run("INSERT INTO tag_origins (tag_id, origin) VALUES (?, ?)", (tag_id, origin))
 
     def update(
         self, tag_id: str, *, daily_cap: int | None = KEEP, origins: Sequence[str] = KEEP
     ) -> bool:
         """Change a tag's daily cap and/or replace its origins; False when there is no such tag."""
-
-        def write(conn: Connection) -> bool:
-            found = conn.execute(self._sql("SELECT 1 FROM tags WHERE tag_id = ?"), (tag_id,))
-            if found.fetchone() is None:
-                return False
-            if daily_cap is not KEEP:
-                conn.execute(
-                    self._sql("UPDATE tags SET daily_cap = ? WHERE tag_id = ?"), (daily_cap, tag_id)
-                )
-            if origins is not KEEP:
-                conn.execute(self._sql("DELETE FROM tag_origins WHERE tag_id = ?"), (tag_id,))
-                self._insert_origins(conn, tag_id, origins)
-            return True
-
-        with self._lock:
-            return bool(self._write(write))
+        found = self._run(f"SELECT 1 FROM tags WHERE tag_id = ?{self._lock}", (tag_id,))
+        if found.fetchone() is None:
+            return False
+        if daily_cap is not KEEP:
+            self._run("UPDATE tags SET daily_cap = ? WHERE tag_id = ?", (daily_cap, tag_id))
+        if origins is not KEEP:
+            self._run("DELETE FROM tag_origins WHERE tag_id = ?", (tag_id,))
+            self._insert_origins(tag_id, origins)
+        return True
 
     def find(self, tag_id: str) -> TagRecord | None:
-        with self._lock:
-            found = self._read(lambda conn: self._records(conn, " WHERE t.tag_id = ?", (tag_id,)))
+        found = self._records(" WHERE t.tag_id = ?", (tag_id,), None)
         return found[0] if found else None
 
-    def list_tags(self, partner_id: str | None = None) -> list[TagRecord]:
+    def list_tags(self, partner_id: str | None, limit: int | None = None) -> list[TagRecord]:
+        """Tags by tag_id, of one partner or of all; at most `limit` of them."""
         where, args = (" WHERE t.partner_id = ?", (partner_id,)) if partner_id else ("", ())
-        with self._lock:
-            records: list[TagRecord] = self._read(lambda conn: self._records(conn, where, args))
-        return records
+        return self._records(where, args, limit)
 
-    def _records(self, conn: Connection, where: str, args: tuple[Any, ...]) -> list[TagRecord]:
-        rows = conn.execute(self._sql(_SELECT + where + " ORDER BY t.tag_id"), args).fetchall()
+    def origin_registered(self, origin: str) -> bool:
+        """True when some tag lists `origin` (what a CORS preflight may be answered for)."""
+        found = self._run("SELECT 1 FROM tag_origins WHERE origin = ? LIMIT 1", (origin,))
+        return found.fetchone() is not None
+
+    def _records(self, where: str, args: tuple[Any, ...], limit: int | None) -> list[TagRecord]:
+        sql = _SELECT + where + " ORDER BY t.tag_id"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", (*args, limit)
+        rows = self._run(sql, args).fetchall()
         origins: dict[str, list[str]] = {}
         if rows:
-            sub = "SELECT tag_id FROM tags t" + where
-            for tag_id, origin in conn.execute(
-                self._sql(
-                    f"SELECT tag_id, origin FROM tag_origins WHERE tag_id IN ({sub}) "
-                    "ORDER BY tag_id, origin"
-                ),
-                args,
+            ids = [row[0] for row in rows]
+            marks = ", ".join("?" for _ in ids)
+            for tag_id, origin in self._run(
+                f"SELECT tag_id, origin FROM tag_origins WHERE tag_id IN ({marks}) "
+                "ORDER BY tag_id, origin",
+                ids,
             ).fetchall():
                 origins.setdefault(tag_id, []).append(origin)
         return [
@@ -163,9 +151,25 @@ class TagTable:
             for row in rows
         ]
 
+
+class TagTable:
+    """What requests read of the registry, each call on a connection `read` hands it."""
+
+    def __init__(self, read: Run[Any], placeholder: str) -> None:
+        self._read = read
+        self._placeholder = placeholder
+        # The stores' administration connections are shared: one call at a time.
+        self._lock = threading.Lock()
+
+    def _session(self, conn: Connection) -> TagSession:
+        return TagSession(conn, self._placeholder, lock_rows=False)
+
+    def find(self, tag_id: str) -> TagRecord | None:
+        with self._lock:
+            found: TagRecord | None = self._read(lambda conn: self._session(conn).find(tag_id))
+        return found
+
     def origin_registered(self, origin: str) -> bool:
         """True when some tag lists `origin` (what a CORS preflight may be answered for)."""
-        sql = self._sql("SELECT 1 FROM tag_origins WHERE origin = ? LIMIT 1")
         with self._lock:
-            found = self._read(lambda conn: conn.execute(sql, (origin,)).fetchone())
-        return found is not None
+            return bool(self._read(lambda conn: self._session(conn).origin_registered(origin)))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from thrad_events.app import build_app
+from thrad_events.auth.tags import MAX_DAILY_CAP, MAX_ORIGINS
 from thrad_events.config import Settings
 from thrad_events.http import export
 from thrad_events.http.docs_page import ASSET_PREFIX
@@ -97,3 +98,38 @@ def test_report_and_export_times_have_patterns() -> None:
 def test_the_document_names_its_servers() -> None:
     assert DOC["servers"][0]["url"] == "/"
     assert any(server["url"] == "https://events.thrad.ai" for server in DOC["servers"])
+
+
+def test_every_request_body_shows_an_example() -> None:
+    for path, method, operation in operations():
+        body = operation.get("requestBody")
+        if body is not None:
+            for media_type, media in body["content"].items():
+                assert "example" in media, (path, method, media_type)
+
+
+def test_the_tag_registry_is_documented_from_its_structs() -> None:
+    registry = DOC["paths"]["/v1/admin/tags"]
+    bodies = {
+        method: operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for method, operation in registry.items()
+        if "requestBody" in operation
+    }
+    assert bodies == {
+        "post": "#/components/schemas/TagCreateRequest",
+        "patch": "#/components/schemas/TagUpdateRequest",
+    }
+    by_path = DOC["paths"]["/v1/admin/tags/{tag_id}"]["patch"]
+    assert by_path["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/TagChangeRequest"
+    )
+    assert {"401", "403", "404", "422"} <= set(by_path["responses"])
+    assert "409" in registry["post"]["responses"]
+    created = SCHEMAS["TagCreateRequest"]
+    assert set(created["required"]) == {"partner", "tag_id", "origins"}
+    assert created["properties"]["origins"]["maxItems"] == MAX_ORIGINS
+    assert created["properties"]["daily_cap"]["anyOf"][0]["maximum"] == MAX_DAILY_CAP
+    assert SCHEMAS["TagList"]["required"] == ["tags", "truncated"]
+    assert set(SCHEMAS["Tag"]["properties"]) == {
+        "tag_id", "partner_id", "partner", "origins", "daily_cap", "created_at",
+    }  # fmt: skip

@@ -21,7 +21,8 @@ from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import IngestError, InvalidJson, MissingField, ValidationFailed
 from thrad_events.ingest import validate
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
-from thrad_events.schemas import CollectRequest, ConversionRequest
+from thrad_events.ingest.problems import Problems, check_fields
+from thrad_events.schemas import CollectRequest, ConversionRequest, TagCreateRequest
 from thrad_events.store.base import Store
 
 SEED_CONVERSION: dict[str, Any] = {
@@ -272,3 +273,27 @@ def test_a_conversion_field_is_listed_exactly_when_the_fast_path_refuses_it(
         assert not validate.conversion_error(validate.decode_object(body)).details
     else:
         assert [d.field for d in refused.details] == [field]
+
+
+# -- list fields (the Tag registry's origins): bounds, and each item by its place ----------------
+
+
+def _problems_of(values: dict[str, Any]) -> dict[str, str]:
+    problems = Problems()
+    check_fields(TagCreateRequest, values, problems, {})
+    return {p.field: p.message for p in (*problems.missing, *problems.invalid)}
+
+
+def test_a_list_field_is_checked_for_its_bounds_and_each_item_by_its_place() -> None:
+    base = {"partner": "acme", "tag_id": "t"}
+    assert _problems_of({**base, "origins": ["https://a.example"]}) == {}
+    assert _problems_of({**base, "origins": []}) == {"origins": "must not be empty"}
+    assert _problems_of({**base, "origins": ["https://a.example"] * 51}) == {
+        "origins": "must have at most 50 items"
+    }
+    assert _problems_of({**base, "origins": ["ok", 7, None, "x" * 301]}) == {
+        "origins[1]": "must be a string",
+        "origins[2]": "must not be null",
+        "origins[3]": "must be at most 300 characters",
+    }
+    assert _problems_of({**base, "origins": "https://a.example"}) == {"origins": "must be an array"}
