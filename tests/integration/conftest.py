@@ -115,7 +115,9 @@ def shared_client(
         yield http
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Headless Chromium (the system's), shared by a test process's page tests."""
+    """Headless Chromium (the system's), shared by a module's page tests. Not longer: the
+    Playwright driver keeps an event loop running on the test thread while it is open, and
+    tests elsewhere call asyncio.run()."""
     yield from launch_chromium()

@@ -74,7 +74,8 @@ def _with_known_click(body: Any, click_id: str) -> None:
             item["click_id"] = click_id
 
 
-@schema.parametrize()
+# The debugger's stream stays open until the client leaves: there is no answer to check.
+@schema.exclude(path="/v1/api/debug/stream").parametrize()
 @hypothesis.settings(
     max_examples=15,
     deadline=None,

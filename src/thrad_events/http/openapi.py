@@ -498,6 +498,28 @@ def _paths_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/api/debug/stream": {
+                "get": {
+                    "summary": "The event debugger's live feed (server-sent events)",
+                    "description": "Each request of the key's partner (every partner's with "
+                    "THRAD_ADMIN_TOKEN) as it is answered: `event: request` with one JSON object "
+                    "(time, route, request_id, status, outcome ok/duplicate/rejected/partial/"
+                    "failed, errors, the stored row with its enrichment); `event: hello` first, "
+                    "`event: dropped` with `missed` when a slow reader lost events, `event: bye` "
+                    "when the server stops, and a `: heartbeat` comment line every "
+                    "THRAD_DEBUG_HEARTBEAT_S. The page at /debugger reads it.",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "text/event-stream, open until the client leaves",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "401": _COMMON_ERRORS["401"],
+                        "429": _error("rate_limited: too many open streams", _RETRY_AFTER),
+                        "503": _error("unavailable: the server is stopping", _RETRY_AFTER),
+                    },
+                }
+            },
             **_report_paths(components),
             **admin_paths(components),
             **tag_paths(),

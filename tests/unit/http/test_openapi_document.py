@@ -20,7 +20,7 @@ from thrad_events.reports import query
 DOC = build_openapi()
 SCHEMAS = DOC["components"]["schemas"]
 # The document and the page that renders it describe the API; they are not part of it.
-META = {"/openapi.json", "/docs"}
+META = {"/openapi.json", "/docs", "/debugger"}  # pages, not API operations
 INGEST = ("/v1/api/collect", "/v1/api/conversion", "/v1/api/collect/batch",
           "/v1/api/conversion/batch")  # fmt: skip
 
