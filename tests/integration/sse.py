@@ -37,6 +37,9 @@ class EventStream:
                 if response.status_code != 200:
                     self.error_body = json.loads(response.read())
                     self._answered.set()
+                    # No stream to read: its connection is not kept for a close() that a
+                    # test refused an answer may never call.
+                    self._client.close()
                     return
                 self._answered.set()
                 kind, data = "message", []

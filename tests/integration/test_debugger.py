@@ -218,8 +218,11 @@ def test_open_streams_are_capped_per_partner(database_url: str, tmp_path: Path) 
         server.stop()
 
 
-def test_heartbeats_keep_an_idle_stream_open(debug_server: ServerProcess, key: Any) -> None:
-    stream = stream_of(debug_server, key["api_key"])
+def test_heartbeats_keep_an_idle_stream_open(
+    debug_server: ServerProcess, database_url: str
+) -> None:
+    # Not the `key` fixture: it starts a server of its own on this store and this log file.
+    stream = stream_of(debug_server, create_key(database_url)["api_key"])
     try:
         for _ in range(100):
             if ": heartbeat" in stream.raw:

@@ -38,15 +38,20 @@ LEASE_TTL_S = 3 * LEASE_EVERY_S
 QUEUE_MAX_EVENTS = 1000
 STREAMS_PER_PARTNER = 5
 STREAMS_PER_PROCESS = 50
-# Frames on the bus, each one line of text: a lease (b"L" + a JSON list of the watched), or an
-# event for a partner (b"E" + partner id + b" " + the event's JSON).
-_LEASE, _EVENT = b"L", b"E"
+# Frames on the bus, each one line of text: a lease (b"L" + a JSON list of the watched), an
+# event for a partner (b"E" + partner id + b" " + the event's JSON), or a process joining
+# (b"J", from a bus that cannot greet a newcomer directly: every watcher announces at once).
+_LEASE, _EVENT, _JOIN = b"L", b"E", b"J"
 
 
 class Bus(Protocol):
     """Carries frames to every process of the service, this one included."""
 
-    async def start(self, deliver: Callable[[bytes], None]) -> None: ...
+    async def start(
+        self, deliver: Callable[[bytes], None], greeting: Callable[[], bytes | None]
+    ) -> None:
+        """Deliver every frame heard to `deliver`; `greeting` is what a process that just
+        joined must hear from this one first (its leases), where the bus can address it."""
 
     def send(self, frame: bytes) -> None:
         """Never blocks; a frame that cannot be queued is dropped."""
@@ -199,7 +204,7 @@ class DebugHub:
     # -- the bus -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._bus.start(self._heard)
+        await self._bus.start(self._heard, self._lease)
         self._task = asyncio.create_task(self._keep_leases(), name="debug-leases")
 
     def shut_down(self) -> None:
@@ -217,29 +222,29 @@ class DebugHub:
                 await self._task
         await self._bus.close()
 
-    async def refresh(self) -> None:
-        """Find every process now and tell them the leases: a stream just opened must not
-        wait for the next round to be known by a worker that started after our last one."""
-        await self._bus.tick()
-        self._announce()
+    def _lease(self) -> bytes | None:
+        return _LEASE + msgspec.json.encode(sorted(self._local)) if self._local else None
 
     def _announce(self) -> None:
-        if self._local:
-            self._bus.send(_LEASE + msgspec.json.encode(sorted(self._local)))
+        if lease := self._lease():
+            self._bus.send(lease)
 
     async def _keep_leases(self) -> None:
+        # Announcing and expiring never wait on the bus's round: a round that fails or takes
+        # long must not let the leases this process gives, or keeps, lapse.
         while True:
+            self._announce()
+            self._expire(time.monotonic())
             try:
                 await self._bus.tick()
-                self._announce()
-                self._expire(time.monotonic())
             except Exception:
-                log.exception("debug stream leases failed; retrying")
+                log.exception("debug stream: finding the other processes failed; retrying")
             await asyncio.sleep(LEASE_EVERY_S)
 
     def _expire(self, now: float) -> None:
         for watched, until in list(self._leases.items()):
             if until < now:
+                log.debug("debug stream: lease of %s expired", watched)
                 del self._leases[watched]
         self.active = bool(self._leases)
 
@@ -261,3 +266,5 @@ class DebugHub:
                 for subscription in self._local.get(watcher, ()):
                     subscription.ready.set()
             self.active = bool(self._leases)
+        elif kind == _JOIN:
+            self._announce()

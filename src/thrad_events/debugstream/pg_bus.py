@@ -43,7 +43,11 @@ class PostgresNotifyBus:
         self._failing = False
         self.dropped = 0
 
-    async def start(self, deliver: Callable[[bytes], None]) -> None:
+    async def start(
+        self, deliver: Callable[[bytes], None], greeting: Callable[[], bytes | None]
+    ) -> None:
+        # A notification reaches everyone: a newcomer asks every watcher to announce instead
+        # (hub.py's join frame) each time it starts listening.
         self._deliver = deliver
         self._tasks = [
             asyncio.create_task(self._listen(), name="debug-listen"),
@@ -93,6 +97,9 @@ class PostgresNotifyBus:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     self._listening.set()
                     self._failing = False
+                    # Whoever watches says so now, not at its next round: this process may
+                    # serve a watched partner's request before then.
+                    self.send(b"J")
                     async for notice in conn.notifies():
                         self._deliver(notice.payload.encode())
             except psycopg.Error as exc:

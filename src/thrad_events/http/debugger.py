@@ -49,7 +49,6 @@ async def _events(
     client left) it still gives its subscription back."""
     try:
         yield b": thrad-events debug stream\n\n"
-        await hub.refresh()
         # Our own lease coming back over the bus: the other processes have it too.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(subscription.ready.wait(), READY_WAIT_S)
@@ -80,8 +79,12 @@ async def _events(
             if subscription.closing:
                 return
     finally:
-        subscription.gone = True
-        hub.unsubscribe(subscription)
+        _release(hub, subscription)
+
+
+def _release(hub: DebugHub, subscription: Subscription) -> None:
+    subscription.gone = True
+    hub.unsubscribe(subscription)
 
 
 def stream_handle(hub: DebugHub, access: ReportAccess) -> Handle:
@@ -92,9 +95,12 @@ def stream_handle(hub: DebugHub, access: ReportAccess) -> Handle:
         if scope["method"] == "HEAD":
             return Outcome.SERVED, Answer(200, b"", _STREAM_HEADERS)
         subscription = hub.subscribe(partner_id)
+        # Released by the answer too: a client gone before the first chunk never starts
+        # `_events`, whose own `finally` then never runs.
         return Outcome.SERVED, StreamedAnswer(
-            200, b"", _STREAM_HEADERS, _events(hub, subscription, partner_id)
-        )
+            200, b"", _STREAM_HEADERS, _events(hub, subscription, partner_id),
+            release=lambda: _release(hub, subscription),
+        )  # fmt: skip
 
     return handle
 
