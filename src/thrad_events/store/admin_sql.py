@@ -123,6 +123,9 @@ class AdminSession:
         found = self._run(f"{_KEY_SELECT} WHERE k.key_id = ?{lock}", (key_id,)).fetchone()
         return self._key(found) if found is not None else None
 
+    def has_keys(self) -> bool:
+        return self._run("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+
     def add_key(
         self,
         *,

@@ -4,9 +4,10 @@ Requests' writes go through the group-commit writer, one asyncio task per proces
 TaskWriter), which hands its batches to PostgresSink (store/postgres_sink.py). Every wait is
 bounded: a request that cannot be committed within its timeout gets StorageError (503), and the
 pool reconnects on its own when PostgreSQL comes back. Administrative writes (the CLI, start-up:
-migrations, partners, keys, settings) are the one other path: a plain synchronous connection in
-autocommit, `_admin_connection()`. They need no process lock: PostgreSQL's row locks order them
-with the writer's statements, and migrations take an advisory lock.
+migrations, settings, the operator's actions) are the one other path: plain synchronous
+connections, `_admin_connection()` in autocommit and one of its own per `admin` transaction. They
+need no process lock: PostgreSQL's row locks order them with the writer's statements, and
+migrations take an advisory lock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -52,7 +52,6 @@ from thrad_events.store.base import (
     StorageError,
     T,
     format_time,
-    utcnow,
 )
 from thrad_events.store.columns import TABLES
 from thrad_events.store.delivery import DeliveryBatch, current_route
@@ -485,72 +484,11 @@ class PostgresStore:
                         lock,
                     )
 
-    def ensure_partner(self, name: str) -> str:
-        with self._admin_errors():
-            conn = self._admin_connection()
-            conn.execute(
-                "INSERT INTO partners (partner_id, name, created_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (name) DO NOTHING",
-                ("ptn_" + secrets.token_hex(8), name, utcnow()),
-            )
-            found = conn.execute("SELECT partner_id FROM partners WHERE name = %s", (name,))
-            return str(found.fetchone()[0])  # type: ignore[index]
-
-    def add_key(
-        self,
-        *,
-        key_id: str,
-        partner_id: str,
-        label: str,
-        key_hash: str,
-        key_prefix: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        rate_limit: int | None,
-        test: bool = False,
-    ) -> None:
-        with self._admin_errors():
-            self._admin_connection().execute(
-                "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit, test) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key_id,
-                    partner_id,
-                    label,
-                    key_hash,
-                    key_prefix,
-                    created_at,
-                    expires_at,
-                    rate_limit,
-                    test,
-                ),
-            )
-
     def list_keys(self) -> list[ApiKeyRecord]:
         with self._admin_errors():
             cursor = self._admin_connection().cursor(row_factory=psycopg.rows.dict_row)
             rows = cursor.execute(_KEY_SELECT + " ORDER BY k.created_at, k.key_id").fetchall()
         return [_key_record(row) for row in rows]
-
-    def revoke_key(self, key_id: str, when: datetime) -> bool:
-        with self._admin_errors():
-            conn = self._admin_connection()
-            cursor = conn.execute(
-                "UPDATE api_keys SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL",
-                (when, key_id),
-            )
-            if cursor.rowcount:
-                return True
-            found = conn.execute("SELECT 1 FROM api_keys WHERE key_id = %s", (key_id,))
-            return found.fetchone() is not None
-
-    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
-        with self._admin_errors():
-            cursor = self._admin_connection().execute(
-                "UPDATE api_keys SET rate_limit = %s WHERE key_id = %s", (per_s, key_id)
-            )
-            return cursor.rowcount == 1
 
     def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
         # A connection of its own: admin requests run on threads of their own, and the shared
@@ -560,11 +498,6 @@ class PostgresStore:
                 return work(AdminSession(conn, POSTGRES_ADMIN))
         except psycopg.Error as exc:
             raise StorageError(f"administration failed: {exc}") from exc
-
-    def count_keys(self) -> int:
-        with self._admin_errors():
-            found = self._admin_connection().execute("SELECT count(*) FROM api_keys").fetchone()
-        return int(found[0]) if found else 0
 
     def setting(self, name: str, default: str) -> str:
         with self._admin_errors():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -383,87 +382,9 @@ class SqliteStore:
         with self._lock.held(), immediate(connection):
             return write(connection)
 
-    def ensure_partner(self, name: str) -> str:
-        found = (
-            self._thread_connection()
-            .execute("SELECT partner_id FROM partners WHERE name = ?", (name,))
-            .fetchone()
-        )
-        if found is not None:
-            return str(found[0])
-        stamp = format_time(utcnow())
-
-        def write(connection: sqlite3.Connection) -> str:
-            connection.execute(
-                "INSERT INTO partners (partner_id, name, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                ("ptn_" + secrets.token_hex(8), name, stamp),
-            )
-            (partner_id,) = connection.execute(
-                "SELECT partner_id FROM partners WHERE name = ?", (name,)
-            ).fetchone()
-            return str(partner_id)
-
-        return str(self._write_now(write))
-
-    def add_key(
-        self,
-        *,
-        key_id: str,
-        partner_id: str,
-        label: str,
-        key_hash: str,
-        key_prefix: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        rate_limit: int | None,
-        test: bool = False,
-    ) -> None:
-        values = (
-            key_id,
-            partner_id,
-            label,
-            key_hash,
-            key_prefix,
-            format_time(created_at),
-            format_time(expires_at) if expires_at else None,
-            rate_limit,
-            1 if test else 0,
-        )
-        self._write_now(
-            lambda connection: connection.execute(
-                "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        )
-
     def list_keys(self) -> list[ApiKeyRecord]:
         found = self._thread_connection().execute(_KEY_SELECT + " ORDER BY k.created_at")
         return [_key_record(row) for row in found.fetchall()]
-
-    def revoke_key(self, key_id: str, when: datetime) -> bool:
-        stamp = format_time(when)
-
-        def write(connection: sqlite3.Connection) -> bool:
-            cursor = connection.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (stamp, key_id),
-            )
-            if cursor.rowcount:
-                return True
-            exists = connection.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
-            return exists.fetchone() is not None
-
-        return bool(self._write_now(write))
-
-    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
-        cursor = self._write_now(
-            lambda connection: connection.execute(
-                "UPDATE api_keys SET rate_limit = ? WHERE key_id = ?", (per_s, key_id)
-            )
-        )
-        return bool(cursor.rowcount == 1)
 
     def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
         try:
@@ -472,10 +393,6 @@ class SqliteStore:
             return work(AdminSession(self._thread_connection(), SQLITE_ADMIN))
         except sqlite3.Error as exc:
             raise StorageError(f"administration failed: {exc}") from exc
-
-    def count_keys(self) -> int:
-        (count,) = self._thread_connection().execute("SELECT count(*) FROM api_keys").fetchone()
-        return int(count)
 
     def setting(self, name: str, default: str) -> str:
         found = (
