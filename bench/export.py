@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.server import ServerProcess  # noqa: E402
 
-from thrad_events.auth.keys import create_key  # noqa: E402
+from thrad_events.auth import admin  # noqa: E402
 from thrad_events.store.base import format_time  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore  # noqa: E402
 
@@ -41,7 +41,14 @@ def fill(path: Path, rows: int) -> str:
     """`rows` events of one partner, received one millisecond apart; returns an API key."""
     store = SqliteStore(f"sqlite:///{path}")
     store.migrate()
-    key = create_key(store, partner="bench", label="export", rate_limit=100_000)
+    made = admin.create_key(
+        store,
+        admin.CLI_ACTOR,
+        partner="bench",
+        label="export",
+        rate_limit=100_000,
+        create_partner=True,
+    )
     store.close_sync()
     start = datetime.now(UTC) - timedelta(days=30)
     params = json.dumps({"integration": "partner_s2s", "step": "shipping", "partner_id": "x"})
@@ -55,7 +62,7 @@ def fill(path: Path, rows: int) -> str:
             (
                 (
                     format_time(start + timedelta(milliseconds=n)),
-                    key.partner_id,
+                    made.record.partner_id,
                     f"evt-{n}",
                     int(start.timestamp()) + n // 1000,
                     f"https://shop.example.com/p/{n % 5000}?utm_source=thrad",
@@ -65,7 +72,7 @@ def fill(path: Path, rows: int) -> str:
                 for n in range(rows)
             ),
         )
-    return key.api_key
+    return made.api_key
 
 
 def rss_kib(pid: int) -> int:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from thrad_events.app import build_app  # noqa: E402
-from thrad_events.auth.keys import create_key  # noqa: E402
+from thrad_events.auth import admin  # noqa: E402
 from thrad_events.config import Settings  # noqa: E402
 from thrad_events.ingest.clicklinks import ClickLink, sign_link  # noqa: E402
 from thrad_events.store import open_store  # noqa: E402
@@ -157,8 +157,12 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite:///{folder}/bench.db"
         store = open_store(url)
         store.migrate()
-        key = create_key(store, partner="bench", label="bench").api_key
-        other_key = create_key(store, partner="other", label="bench").api_key
+        key, other_key = (
+            admin.create_key(
+                store, admin.CLI_ACTOR, partner=name, label="bench", create_partner=True
+            ).api_key
+            for name in ("bench", "other")
+        )
         store.close_sync()
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         app = build_app(Settings(database_url=url, rate_limit_per_s=10**9, click_secret=SECRET))

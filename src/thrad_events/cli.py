@@ -16,7 +16,6 @@ import click
 import msgspec
 
 from thrad_events.auth import admin
-from thrad_events.auth.keys import create_key
 from thrad_events.config import ConfigError, Settings
 from thrad_events.reports.query import Report
 from thrad_events.store import missing_sqlite_file, open_store
@@ -106,11 +105,11 @@ def serve(
         _check_redis(settings.redis_url)
     store = _store(settings.database_url, create=True)
     click_secret(settings, store)
-    if store.count_keys() == 0:
-        key = create_key(store, partner="dev", label="dev")
+    first_key = admin.create_first_key(store)
+    if first_key is not None:
         click.echo(
             "First start: created partner 'dev' and this API key. It is shown only once:\n"
-            f"  {key.api_key}"
+            f"  {first_key.api_key}"
         )
     store.close_sync()
     # Workers build their own app from the environment, so the flags travel through it.

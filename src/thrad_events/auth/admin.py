@@ -172,7 +172,9 @@ def create_key(
     create_partner: bool = False,
 ) -> CreatedKey:
     """A key of `partner` (its id or name). An unknown partner is refused, or created with
-    `create_partner` (the CLI's `keys create`)."""
+    `create_partner` (the CLI's `keys create`). A `test` key's rows are stored flagged test:
+    kept out of reports and exports unless asked, deduplicated apart from live rows, deleted
+    after THRAD_TEST_RETENTION_DAYS."""
     check_text(label, "label", MAX_LABEL_CHARS)
     now = utcnow()
     if expires_at is not None and expires_at <= now:
@@ -189,6 +191,20 @@ def create_key(
         return _add_key(
             session, actor, found.partner_id, label, expires_at, rate_limit, now, test=test
         )
+
+    return store.admin(work)
+
+
+def create_first_key(store: Store) -> CreatedKey | None:
+    """On a first start (no key at all): a `dev` partner and a key of it, recorded like the
+    CLI's `keys create`; None when some key exists."""
+    now = utcnow()
+
+    def work(session: AdminSession) -> CreatedKey | None:
+        if session.has_keys():
+            return None
+        dev = partner_or_new(session, CLI_ACTOR, "dev", now)
+        return _add_key(session, CLI_ACTOR, dev.partner_id, "dev", None, None, now)
 
     return store.admin(work)
 

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
 
 from thrad_events.errors import Unauthorized, Unavailable
 from thrad_events.store.base import ApiKeyRecord, StorageError, Store, utcnow
@@ -22,17 +21,6 @@ from thrad_events.store.base import ApiKeyRecord, StorageError, Store, utcnow
 KEY_PREFIX = "thr_"
 TEST_KEY_PREFIX = "thr_test_"
 KEY_BYTES = 32
-
-
-@dataclass(frozen=True, slots=True)
-class NewKey:
-    key_id: str
-    api_key: str
-    partner_id: str
-    label: str
-    expires_at: datetime | None
-    rate_limit: int | None
-    test: bool = False
 
 
 def generate_api_key(*, test: bool = False) -> str:
@@ -62,36 +50,6 @@ def new_key_secret(test: bool = False) -> KeySecret:
         hash_api_key(api_key),
         api_key[: len(prefix) + 4],
     )
-
-
-def create_key(
-    store: Store,
-    *,
-    partner: str,
-    label: str,
-    expires_at: datetime | None = None,
-    rate_limit: int | None = None,
-    test: bool = False,
-) -> NewKey:
-    """Create the partner if new and a key for it; the clear key exists only in the result.
-
-    A `test` key's rows are stored flagged test: kept out of reports and exports unless asked,
-    deduplicated apart from live rows, deleted after THRAD_TEST_RETENTION_DAYS.
-    """
-    partner_id = store.ensure_partner(partner)
-    secret = new_key_secret(test)
-    store.add_key(
-        key_id=secret.key_id,
-        partner_id=partner_id,
-        label=label,
-        key_hash=secret.key_hash,
-        key_prefix=secret.key_prefix,
-        created_at=utcnow(),
-        expires_at=expires_at,
-        rate_limit=rate_limit,
-        test=test,
-    )
-    return NewKey(secret.key_id, secret.api_key, partner_id, label, expires_at, rate_limit, test)
 
 
 def bearer_token(authorization: str | None) -> str:

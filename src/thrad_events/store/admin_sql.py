@@ -2,19 +2,20 @@
 
 Both stores run the same statements: SQLite on its own connection under the write lock, PostgreSQL
 in a transaction of its own (`Store.admin`). What differs is the placeholder, how a time is bound
-and read back, and how a key row is locked while a rotation reads it; `AdminDialect` says that.
+and read back, and whether a key row is locked while a rotation reads it (store/dialect.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, LiteralString, Protocol
 
 import msgspec
 
-from thrad_events.store.base import ApiKeyRecord, format_time
+from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.dialect import SqlDialect
 from thrad_events.store.tags import TagSession
 
 _json = msgspec.json.Encoder()
@@ -25,19 +26,6 @@ class AdminConnection(Protocol):
     """What both drivers' connections offer: execute, returning a cursor."""
 
     def execute(self, sql: Any, parameters: Any = ..., /) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AdminDialect:
-    placeholder: str
-    bind_time: Callable[[datetime], Any]
-    read_time: Callable[[Any], str]
-    # Appended to the SELECT of a key about to change: concurrent rotations take turns.
-    lock_row: str
-
-
-SQLITE_ADMIN = AdminDialect("?", format_time, str, "")  # the write lock serialises writes
-POSTGRES_ADMIN = AdminDialect("%s", lambda moment: moment, format_time, " FOR UPDATE OF k")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +48,45 @@ class AuditRecord:
 # The columns an operator may change on a key.
 KEY_CHANGES = ("label", "rate_limit", "expires_at")
 
-_KEY_SELECT = (
+# A key with its partner's name, the columns in key_record's order: also the stores' lookup.
+KEY_SELECT: LiteralString = (
     "SELECT k.key_id, k.partner_id, p.name, k.label, k.key_hash, k.key_prefix, k.created_at, "
     "k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
     "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
 )
 
 
+def key_record(row: Sequence[Any], dialect: SqlDialect) -> ApiKeyRecord:
+    """A KEY_SELECT row as the record every caller speaks in (times as format_time's text)."""
+
+    def time(value: Any) -> str | None:
+        return None if value is None else dialect.read_time(value)
+
+    return ApiKeyRecord(
+        key_id=row[0],
+        partner_id=row[1],
+        partner_name=row[2],
+        label=row[3],
+        key_hash=row[4],
+        key_prefix=row[5],
+        created_at=dialect.read_time(row[6]),
+        expires_at=time(row[7]),
+        revoked_at=time(row[8]),
+        last_used_at=time(row[9]),
+        rate_limit=row[10],
+        test=bool(row[11]),
+    )
+
+
 class AdminSession:
     """One transaction's worth of operator reads and writes on one connection."""
 
-    def __init__(self, connection: AdminConnection, dialect: AdminDialect) -> None:
+    def __init__(self, connection: AdminConnection, dialect: SqlDialect) -> None:
         self._connection = connection
         self._dialect = dialect
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._connection.execute(sql.replace("?", self._dialect.placeholder), params)
-
-    def _time(self, value: Any) -> str | None:
-        return None if value is None else self._dialect.read_time(value)
+        return self._connection.execute(self._dialect.sql(sql), params)
 
     # -- partners ------------------------------------------------------------------------------
 
@@ -111,17 +119,23 @@ class AdminSession:
 
     # -- keys ----------------------------------------------------------------------------------
 
-    def keys(self, partner_id: str | None, limit: int) -> list[ApiKeyRecord]:
-        where, params = (" WHERE k.partner_id = ?", [partner_id]) if partner_id else ("", [])
-        found = self._run(
-            f"{_KEY_SELECT}{where} ORDER BY k.created_at, k.key_id LIMIT ?", (*params, limit)
-        )
-        return [self._key(row) for row in found.fetchall()]
+    def keys(self, partner_id: str | None, limit: int | None) -> list[ApiKeyRecord]:
+        """Oldest first, of one partner or of all, at most `limit` (None: every one)."""
+        sql = KEY_SELECT + (" WHERE k.partner_id = ?" if partner_id else "")
+        args: list[Any] = [partner_id] if partner_id else []
+        sql += " ORDER BY k.created_at, k.key_id"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [key_record(row, self._dialect) for row in self._run(sql, args).fetchall()]
 
     def key(self, key_id: str, *, for_update: bool = False) -> ApiKeyRecord | None:
-        lock = self._dialect.lock_row if for_update else ""
-        found = self._run(f"{_KEY_SELECT} WHERE k.key_id = ?{lock}", (key_id,)).fetchone()
-        return self._key(found) if found is not None else None
+        # Concurrent rotations of one key take turns (SQLite's write lock does that already).
+        lock = " FOR UPDATE OF k" if for_update and self._dialect.lock_rows else ""
+        found = self._run(f"{KEY_SELECT} WHERE k.key_id = ?{lock}", (key_id,)).fetchone()
+        return key_record(found, self._dialect) if found is not None else None
+
+    def has_keys(self) -> bool:
+        return self._run("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
 
     def add_key(
         self,
@@ -175,29 +189,11 @@ class AdminSession:
         )
         return bool(cursor.rowcount == 1)
 
-    def _key(self, row: Sequence[Any]) -> ApiKeyRecord:
-        return ApiKeyRecord(
-            key_id=row[0],
-            partner_id=row[1],
-            partner_name=row[2],
-            label=row[3],
-            key_hash=row[4],
-            key_prefix=row[5],
-            created_at=self._dialect.read_time(row[6]),
-            expires_at=self._time(row[7]),
-            revoked_at=self._time(row[8]),
-            last_used_at=self._time(row[9]),
-            rate_limit=row[10],
-            test=bool(row[11]),
-        )
-
     # -- the browser Tag registry ---------------------------------------------------------------
 
     def tags(self) -> TagSession:
         """The registry's statements, in this session's transaction (store/tags.py)."""
-        return TagSession(
-            self._connection, self._dialect.placeholder, lock_rows=bool(self._dialect.lock_row)
-        )
+        return TagSession(self._connection, self._dialect)
 
     # -- the audit trail -----------------------------------------------------------------------
 

@@ -117,29 +117,7 @@ class Store(Protocol):
     # Administration: called by the CLI and at start-up, never on the request path.
     def migrate(self) -> list[int]: ...
 
-    def ensure_partner(self, name: str) -> str: ...
-
-    def add_key(
-        self,
-        *,
-        key_id: str,
-        partner_id: str,
-        label: str,
-        key_hash: str,
-        key_prefix: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        rate_limit: int | None,
-        test: bool = False,
-    ) -> None: ...
-
     def list_keys(self) -> list[ApiKeyRecord]: ...
-
-    def revoke_key(self, key_id: str, when: datetime) -> bool: ...
-
-    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool: ...
-
-    def count_keys(self) -> int: ...
 
     def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
         """`work` in one transaction of its own (under the write lock when it writes): the

@@ -111,7 +111,7 @@ class Delivered:
             self.counts[CountKey(partner_id, minute, route, DUPLICATE)] += 1
 
 
-# -- the SQL both stores run (written with ?, PostgreSQL's copy gets %s) -------------------------
+# -- the SQL both stores run (written with ?, see store/dialect.py) ------------------------------
 
 UPSERT_COUNTS_SQL = (
     "INSERT INTO delivery_counts "
@@ -129,10 +129,6 @@ INSERT_REJECTION_SQL = (
 KEPT_IN_SECOND_SQL = (
     "SELECT count(*) FROM rejections WHERE key_id = ? AND received_at >= ? AND received_at < ?"
 )
-
-
-def postgres_sql(text: str) -> str:
-    return text.replace("?", "%s")
 
 
 def count_params(

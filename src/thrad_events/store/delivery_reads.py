@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from thrad_events.store.delivery import RATE_LIMITED, minute_after, minute_of
+from thrad_events.store.dialect import SqlDialect
 
 _decode = msgspec.json.Decoder().decode
 
@@ -35,16 +36,6 @@ REJECTION_FIELDS = (
 
 # sqlite3's or psycopg's (sync) connection: both take execute(sql, params) and give a cursor.
 Connection = Any
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    placeholder: str
-    time_param: Callable[[datetime], Any]  # a time as the store compares it
-    time_text: Callable[[Any], str]  # a stored time as format_time's text
-
-    def sql(self, text: str) -> str:
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +69,9 @@ def _scope(query: RejectionsQuery | DeliveryQuery, column_filter: str) -> tuple[
     return column_filter, [query.partner_id]
 
 
-def read_rejections(conn: Connection, dialect: Dialect, query: RejectionsQuery) -> RejectionsPage:
+def read_rejections(
+    conn: Connection, dialect: SqlDialect, query: RejectionsQuery
+) -> RejectionsPage:
     partner_sql, partner_args = _scope(query, " AND partner_id = ?")
     rows = conn.execute(
         dialect.sql(
@@ -87,8 +80,8 @@ def read_rejections(conn: Connection, dialect: Dialect, query: RejectionsQuery) 
             "ORDER BY received_at DESC, id DESC LIMIT ?"
         ),
         [
-            dialect.time_param(query.since),
-            dialect.time_param(query.until),
+            dialect.bind_time(query.since),
+            dialect.bind_time(query.until),
             *partner_args,
             query.limit + 1,
         ],
@@ -96,7 +89,7 @@ def read_rejections(conn: Connection, dialect: Dialect, query: RejectionsQuery) 
     found = []
     for row in rows[: query.limit]:
         item = dict(zip(REJECTION_FIELDS, row, strict=True))
-        item["received_at"] = dialect.time_text(item["received_at"])
+        item["received_at"] = dialect.read_time(item["received_at"])
         item["details"] = _decode(item["details"])
         found.append(item)
     minutes = [minute_of(query.since), minute_after(query.until)]
@@ -125,7 +118,9 @@ def read_rejections(conn: Connection, dialect: Dialect, query: RejectionsQuery) 
     )
 
 
-def read_delivery(conn: Connection, dialect: Dialect, query: DeliveryQuery) -> list[dict[str, Any]]:
+def read_delivery(
+    conn: Connection, dialect: SqlDialect, query: DeliveryQuery
+) -> list[dict[str, Any]]:
     """One row per partner and group: received = stored + duplicate + rejected + rate_limited."""
     groups = [
         f"substr(minute, 1, {BUCKETS[name]})" if name in BUCKETS else name
@@ -167,7 +162,7 @@ def read_delivery(conn: Connection, dialect: Dialect, query: DeliveryQuery) -> l
 
 def prune(
     run: Callable[[Callable[[Connection], int]], int],
-    dialect: Dialect,
+    dialect: SqlDialect,
     *,
     rejections_before: datetime,
     counts_before: datetime,
@@ -185,7 +180,7 @@ def prune(
         "delivery_counts WHERE minute < ? ORDER BY minute LIMIT ?)"
     )
     deleted = 0
-    args = [dialect.time_param(rejections_before), batch_rows]
+    args = [dialect.bind_time(rejections_before), batch_rows]
     while True:
         done = run(lambda conn: conn.execute(delete_rows, args).rowcount)
         deleted += max(done, 0)

@@ -4,9 +4,10 @@ Requests' writes go through the group-commit writer, one asyncio task per proces
 TaskWriter), which hands its batches to PostgresSink (store/postgres_sink.py). Every wait is
 bounded: a request that cannot be committed within its timeout gets StorageError (503), and the
 pool reconnects on its own when PostgreSQL comes back. Administrative writes (the CLI, start-up:
-migrations, partners, keys, settings) are the one other path: a plain synchronous connection in
-autocommit, `_admin_connection()`. They need no process lock: PostgreSQL's row locks order them
-with the writer's statements, and migrations take an advisory lock.
+migrations, settings, the operator's actions) are the one other path: plain synchronous
+connections, `_admin_connection()` in autocommit and one of its own per `admin` transaction. They
+need no process lock: PostgreSQL's row locks order them with the writer's statements, and
+migrations take an advisory lock.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any, LiteralString, cast
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import msgspec
@@ -43,7 +43,7 @@ from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import delivery_reads, report_sql, test_rows
-from thrad_events.store.admin_sql import POSTGRES_ADMIN, AdminSession
+from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
@@ -52,10 +52,10 @@ from thrad_events.store.base import (
     StorageError,
     T,
     format_time,
-    utcnow,
 )
 from thrad_events.store.columns import TABLES
 from thrad_events.store.delivery import DeliveryBatch, current_route
+from thrad_events.store.dialect import POSTGRES as SQL_DIALECT
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.postgres_sink import (
     AsyncConn,
@@ -335,10 +335,9 @@ class PostgresStore:
 
     async def find_key(self, key_hash: str) -> ApiKeyRecord | None:
         async with self._connection(KEY_LOOKUP_TIMEOUT_S) as conn:
-            cursor = conn.cursor(row_factory=psycopg.rows.dict_row)
-            await cursor.execute(_KEY_SELECT + " WHERE k.key_hash = %s", (key_hash,))
+            cursor = await conn.execute(KEY_SELECT + " WHERE k.key_hash = %s", (key_hash,))
             found = await cursor.fetchone()
-        return _key_record(found) if found is not None else None
+        return key_record(found, SQL_DIALECT) if found is not None else None
 
     async def click_is_test(self, click_id: str) -> bool | None:
         async with self._connection(KEY_LOOKUP_TIMEOUT_S) as conn:
@@ -383,11 +382,11 @@ class PostgresStore:
 
     def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
         with self._admin_errors():
-            return delivery_reads.read_rejections(self._report_connection(), _DIALECT, query)
+            return delivery_reads.read_rejections(self._report_connection(), SQL_DIALECT, query)
 
     def delivery(self, query: delivery_reads.DeliveryQuery) -> list[dict[str, Any]]:
         with self._admin_errors():
-            return delivery_reads.read_delivery(self._report_connection(), _DIALECT, query)
+            return delivery_reads.read_delivery(self._report_connection(), SQL_DIALECT, query)
 
     def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int:
         def run(delete: Callable[[Any], int]) -> int:
@@ -397,7 +396,7 @@ class PostgresStore:
 
         with self._admin_errors():
             return delivery_reads.prune(
-                run, _DIALECT, rejections_before=rejections_before, counts_before=counts_before
+                run, SQL_DIALECT, rejections_before=rejections_before, counts_before=counts_before
             )
 
     def _report_connection(self) -> psycopg.Connection[Any]:
@@ -485,86 +484,17 @@ class PostgresStore:
                         lock,
                     )
 
-    def ensure_partner(self, name: str) -> str:
-        with self._admin_errors():
-            conn = self._admin_connection()
-            conn.execute(
-                "INSERT INTO partners (partner_id, name, created_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (name) DO NOTHING",
-                ("ptn_" + secrets.token_hex(8), name, utcnow()),
-            )
-            found = conn.execute("SELECT partner_id FROM partners WHERE name = %s", (name,))
-            return str(found.fetchone()[0])  # type: ignore[index]
-
-    def add_key(
-        self,
-        *,
-        key_id: str,
-        partner_id: str,
-        label: str,
-        key_hash: str,
-        key_prefix: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        rate_limit: int | None,
-        test: bool = False,
-    ) -> None:
-        with self._admin_errors():
-            self._admin_connection().execute(
-                "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit, test) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key_id,
-                    partner_id,
-                    label,
-                    key_hash,
-                    key_prefix,
-                    created_at,
-                    expires_at,
-                    rate_limit,
-                    test,
-                ),
-            )
-
     def list_keys(self) -> list[ApiKeyRecord]:
-        with self._admin_errors():
-            cursor = self._admin_connection().cursor(row_factory=psycopg.rows.dict_row)
-            rows = cursor.execute(_KEY_SELECT + " ORDER BY k.created_at, k.key_id").fetchall()
-        return [_key_record(row) for row in rows]
-
-    def revoke_key(self, key_id: str, when: datetime) -> bool:
-        with self._admin_errors():
-            conn = self._admin_connection()
-            cursor = conn.execute(
-                "UPDATE api_keys SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL",
-                (when, key_id),
-            )
-            if cursor.rowcount:
-                return True
-            found = conn.execute("SELECT 1 FROM api_keys WHERE key_id = %s", (key_id,))
-            return found.fetchone() is not None
-
-    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
-        with self._admin_errors():
-            cursor = self._admin_connection().execute(
-                "UPDATE api_keys SET rate_limit = %s WHERE key_id = %s", (per_s, key_id)
-            )
-            return cursor.rowcount == 1
+        return self.admin(lambda session: session.keys(None, None), write=False)
 
     def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
         # A connection of its own: admin requests run on threads of their own, and the shared
         # administration connection's transaction must not be theirs.
         try:
             with self._admin_errors(), self._connect_admin() as conn, conn.transaction():
-                return work(AdminSession(conn, POSTGRES_ADMIN))
+                return work(AdminSession(conn, SQL_DIALECT))
         except psycopg.Error as exc:
             raise StorageError(f"administration failed: {exc}") from exc
-
-    def count_keys(self) -> int:
-        with self._admin_errors():
-            found = self._admin_connection().execute("SELECT count(*) FROM api_keys").fetchone()
-        return int(found[0]) if found else 0
 
     def setting(self, name: str, default: str) -> str:
         with self._admin_errors():
@@ -591,7 +521,7 @@ class PostgresStore:
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),
         )
-        condition = export_condition(since, until, partner_id, start, _same, include_test)
+        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
         params = condition.params
         if condition.sql:
             query += sql.SQL(" WHERE " + condition.sql.replace("?", "%s"))
@@ -624,8 +554,8 @@ class PostgresStore:
         limit: int,
         include_test: bool = False,
     ) -> Keyset | None:
-        condition = export_condition(since, until, partner_id, start, _same, include_test)
-        query, params = next_start_sql(table, condition, "%s")
+        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
+        query, params = next_start_sql(table, condition, SQL_DIALECT)
         with self._admin_errors():
             found = self._report_connection().execute(query, [*params, limit]).fetchone()
         return None if found is None else (format_time(found[0]), int(found[1]))
@@ -654,47 +584,12 @@ class PostgresStore:
             with self._admin_errors():
                 return run(self._admin_connection())
 
-        self._tag_table = TagTable(read, "%s")
+        self._tag_table = TagTable(read, SQL_DIALECT)
         return self._tag_table
 
     def close_sync(self) -> None:
         self._close_admin()
         self._close_report_connections()
-
-
-_KEY_SELECT: LiteralString = (
-    "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
-    "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
-)
-
-
-def _same(moment: datetime) -> datetime:
-    return moment
-
-
-_DIALECT = delivery_reads.Dialect("%s", lambda moment: moment, format_time)
-
-
-def _time_text(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
-
-
-def _key_record(row: dict[str, Any]) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        key_id=row["key_id"],
-        partner_id=row["partner_id"],
-        partner_name=row["partner_name"],
-        label=row["label"],
-        key_hash=row["key_hash"],
-        key_prefix=row["key_prefix"],
-        created_at=format_time(row["created_at"]),
-        expires_at=_time_text(row["expires_at"]),
-        revoked_at=_time_text(row["revoked_at"]),
-        last_used_at=_time_text(row["last_used_at"]),
-        rate_limit=row["rate_limit"],
-        test=bool(row["test"]),
-    )
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

@@ -20,11 +20,11 @@ from thrad_events.store.delivery import (
     count_params,
     minute_of,
     over_bound,
-    postgres_sql,
     rejection_params,
     second_bounds,
     unkept_counts,
 )
+from thrad_events.store.dialect import POSTGRES
 
 AsyncConn = psycopg.AsyncConnection[Any]
 
@@ -32,9 +32,9 @@ AsyncConn = psycopg.AsyncConnection[Any]
 # not wait on each other's row locks; a report sums the shards. Two processes sharing a shard
 # only wait, never miscount.
 SHARD = os.getpid() % 8
-_UPSERT = postgres_sql(UPSERT_COUNTS_SQL)
-_INSERT = postgres_sql(INSERT_REJECTION_SQL)
-_KEPT = postgres_sql(KEPT_IN_SECOND_SQL)
+_UPSERT = POSTGRES.sql(UPSERT_COUNTS_SQL)
+_INSERT = POSTGRES.sql(INSERT_REJECTION_SQL)
+_KEPT = POSTGRES.sql(KEPT_IN_SECOND_SQL)
 
 
 def delivered(
@@ -79,12 +79,10 @@ async def write_batch(conn: AsyncConn, batch: DeliveryBatch) -> int:
             kept.extend(fit)
             unkept.update(unkept_counts(dropped))
         if kept:
-            await cursor.executemany(_INSERT, [rejection_params(row, _same) for row in kept])
+            await cursor.executemany(
+                _INSERT, [rejection_params(row, POSTGRES.bind_time) for row in kept]
+            )
         params = count_params(batch.counts, unkept, SHARD)
         if params:
             await cursor.executemany(_UPSERT, params)
     return len(kept)
-
-
-def _same(value: Any) -> Any:
-    return value

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -27,7 +26,7 @@ from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
 from thrad_events.store import delivery_reads, report_sql, test_rows
-from thrad_events.store.admin_sql import SQLITE_ADMIN, AdminSession
+from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
 from thrad_events.store.base import (
     ApiKeyRecord,
     InsertResult,
@@ -47,6 +46,7 @@ from thrad_events.store.columns import (
     TABLES,
 )
 from thrad_events.store.delivery import DeliveryBatch, current_route
+from thrad_events.store.dialect import SQLITE as SQL_DIALECT
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.sqlite_delivery import DeliveryWrite, count_delivered
 from thrad_events.store.sqlite_writes import (
@@ -133,7 +133,6 @@ _click_values = _row_builder(CLICK_COLUMNS)
 
 
 _CLICK_SQL = insert_sql("clicks", CLICK_COLUMNS)
-_DIALECT = delivery_reads.Dialect("?", format_time, str)
 
 
 class SqliteStore:
@@ -265,12 +264,12 @@ class SqliteStore:
         try:
             found = (
                 self._thread_connection()
-                .execute(_KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,))
+                .execute(KEY_SELECT + " WHERE k.key_hash = ?", (key_hash,))
                 .fetchone()
             )
         except sqlite3.Error as exc:
             raise StorageError(f"key lookup failed: {exc}") from exc
-        return _key_record(found) if found is not None else None
+        return key_record(found, SQL_DIALECT) if found is not None else None
 
     def touch_key(self, key_id: str, when: datetime) -> None:
         stamp = format_time(when)
@@ -302,15 +301,15 @@ class SqliteStore:
     # -- reports -------------------------------------------------------------------------------
 
     def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
-        return delivery_reads.read_rejections(self._thread_connection(), _DIALECT, query)
+        return delivery_reads.read_rejections(self._thread_connection(), SQL_DIALECT, query)
 
     def delivery(self, query: delivery_reads.DeliveryQuery) -> list[dict[str, Any]]:
-        return delivery_reads.read_delivery(self._thread_connection(), _DIALECT, query)
+        return delivery_reads.read_delivery(self._thread_connection(), SQL_DIALECT, query)
 
     def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int:
         return delivery_reads.prune(
             self._write_now,
-            _DIALECT,
+            SQL_DIALECT,
             rejections_before=rejections_before,
             counts_before=counts_before,
         )
@@ -383,99 +382,16 @@ class SqliteStore:
         with self._lock.held(), immediate(connection):
             return write(connection)
 
-    def ensure_partner(self, name: str) -> str:
-        found = (
-            self._thread_connection()
-            .execute("SELECT partner_id FROM partners WHERE name = ?", (name,))
-            .fetchone()
-        )
-        if found is not None:
-            return str(found[0])
-        stamp = format_time(utcnow())
-
-        def write(connection: sqlite3.Connection) -> str:
-            connection.execute(
-                "INSERT INTO partners (partner_id, name, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                ("ptn_" + secrets.token_hex(8), name, stamp),
-            )
-            (partner_id,) = connection.execute(
-                "SELECT partner_id FROM partners WHERE name = ?", (name,)
-            ).fetchone()
-            return str(partner_id)
-
-        return str(self._write_now(write))
-
-    def add_key(
-        self,
-        *,
-        key_id: str,
-        partner_id: str,
-        label: str,
-        key_hash: str,
-        key_prefix: str,
-        created_at: datetime,
-        expires_at: datetime | None,
-        rate_limit: int | None,
-        test: bool = False,
-    ) -> None:
-        values = (
-            key_id,
-            partner_id,
-            label,
-            key_hash,
-            key_prefix,
-            format_time(created_at),
-            format_time(expires_at) if expires_at else None,
-            rate_limit,
-            1 if test else 0,
-        )
-        self._write_now(
-            lambda connection: connection.execute(
-                "INSERT INTO api_keys (key_id, partner_id, label, key_hash, key_prefix, "
-                "created_at, expires_at, rate_limit, test) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-        )
-
     def list_keys(self) -> list[ApiKeyRecord]:
-        found = self._thread_connection().execute(_KEY_SELECT + " ORDER BY k.created_at")
-        return [_key_record(row) for row in found.fetchall()]
-
-    def revoke_key(self, key_id: str, when: datetime) -> bool:
-        stamp = format_time(when)
-
-        def write(connection: sqlite3.Connection) -> bool:
-            cursor = connection.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (stamp, key_id),
-            )
-            if cursor.rowcount:
-                return True
-            exists = connection.execute("SELECT 1 FROM api_keys WHERE key_id = ?", (key_id,))
-            return exists.fetchone() is not None
-
-        return bool(self._write_now(write))
-
-    def set_rate_limit(self, key_id: str, per_s: int | None) -> bool:
-        cursor = self._write_now(
-            lambda connection: connection.execute(
-                "UPDATE api_keys SET rate_limit = ? WHERE key_id = ?", (per_s, key_id)
-            )
-        )
-        return bool(cursor.rowcount == 1)
+        return self.admin(lambda session: session.keys(None, None), write=False)
 
     def admin(self, work: Callable[[AdminSession], T], *, write: bool = True) -> T:
         try:
             if write:
-                return cast(T, self._write_now(lambda c: work(AdminSession(c, SQLITE_ADMIN))))
-            return work(AdminSession(self._thread_connection(), SQLITE_ADMIN))
+                return cast(T, self._write_now(lambda c: work(AdminSession(c, SQL_DIALECT))))
+            return work(AdminSession(self._thread_connection(), SQL_DIALECT))
         except sqlite3.Error as exc:
             raise StorageError(f"administration failed: {exc}") from exc
-
-    def count_keys(self) -> int:
-        (count,) = self._thread_connection().execute("SELECT count(*) FROM api_keys").fetchone()
-        return int(count)
 
     def setting(self, name: str, default: str) -> str:
         found = (
@@ -509,7 +425,7 @@ class SqliteStore:
         include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
         columns = TABLES[table]
-        condition = export_condition(since, until, partner_id, start, format_time, include_test)
+        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
         where = f" WHERE {condition.sql}" if condition.sql else ""
         sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
         params = condition.params
@@ -529,8 +445,8 @@ class SqliteStore:
         limit: int,
         include_test: bool = False,
     ) -> Keyset | None:
-        condition = export_condition(since, until, partner_id, start, format_time, include_test)
-        sql, params = next_start_sql(table, condition, "?")
+        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
+        sql, params = next_start_sql(table, condition, SQL_DIALECT)
         found = self._thread_connection().execute(sql, [*params, limit]).fetchone()
         return None if found is None else (str(found[0]), int(found[1]))
 
@@ -557,7 +473,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StorageError(f"tag registry: {exc}") from exc
 
-        self._tag_table = TagTable(read, "?")
+        self._tag_table = TagTable(read, SQL_DIALECT)
         return self._tag_table
 
     def close_sync(self) -> None:
@@ -580,30 +496,6 @@ def _from_db(column: str, value: Any) -> Any:
     if column == "test":
         return bool(value)
     return value
-
-
-_KEY_SELECT = (
-    "SELECT k.key_id, k.partner_id, p.name AS partner_name, k.label, k.key_hash, k.key_prefix, "
-    "k.created_at, k.expires_at, k.revoked_at, k.last_used_at, k.rate_limit, k.test "
-    "FROM api_keys k JOIN partners p ON p.partner_id = k.partner_id"
-)
-
-
-def _key_record(row: Mapping[str, Any] | sqlite3.Row) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        key_id=row["key_id"],
-        partner_id=row["partner_id"],
-        partner_name=row["partner_name"],
-        label=row["label"],
-        key_hash=row["key_hash"],
-        key_prefix=row["key_prefix"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"],
-        last_used_at=row["last_used_at"],
-        rate_limit=row["rate_limit"],
-        test=bool(row["test"]),
-    )
 
 
 def _migrations(dialect: str) -> list[tuple[int, str]]:

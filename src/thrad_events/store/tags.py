@@ -4,8 +4,8 @@
 operator's changes go through `Store.admin` (store/admin_sql.py `AdminSession.tags()`), so each is
 committed together with its audit entry. `TagTable` is the requests' read path (a tag by id, is an
 origin registered): each store hands it a way to run a function on a connection. Statements are
-written with `?` and given to PostgreSQL with its `%s`. Calls are blocking: the HTTP layer runs
-them in a thread, behind a short-lived cache (auth/tags.py).
+written with `?` and given to PostgreSQL with its `%s` (store/dialect.py). Calls are blocking: the
+HTTP layer runs them in a thread, behind a short-lived cache (auth/tags.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from thrad_events.store.base import format_time
+from thrad_events.store.dialect import SqlDialect
 
 T = TypeVar("T")
 
@@ -57,20 +57,18 @@ _SELECT = (
 class TagSession:
     """The registry's statements on one connection, in the caller's transaction.
 
-    `lock_rows`: a tag about to change is read `FOR UPDATE` (PostgreSQL), so that two changes
-    of its origins take turns instead of meeting in the origins' primary key; SQLite's write
-    lock already serialises them.
+    A tag about to change is read `FOR UPDATE` where the dialect locks rows (PostgreSQL), so
+    that two changes of its origins take turns instead of meeting in the origins' primary key;
+    SQLite's write lock already serialises them.
     """
 
-    def __init__(self, connection: Connection, placeholder: str, *, lock_rows: bool) -> None:
+    def __init__(self, connection: Connection, dialect: SqlDialect) -> None:
         self._connection = connection
-        self._placeholder = placeholder
-        self._lock = " FOR UPDATE" if lock_rows else ""
+        self._dialect = dialect
+        self._lock = " FOR UPDATE" if dialect.lock_rows else ""
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        if self._placeholder != "?":
-            sql = sql.replace("?", self._placeholder)
-        return self._connection.execute(sql, params)
+        return self._connection.execute(self._dialect.sql(sql), params)
 
     def add(
         self,
@@ -85,7 +83,7 @@ class TagSession:
         cursor = self._run(
             "INSERT INTO tags (tag_id, partner_id, daily_cap, created_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (tag_id) DO NOTHING",
-            (tag_id, partner_id, daily_cap, format_time(created_at)),
+            (tag_id, partner_id, daily_cap, self._dialect.bind_time(created_at)),
         )
         if cursor.rowcount != 1:
             return False
@@ -146,7 +144,7 @@ class TagSession:
                 partner_name=row[2],
                 origins=tuple(origins.get(row[0], ())),
                 daily_cap=row[3],
-                created_at=row[4] if isinstance(row[4], str) else format_time(row[4]),
+                created_at=self._dialect.read_time(row[4]),
             )
             for row in rows
         ]
@@ -155,14 +153,14 @@ class TagSession:
 class TagTable:
     """What requests read of the registry, each call on a connection `read` hands it."""
 
-    def __init__(self, read: Run[Any], placeholder: str) -> None:
+    def __init__(self, read: Run[Any], dialect: SqlDialect) -> None:
         self._read = read
-        self._placeholder = placeholder
+        self._dialect = dialect
         # The stores' administration connections are shared: one call at a time.
         self._lock = threading.Lock()
 
     def _session(self, conn: Connection) -> TagSession:
-        return TagSession(conn, self._placeholder, lock_rows=False)
+        return TagSession(conn, self._dialect)
 
     def find(self, tag_id: str) -> TagRecord | None:
         with self._lock:

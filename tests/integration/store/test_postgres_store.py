@@ -19,6 +19,7 @@ import pytest
 
 from tests.postgres import postgres_schema
 from tests.unit.store.rows import NOW, click, conversion, event, run
+from thrad_events.store.admin_sql import AdminSession
 from thrad_events.store.base import InsertResult, StorageError, format_time
 from thrad_events.store.columns import TABLES
 from thrad_events.store.postgres import PostgresStore, redacted
@@ -172,29 +173,33 @@ def test_two_processes_migrating_together_apply_each_version_once(url: str) -> N
 
 
 def test_keys_settings_and_partners(store: PostgresStore) -> None:
-    partner = store.ensure_partner("acme")
-    assert store.ensure_partner("acme") == partner
+    def add(session: AdminSession) -> None:
+        assert session.add_partner("ptn_1", "acme", NOW)
+        assert not session.add_partner("ptn_2", "acme", NOW), "one partner per name"
+        session.add_key(
+            key_id="key_1",
+            partner_id="ptn_1",
+            label="l",
+            key_hash="h" * 64,
+            key_prefix="thr_abcd",
+            created_at=NOW,
+            expires_at=None,
+            rate_limit=5,
+        )
+
+    assert not store.admin(lambda session: session.has_keys(), write=False)
+    store.admin(add)
     assert store.setting("click_secret", "first") == "first"
     assert store.setting("click_secret", "second") == "first"
-    store.add_key(
-        key_id="key_1",
-        partner_id=partner,
-        label="l",
-        key_hash="h" * 64,
-        key_prefix="thr_abcd",
-        created_at=NOW,
-        expires_at=None,
-        rate_limit=5,
-    )
     found = run(store, lambda: store.find_key("h" * 64))
     assert found is not None
     assert (found.partner_name, found.rate_limit) == ("acme", 5)
     assert found.created_at == format_time(NOW)
-    assert store.revoke_key("key_1", NOW)
-    assert store.revoke_key("key_1", NOW), "revoking twice still finds the key"
-    assert not store.revoke_key("nope", NOW)
+    assert store.admin(lambda session: session.revoke_key("key_1", NOW))
+    assert not store.admin(lambda session: session.revoke_key("key_1", NOW)), "revoked once"
+    assert not store.admin(lambda session: session.revoke_key("nope", NOW))
     assert store.list_keys()[0].revoked_at == format_time(NOW)
-    assert store.count_keys() == 1
+    assert store.admin(lambda session: session.has_keys(), write=False)
 
 
 def test_unreachable_postgres_is_one_clear_error_without_the_password() -> None:

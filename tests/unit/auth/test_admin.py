@@ -48,6 +48,22 @@ def test_a_key_is_stored_hashed_and_recorded_with_its_partner(store: SqliteStore
     ]
 
 
+def test_the_first_start_key_is_made_once_and_recorded(store: SqliteStore) -> None:
+    """serve's first start makes a `dev` partner and key through the audited path; a store
+    that has a key gets none."""
+    made = admin.create_first_key(store)
+    assert made is not None
+    [record] = store.list_keys()
+    assert (record.partner_name, record.label, record.test) == ("dev", "dev", False)
+    assert record.key_hash == hash_api_key(made.api_key)
+    assert trail(store) == [
+        ("cli", "partner.create", record.partner_id),
+        ("cli", "key.create", record.key_id),
+    ]
+    assert admin.create_first_key(store) is None
+    assert len(store.list_keys()) == 1
+
+
 def test_a_refused_action_leaves_neither_a_change_nor_an_entry(store: SqliteStore) -> None:
     admin.create_partner(store, ACTOR, "acme")
     with pytest.raises(Conflict):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.http.asgi import Reply, call, lifespan
 from thrad_events.app import App, build_app
-from thrad_events.auth.keys import create_key
+from thrad_events.auth import admin
 from thrad_events.config import Settings
 from thrad_events.ingest.clicklinks import ClickLink, sign_link
 from thrad_events.store import open_store
@@ -28,7 +28,9 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[App, str]:
     url = f"sqlite:///{tmp_path / 'thrad.db'}"
     store = open_store(url)
     store.migrate()
-    key = create_key(store, partner="acme", label="unit").api_key
+    key = admin.create_key(
+        store, admin.CLI_ACTOR, partner="acme", label="unit", create_partner=True
+    ).api_key
     store.close_sync()
     app = build_app(
         Settings(database_url=url, click_secret=SECRET, admin_token=ADMIN, max_body_bytes=1000)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.store.rows import click, conversion, event, run
+from tests.unit.store.rows import NOW, click, conversion, event, run
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.store.base import InsertResult, StorageError
@@ -340,22 +340,24 @@ def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
 ) -> None:
     """Keys, partners and settings are written under the lock the writers commit under, so
     they never meet a commit in SQLite's busy handler."""
-    partner = store.ensure_partner("acme")
+    store.admin(lambda session: session.add_partner("ptn_1", "acme", NOW))
     # Another process's writer holds the lock: a file description of its own.
     fd = os.open(f"{store.path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     done = threading.Event()
 
     def add() -> None:
-        store.add_key(
-            key_id="key_1",
-            partner_id=partner,
-            label="l",
-            key_hash="h" * 64,
-            key_prefix="thr_abcd",
-            created_at=datetime(2026, 1, 1, tzinfo=UTC),
-            expires_at=None,
-            rate_limit=None,
+        store.admin(
+            lambda session: session.add_key(
+                key_id="key_1",
+                partner_id="ptn_1",
+                label="l",
+                key_hash="h" * 64,
+                key_prefix="thr_abcd",
+                created_at=NOW,
+                expires_at=None,
+                rate_limit=None,
+            )
         )
         done.set()
 
