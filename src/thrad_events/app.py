@@ -181,12 +181,10 @@ def build_app(settings: Settings) -> App:
             tag_ingest_handle(tag_admission, ingestor.collect, collect.ANSWERS))),
         Route(("/v1/tag/conversion",), ("POST", "OPTIONS"), counted("tag_conversion",
             tag_ingest_handle(tag_admission, ingestor.conversion, conversion.ANSWERS))),
-        get("/v1/api/reports/delivery", app=counted("reports_delivery", delivery.delivery_handle(
-            store, report_access, settings.report_timeout_s
-        ))),
-        get("/v1/api/rejections", app=counted("rejections", delivery.rejections_handle(
-            store, report_access, settings.report_timeout_s
-        ))),
+        get("/v1/api/reports/delivery", app=counted("reports_delivery",
+            delivery.delivery_handle(store, report_runner, report_access))),
+        get("/v1/api/rejections", app=counted("rejections",
+            delivery.rejections_handle(store, report_runner, report_access))),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),

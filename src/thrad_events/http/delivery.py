@@ -1,34 +1,30 @@
 """GET /v1/api/rejections and GET /v1/api/reports/delivery: what became of what a partner sent.
 
 Access is the reports' (http/reports.py): a partner's API key reads its own partner's, the admin
-token every partner's or one chosen with partner_id=. The reads run on a worker thread under the
-report budget, never on the event loop that serves ingest.
+token every partner's or one chosen with partner_id=. The reads run on the report threads under
+the report budget (reports/run.py), never on the event loop that serves ingest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio
 import msgspec
 from starlette.types import Receive, Scope
 
-from thrad_events.errors import Outcome, Unavailable, ValidationFailed, field_error
+from thrad_events.errors import Outcome, ValidationFailed, field_error
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.reports import ReportAccess, report_scope
+from thrad_events.ingest.pipeline import format_instant
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
-from thrad_events.reports.run import _instant
-from thrad_events.store.base import StorageError, Store, utcnow
+from thrad_events.reports.run import ReportRunner
+from thrad_events.store.base import Store, utcnow
 
 _encoder = msgspec.json.Encoder()
-# Reads running at once per worker, as for reports: each thread may hold a connection of its own.
-READ_THREADS = 2
 # Rejected bodies and delivery figures are a partner's own: no shared cache may keep them.
 _HEADERS = [(b"cache-control", b"private, no-store"), JSON_TYPE]
-T = TypeVar("T")
 
 
 async def _scoped(
@@ -42,44 +38,17 @@ async def _scoped(
     return [(name, value) for name, value in items if name != "partner_id"], partner_id
 
 
-class _Reads:
-    """An endpoint's reads on worker threads: at most READ_THREADS at once, within the budget.
-
-    The limiter is made on first use, on the serving loop.
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        self._timeout_s = timeout_s
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    async def __call__(self, read: Callable[[], T]) -> T:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(READ_THREADS)
-        try:
-            with anyio.fail_after(self._timeout_s):
-                return await anyio.to_thread.run_sync(
-                    read, abandon_on_cancel=True, limiter=self._limiter
-                )
-        except TimeoutError:
-            raise Unavailable(
-                f"stopped after {self._timeout_s:g} s; ask for a shorter range", retry_after_s=1
-            ) from None
-        except StorageError as exc:
-            raise Unavailable(str(exc)) from exc
-
-
-def rejections_handle(store: Store, access: ReportAccess, timeout_s: float) -> Handle:
-    reads = _Reads(timeout_s)
+def rejections_handle(store: Store, runner: ReportRunner, access: ReportAccess) -> Handle:
 
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
         items, partner_id = await _scoped(scope, headers, access)
         query = parse_rejections_query(items, partner_id=partner_id, now=utcnow())
-        page = await reads(lambda: store.rejections(query))
+        page = await runner.call(lambda _: store.rejections(query))
         body: dict[str, Any] = {
-            "since": _instant(query.since),
-            "until": _instant(query.until),
+            "since": format_instant(query.since),
+            "until": format_instant(query.until),
             "partner_id": query.partner_id,
             "rejections": page.rejections,
             "truncated": page.truncated,
@@ -91,19 +60,18 @@ def rejections_handle(store: Store, access: ReportAccess, timeout_s: float) -> H
     return handle
 
 
-def delivery_handle(store: Store, access: ReportAccess, timeout_s: float) -> Handle:
-    reads = _Reads(timeout_s)
+def delivery_handle(store: Store, runner: ReportRunner, access: ReportAccess) -> Handle:
 
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
         items, partner_id = await _scoped(scope, headers, access)
         query = parse_delivery_query(items, partner_id=partner_id, now=utcnow())
-        rows = await reads(lambda: store.delivery(query))
+        rows = await runner.call(lambda _: store.delivery(query))
         body: dict[str, Any] = {
             "report": "delivery",
-            "since": _instant(query.since),
-            "until": _instant(query.until),
+            "since": format_instant(query.since),
+            "until": format_instant(query.until),
             "partner_id": query.partner_id,
             "group_by": list(query.group_by),
             "rows": rows,
