@@ -7,46 +7,41 @@ the report budget (reports/run.py), never on the event loop that serves ingest.
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from starlette.types import Receive, Scope
 
-from thrad_events.errors import Outcome, ValidationFailed, field_error
+from thrad_events.errors import Outcome
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
-from thrad_events.http.reports import ReportAccess, report_scope
+from thrad_events.http.reports import ReportAccess, scoped_query
 from thrad_events.ingest.pipeline import format_instant
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
 from thrad_events.reports.run import ReportRunner
 from thrad_events.store.base import Store, utcnow
+from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsQuery
 
 _encoder = msgspec.json.Encoder()
 # Rejected bodies and delivery figures are a partner's own: no shared cache may keep them.
 _HEADERS = [(b"cache-control", b"private, no-store"), JSON_TYPE]
+Q = TypeVar("Q", covariant=True)
 
 
-async def _scoped(
-    scope: Scope, headers: dict[str, str], access: ReportAccess
-) -> tuple[list[tuple[str, str]], str | None]:
-    items = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-    asked = [value for name, value in items if name == "partner_id"]
-    partner_id = await report_scope(headers, asked[-1] if asked else None, access)
-    if len(asked) > 1:
-        raise field_error(ValidationFailed, "partner_id", "given more than once")
-    return [(name, value) for name, value in items if name != "partner_id"], partner_id
+class Parse(Protocol[Q]):
+    """What reports/delivery_query.py's parsers are: the query from the request's parameters."""
+
+    def __call__(
+        self, items: Iterable[tuple[str, str]], *, partner_id: str | None, now: datetime
+    ) -> Q: ...
 
 
 def rejections_handle(store: Store, runner: ReportRunner, access: ReportAccess) -> Handle:
-
-    async def handle(
-        scope: Scope, receive: Receive, headers: dict[str, str]
-    ) -> tuple[Outcome, Answer]:
-        items, partner_id = await _scoped(scope, headers, access)
-        query = parse_rejections_query(items, partner_id=partner_id, now=utcnow())
-        page = await runner.call(lambda _: store.rejections(query))
-        body: dict[str, Any] = {
+    def answer(query: RejectionsQuery) -> dict[str, Any]:
+        page = store.rejections(query)
+        return {
             "since": format_instant(query.since),
             "until": format_instant(query.until),
             "partner_id": query.partner_id,
@@ -55,27 +50,39 @@ def rejections_handle(store: Store, runner: ReportRunner, access: ReportAccess) 
             "not_kept": page.not_kept,
             "rate_limited": page.rate_limited,
         }
-        return Outcome.SERVED, Answer(200, _encoder.encode(body), _HEADERS)
 
-    return handle
+    return _read_handle(parse_rejections_query, answer, runner, access)
 
 
 def delivery_handle(store: Store, runner: ReportRunner, access: ReportAccess) -> Handle:
-
-    async def handle(
-        scope: Scope, receive: Receive, headers: dict[str, str]
-    ) -> tuple[Outcome, Answer]:
-        items, partner_id = await _scoped(scope, headers, access)
-        query = parse_delivery_query(items, partner_id=partner_id, now=utcnow())
-        rows = await runner.call(lambda _: store.delivery(query))
-        body: dict[str, Any] = {
+    def answer(query: DeliveryQuery) -> dict[str, Any]:
+        return {
             "report": "delivery",
             "since": format_instant(query.since),
             "until": format_instant(query.until),
             "partner_id": query.partner_id,
             "group_by": list(query.group_by),
-            "rows": rows,
+            "rows": store.delivery(query),
         }
-        return Outcome.SERVED, Answer(200, _encoder.encode(body), _HEADERS)
+
+    return _read_handle(parse_delivery_query, answer, runner, access)
+
+
+def _read_handle(
+    parse: Parse[Q],
+    answer: Callable[[Q], dict[str, Any]],
+    runner: ReportRunner,
+    access: ReportAccess,
+) -> Handle:
+    """Scope the request, `parse` its query, then `answer` it and encode the answer on a report
+    thread."""
+
+    async def handle(
+        scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[Outcome, Answer]:
+        items, partner_id = await scoped_query(scope, headers, access)
+        query = parse(items, partner_id=partner_id, now=utcnow())
+        body = await runner.call(lambda _: _encoder.encode(answer(query)))
+        return Outcome.SERVED, Answer(200, body, _HEADERS)
 
     return handle
