@@ -91,11 +91,13 @@ def build_app(settings: Settings) -> App:
         retention_days=settings.rejections_retention_days,
         counted_routes=INGEST_ROUTES,
     )
+    # Signs click links and export cursors alike.
+    secret = click_secret(settings, store)
     ingestor = Ingestor(
         store,
         delivery=recorder,
         proxies=proxies,
-        click_secret=click_secret(settings, store),
+        click_secret=secret,
         click_ttl_s=settings.click_ttl_s,
         enricher=enricher,
     )
@@ -110,7 +112,7 @@ def build_app(settings: Settings) -> App:
     report_access = reports.ReportAccess(keys, limiter, settings.admin_token)
     report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
     export_runner = ExportRunner(store, wait_timeout_s=settings.report_timeout_s)
-    export_cursors = CursorSigner(click_secret(settings, store))
+    export_cursors = CursorSigner(secret)
 
     rejections = RejectionLog()
     tag_admission = TagAdmission(
@@ -125,23 +127,21 @@ def build_app(settings: Settings) -> App:
     # The event debugger's streams, fed from every worker and node (debugstream/).
     debug = DebugHub(open_bus(settings.database_url), heartbeat_s=settings.debug_heartbeat_s)
 
-    def counted(route: str, handle: Handle) -> ASGIApp:
+    def counted(route: str, handle: Handle, *, counts_own_outcomes: bool = False) -> ASGIApp:
         return endpoint(
-            route, handle, metrics, rejections=rejections, delivery=recorder, debug=debug
+            route,
+            handle,
+            metrics,
+            counts_own_outcomes=counts_own_outcomes,
+            rejections=rejections,
+            delivery=recorder,
+            debug=debug,
         )
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
         handle = make(route, ingestor, admission, metrics, checker)
-        return endpoint(
-            route,
-            handle,
-            metrics,
-            counts_own_outcomes=True,
-            rejections=rejections,
-            delivery=recorder,
-            debug=debug,
-        )
+        return counted(route, handle, counts_own_outcomes=True)
 
     def uncounted(route: str, handle: Handle) -> ASGIApp:
         # Load balancers' probes and Prometheus' scrapes would drown the requests that
@@ -181,12 +181,10 @@ def build_app(settings: Settings) -> App:
             tag_ingest_handle(tag_admission, ingestor.collect, collect.ANSWERS))),
         Route(("/v1/tag/conversion",), ("POST", "OPTIONS"), counted("tag_conversion",
             tag_ingest_handle(tag_admission, ingestor.conversion, conversion.ANSWERS))),
-        get("/v1/api/reports/delivery", app=counted("reports_delivery", delivery.delivery_handle(
-            store, report_access, settings.report_timeout_s
-        ))),
-        get("/v1/api/rejections", app=counted("rejections", delivery.rejections_handle(
-            store, report_access, settings.report_timeout_s
-        ))),
+        get("/v1/api/reports/delivery", app=counted("reports_delivery",
+            delivery.delivery_handle(store, report_runner, report_access))),
+        get("/v1/api/rejections", app=counted("rejections",
+            delivery.rejections_handle(store, report_runner, report_access))),
         get("/healthz", app=uncounted("healthz", health.healthz)),
         get("/readyz", app=uncounted("readyz", health.readyz_handle(store, limiter))),
         get("/metrics", app=uncounted("metrics", health.metrics_handle(metrics, store))),

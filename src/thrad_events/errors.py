@@ -12,13 +12,12 @@ IngestError                 every reason a request is not stored
 ├── Unauthorized            Authorization missing, malformed, unknown, revoked, expired
 ├── Forbidden               a valid key asking for what only an operator may see
 ├── ClickNotFound           conversion click_id unknown
-├── NotFound                an operator's partner or key that does not exist
-├── Conflict                an operator's change the record's state forbids (exists, revoked)
+├── NotFound                an administered partner, key or tag that does not exist
+├── Conflict                an operator's change the record's state forbids (a name or tag_id
+│                           taken, a key revoked)
 ├── BadClickLink            click link unsigned, tampered or malformed
 ├── OriginNotAllowed        a browser Tag request from an origin its tag does not list
 ├── BadClickSignature       a browser conversion whose thrad_sig fails or whose thrad_exp passed
-├── NotFound                an administered thing (a tag) that does not exist
-├── Conflict                creating what already exists (a tag_id taken)
 ├── RateLimited             key over its rate limit
 └── Unavailable             storage unreachable or saturated
 """

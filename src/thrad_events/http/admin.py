@@ -26,6 +26,7 @@ from thrad_events.http.admin_request import (
     admin_query,
     blocking,
     list_limit,
+    partner_list_query,
     text_format,
 )
 from thrad_events.http.admin_tags import tag_routes
@@ -121,11 +122,7 @@ def admin_routes(access: AdminAccess, counted: Callable[[str, Handle], ASGIApp])
     async def list_keys(
         scope: Scope, receive: Receive, headers: dict[str, str], actor: str
     ) -> tuple[Outcome, Answer]:
-        query = admin_query(scope, ("partner", "limit"))
-        limit = list_limit(query)
-        partner = query.get("partner")
-        if partner is not None:
-            admin.check_text(partner, "partner", admin.MAX_PARTNER_NAME_CHARS)
+        partner, limit = partner_list_query(scope)
         found, truncated = await blocking(lambda: admin.list_keys(store, partner, limit))
         now = utcnow()
         keys = [api_key(record, now) for record in found]

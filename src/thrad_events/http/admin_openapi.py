@@ -8,6 +8,7 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.http.admin_request import MAX_ADMIN_BODY_BYTES
+from thrad_events.http.openapi_shared import REF, error, json_content, query
 from thrad_events.schemas import (
     ApiKeyList,
     AuditList,
@@ -25,28 +26,19 @@ from thrad_events.schemas import (
     TagUpdateRequest,
 )
 
-_REF = "#/components/schemas/{name}"
-_ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _ERROR}
-
-
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _AUTH_ERRORS = {
-    "401": _error("unauthorized: Authorization missing, malformed or not the admin token"),
-    "403": _error(
+    "401": error("unauthorized: Authorization missing, malformed or not the admin token"),
+    "403": error(
         "forbidden: a partner's API key, or the server has no THRAD_ADMIN_TOKEN (admin API off)"
     ),
-    "503": {**_error("unavailable: storage unreachable"), "headers": _RETRY_AFTER},
+    "503": error("unavailable: storage unreachable", retry=True),
 }
 _BODY_ERRORS = {
-    "400": _error("invalid_json or missing_field"),
-    "413": _error(f"payload_too_large: over {MAX_ADMIN_BODY_BYTES} bytes"),
-    "422": _error("validation_error: unknown field, wrong type, out of bounds; every one listed"),
+    "400": error("invalid_json or missing_field"),
+    "413": error(f"payload_too_large: over {MAX_ADMIN_BODY_BYTES} bytes"),
+    "422": error("validation_error: unknown field, wrong type, out of bounds; every one listed"),
 }
-_QUERY_ERRORS = {"422": _error("validation_error: unknown, repeated or malformed parameter")}
+_QUERY_ERRORS = {"422": error("validation_error: unknown, repeated or malformed parameter")}
 _KEY_ID = {"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _TAG_ID = {
     "name": "tag_id",
@@ -55,19 +47,7 @@ _TAG_ID = {
     "schema": {"type": "string"},
     "description": "The tag's id; one holding a `/` is changed with PATCH /v1/admin/tags",
 }
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-_LIMIT = _query(
+_LIMIT = query(
     "limit",
     {
         "type": "integer",
@@ -77,11 +57,11 @@ _LIMIT = _query(
     },
     "At most this many items; `truncated` tells when there were more",
 )
+_PARTNER_FILTER = query("partner", {"type": "string"}, "Only this partner's (id or name)")
 
 
 def _json(name: str, status: str, description: str) -> dict[str, Any]:
-    content = {"application/json": {"schema": {"$ref": _REF.format(name=name)}}}
-    return {status: {"description": description, "content": content}}
+    return {status: {"description": description, "content": json_content(name)}}
 
 
 def _operation(
@@ -103,10 +83,20 @@ def _operation(
     if body is not None:
         operation["requestBody"] = {
             "required": body_required,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(name=body)}}},
+            "content": json_content(body),
         }
         operation["responses"].update(_BODY_ERRORS)
     return operation
+
+
+def _list(summary: str, schema: str, description: str, *filters: dict[str, Any]) -> dict[str, Any]:
+    """A GET of a list: its `filters`, then `limit`."""
+    return _operation(
+        summary,
+        _json(schema, "200", description),
+        parameters=[*filters, _LIMIT],
+        errors=_QUERY_ERRORS,
+    )
 
 
 def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
@@ -128,40 +118,32 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
             Tag,
             TagList,
         ],
-        ref_template=_REF,
+        ref_template=REF,
     )
     components.update(schemas)
     # What auth/admin.py checks beyond the Structs' types.
     for name in ("KeyCreateRequest", "KeyUpdateRequest"):
         expiry = components[name]["properties"]["expires_at"]["anyOf"][0]
         expiry["format"] = "date-time"
-    conflict = {"409": _error("conflict: the key is revoked (or expired, to rotate)")}
-    not_found = {"404": _error("not_found: no such key")}
+    conflict = {"409": error("conflict: the key is revoked (or expired, to rotate)")}
+    not_found = {"404": error("not_found: no such key")}
     return {
         **_tag_paths(),
         "/v1/admin/partners": {
-            "get": _operation(
-                "List partners by name",
-                _json("PartnerList", "200", "Partners"),
-                parameters=[_LIMIT],
-                errors=_QUERY_ERRORS,
-            ),
+            "get": _list("List partners by name", "PartnerList", "Partners"),
             "post": _operation(
                 "Create a partner",
                 _json("Partner", "201", "Created"),
                 body="PartnerCreateRequest",
-                errors={"409": _error("conflict: a partner has that name")},
+                errors={"409": error("conflict: a partner has that name")},
             ),
         },
         "/v1/admin/keys": {
-            "get": _operation(
+            "get": _list(
                 "List API keys (never their secrets), oldest first",
-                _json("ApiKeyList", "200", "Keys"),
-                parameters=[
-                    _query("partner", {"type": "string"}, "Only this partner's (id or name)"),
-                    _LIMIT,
-                ],
-                errors=_QUERY_ERRORS,
+                "ApiKeyList",
+                "Keys",
+                _PARTNER_FILTER,
             ),
             "post": _operation(
                 "Create an API key; its secret is in this answer only",
@@ -197,18 +179,15 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
             ),
         },
         "/v1/admin/audit": {
-            "get": _operation(
+            "get": _list(
                 "The audit trail: every operator action, over HTTP or the CLI, newest first",
-                _json("AuditList", "200", "Entries"),
-                parameters=[
-                    _query(
-                        "since",
-                        {"type": "string", "format": "date-time"},
-                        "Only actions at or after this ISO-8601 time (UTC when no offset)",
-                    ),
-                    _LIMIT,
-                ],
-                errors=_QUERY_ERRORS,
+                "AuditList",
+                "Entries",
+                query(
+                    "since",
+                    {"type": "string", "format": "date-time"},
+                    "Only actions at or after this ISO-8601 time (UTC when no offset)",
+                ),
             ),
         },
     }
@@ -216,23 +195,15 @@ def admin_paths(components: dict[str, Any]) -> dict[str, Any]:
 
 def _tag_paths() -> dict[str, Any]:
     """/v1/admin/tags: the browser Tag registry."""
-    not_found = {"404": _error("not_found: no such tag")}
+    not_found = {"404": error("not_found: no such tag")}
     return {
         "/v1/admin/tags": {
-            "get": _operation(
-                "List the browser Tags by tag_id",
-                _json("TagList", "200", "Tags"),
-                parameters=[
-                    _query("partner", {"type": "string"}, "Only this partner's (id or name)"),
-                    _LIMIT,
-                ],
-                errors=_QUERY_ERRORS,
-            ),
+            "get": _list("List the browser Tags by tag_id", "TagList", "Tags", _PARTNER_FILTER),
             "post": _operation(
                 "Register a browser Tag: its partner and the origins allowed to send for it",
                 _json("Tag", "201", "Registered"),
                 body="TagCreateRequest",
-                errors={"409": _error("conflict: the tag_id is taken")},
+                errors={"409": error("conflict: the tag_id is taken")},
             ),
             "patch": _operation(
                 "Change a browser Tag (named in the body): its origins or daily cap",

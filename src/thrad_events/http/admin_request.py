@@ -136,6 +136,16 @@ def list_limit(query: Mapping[str, str]) -> int:
     return admin.check_limit(int(raw))
 
 
+def partner_list_query(scope: Scope) -> tuple[str | None, int]:
+    """A list's `?partner=` (a partner's id or name, checked as a name is) and its `limit`."""
+    query = admin_query(scope, ("partner", "limit"))
+    limit = list_limit(query)
+    partner = query.get("partner")
+    if partner is not None:
+        admin.check_text(partner, "partner", admin.MAX_PARTNER_NAME_CHARS)
+    return partner, limit
+
+
 def text_format(field: str, most: int) -> Format:
     """A name or label's check (auth/admin.py `check_text`), for `admin_body`'s formats."""
     return lambda value: admin.check_text(value, field, most)

@@ -25,7 +25,7 @@ from thrad_events.http.admin_request import (
     admin_body,
     admin_query,
     blocking,
-    list_limit,
+    partner_list_query,
     text_format,
 )
 from thrad_events.http.errors import Answer
@@ -84,11 +84,7 @@ def tag_routes(access: AdminAccess, route: Callable[[str, AdminHandle], ASGIApp]
     async def list_all(
         scope: Scope, receive: Receive, headers: dict[str, str], actor: str
     ) -> tuple[Outcome, Answer]:
-        query = admin_query(scope, ("partner", "limit"))
-        limit = list_limit(query)
-        partner = query.get("partner")
-        if partner is not None:
-            admin.check_text(partner, "partner", admin.MAX_PARTNER_NAME_CHARS)
+        partner, limit = partner_list_query(scope)
         found, truncated = await blocking(lambda: list_tags(store, partner, limit))
         return admin_answer(200, TagList([tag_answer(t) for t in found], truncated), Outcome.SERVED)
 

@@ -22,7 +22,7 @@ from thrad_events.http.reports import ReportAccess, report_scope
 from thrad_events.http.streaming import StreamedAnswer
 from thrad_events.reports.export_cursor import CursorSigner, ExportCursor
 from thrad_events.reports.export_run import ExportPage, ExportRunner
-from thrad_events.reports.query import _single, _time, include_test
+from thrad_events.reports.query import include_test, single_value, time_value
 from thrad_events.store.base import format_time, utcnow
 from thrad_events.store.export_keyset import KEYSET_TABLES
 
@@ -64,11 +64,11 @@ def export_handle(
                 raise field_error(ValidationFailed, name, "unknown query parameter")
         if len(asked) > 1:
             raise field_error(ValidationFailed, "partner_id", "given more than once")
-        fmt = _single(given, "format") or "jsonl"
+        fmt = single_value(given, "format") or "jsonl"
         if fmt not in FORMATS:
             raise field_error(ValidationFailed, "format", "must be jsonl or csv")
         limit = _limit(given)
-        raw_cursor = _single(given, "cursor")
+        raw_cursor = single_value(given, "cursor")
         if raw_cursor is not None:
             cursor = _own_cursor(cursors.decode(raw_cursor), table, partner_id, given)
             page = ExportPage(
@@ -131,14 +131,14 @@ def _own_cursor(
 
 def _window(given: dict[str, list[str]], horizon: datetime) -> tuple[datetime | None, datetime]:
     """since and until as asked, until no later than `horizon`."""
-    since, until = _time(given, "since"), _time(given, "until")
+    since, until = time_value(given, "since"), time_value(given, "until")
     if since is not None and until is not None and since >= until:
         raise field_error(ValidationFailed, "since", "must be before until")
     return since, min(until, horizon) if until is not None else horizon
 
 
 def _limit(given: dict[str, list[str]]) -> int:
-    raw = _single(given, "limit")
+    raw = single_value(given, "limit")
     if raw is None:
         return DEFAULT_EXPORT_LIMIT
     text = raw.strip()

@@ -13,8 +13,19 @@ from thrad_events.http.admin_openapi import admin_paths
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.openapi_delivery import delivery_paths
-from thrad_events.http.openapi_export import ISO_TIME_PATTERN, PARTNER_ID_PATTERN, export_paths
-from thrad_events.http.openapi_shared import complete
+from thrad_events.http.openapi_export import export_paths
+from thrad_events.http.openapi_shared import (
+    ISO_TIME_PATTERN,
+    KEY_ERRORS,
+    PARTNER_ID,
+    REF,
+    complete,
+    error,
+    json_content,
+    query,
+    read_errors,
+    ref,
+)
 from thrad_events.http.openapi_tag import tag_paths
 from thrad_events.ingest.clicklinks import LINK_FIELDS, MAX_FIELD_CHARS, MAX_URL_CHARS
 from thrad_events.ingest.normalize import DEFAULT_EVENT_TYPE, SERVER_CHANNEL
@@ -48,35 +59,16 @@ from thrad_events.schemas import (
     ReportResponse,
 )
 
-_REF = "#/components/schemas/{name}"
-
-
-def _error(description: str, extra_headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}},
-    }
-    if extra_headers:
-        answer["headers"] = extra_headers
-    return answer
-
-
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
 _COMMON_ERRORS = {
-    "400": _error("invalid_json or missing_field"),
-    "401": _error("unauthorized: missing, unknown, revoked or expired key"),
-    "413": _error("payload_too_large"),
-    "422": _error("validation_error: a field has the wrong type or format"),
-    "429": _error("rate_limited", _RETRY_AFTER),
-    "503": _error("unavailable: storage unreachable or saturated", _RETRY_AFTER),
+    "400": error("invalid_json or missing_field"),
+    "413": error("payload_too_large"),
+    "422": error("validation_error: a field has the wrong type or format"),
+    **KEY_ERRORS,
 }
 
 
 def _json_body(name: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name=name)}}},
-    }
+    return {"required": True, "content": json_content(name)}
 
 
 _GROUP_VALUE = {
@@ -161,15 +153,6 @@ def _field_names(report: Report, *, time: bool) -> str:
 
 
 def _report_parameters(report: Report) -> list[dict[str, Any]]:
-    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": schema,
-            "description": description,
-        }
-
     group_field = _field_names(report, time=True)
     group_by = {
         "type": "array",
@@ -242,12 +225,7 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             "Most groups answered; `truncated` tells when there were more",
         ),
-        query(
-            "partner_id",
-            {"type": "string", "pattern": PARTNER_ID_PATTERN},
-            "With THRAD_ADMIN_TOKEN: only this partner's "
-            "rows [default: every partner]. With an API key: its own partner only",
-        ),
+        PARTNER_ID,
         *(
             [
                 query(
@@ -265,9 +243,9 @@ def _report_parameters(report: Report) -> list[dict[str, Any]]:
 
 def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/api/reports/*, adding their schemas to `components`."""
-    _, schemas = msgspec.json.schema_components([ReportResponse], ref_template=_REF)
+    _, schemas = msgspec.json.schema_components([ReportResponse], ref_template=REF)
     components.update(schemas)
-    paths = {}
+    paths: dict[str, Any] = {}
     for report, (row, summary) in _REPORTS.items():
         components[row] = {
             "type": "object",
@@ -277,12 +255,10 @@ def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
         name = f"{report.capitalize()}Report"
         components[name] = {
             "allOf": [
-                {"$ref": _REF.format(name="ReportResponse")},
+                ref("ReportResponse"),
                 {
                     "type": "object",
-                    "properties": {
-                        "rows": {"type": "array", "items": {"$ref": _REF.format(name=row)}}
-                    },
+                    "properties": {"rows": {"type": "array", "items": ref(row)}},
                 },
             ]
         }
@@ -296,15 +272,9 @@ def _report_paths(components: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "One row per group, ordered by the group values",
-                        "content": {
-                            "application/json": {"schema": {"$ref": _REF.format(name=name)}}
-                        },
+                        "content": json_content(name),
                     },
-                    "401": _COMMON_ERRORS["401"],
-                    "403": _error("forbidden: partner_id of another partner"),
-                    "422": _error("validation_error: a parameter is unknown or malformed"),
-                    "429": _COMMON_ERRORS["429"],
-                    "503": _COMMON_ERRORS["503"],
+                    **read_errors("forbidden: partner_id of another partner"),
                 },
             }
         }
@@ -330,7 +300,7 @@ def _paths_document() -> dict[str, Any]:
             ClickCreateRequest,
             CreatedClick,
         ],
-        ref_template=_REF,
+        ref_template=REF,
     )
     # The wire type of conversion_value is a JSON number, decoded exactly as a decimal.
     conversion_fields = components["ConversionRequest"]["properties"]
@@ -393,13 +363,9 @@ def _paths_document() -> dict[str, Any]:
             "responses": {
                 "200": {
                     "description": "ok, or duplicate when already stored",
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": _REF.format(name="ConversionResponse")}
-                        }
-                    },
+                    "content": json_content("ConversionResponse"),
                 },
-                "404": _error("click_not_found"),
+                "404": error("click_not_found"),
                 **_COMMON_ERRORS,
             },
         }
@@ -414,11 +380,7 @@ def _paths_document() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "One result per item, in order, and the totals",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": _REF.format(name="BatchResponse")}
-                            }
-                        },
+                        "content": json_content("BatchResponse"),
                     },
                     **_COMMON_ERRORS,
                 },
@@ -429,7 +391,7 @@ def _paths_document() -> dict[str, Any]:
     conversion_batch = batch("Report up to 500 conversions at once", "ConversionBatchRequest")
     health = {
         "description": "Status",
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name="HealthResponse")}}},
+        "content": json_content("HealthResponse"),
     }
     # What ingest/clicklinks.py verify_link checks; the signature is HMAC-SHA256 in hex.
     link_schemas: dict[str, dict[str, Any]] = {
@@ -464,8 +426,8 @@ def _paths_document() -> dict[str, Any]:
                     "parameters": link_params,
                     "responses": {
                         "302": {"description": "Redirect to the landing URL with thrad_click_id"},
-                        "400": _error("bad_click_link: unsigned, tampered or malformed link"),
-                        "503": _error("unavailable", _RETRY_AFTER),
+                        "400": error("bad_click_link: unsigned, tampered or malformed link"),
+                        "503": error("unavailable", retry=True),
                     },
                 }
             },
@@ -478,23 +440,15 @@ def _paths_document() -> dict[str, Any]:
                     "security": [{"bearer": []}],
                     "requestBody": {
                         "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": _REF.format(name="ClickCreateRequest")}
-                            }
-                        },
+                        "content": json_content("ClickCreateRequest"),
                     },
                     "responses": {
                         "201": {
                             "description": "The click",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": _REF.format(name="CreatedClick")}
-                                }
-                            },
+                            "content": json_content("CreatedClick"),
                         },
                         **_COMMON_ERRORS,
-                        "403": _error("forbidden: a live key; only test keys create test clicks"),
+                        "403": error("forbidden: a live key; only test keys create test clicks"),
                     },
                 }
             },
@@ -514,17 +468,17 @@ def _paths_document() -> dict[str, Any]:
                             "description": "text/event-stream, open until the client leaves",
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
-                        "401": _COMMON_ERRORS["401"],
-                        "429": _error("rate_limited: too many open streams", _RETRY_AFTER),
-                        "503": _error("unavailable: the server is stopping", _RETRY_AFTER),
+                        "401": KEY_ERRORS["401"],
+                        "429": error("rate_limited: too many open streams", retry=True),
+                        "503": error("unavailable: the server is stopping", retry=True),
                     },
                 }
             },
             **_report_paths(components),
             **admin_paths(components),
             **tag_paths(),
-            **export_paths(_error, {code: _COMMON_ERRORS[code] for code in ("401", "429", "503")}),
-            **delivery_paths(components, _error, _COMMON_ERRORS),
+            **export_paths(),
+            **delivery_paths(components),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": health}}},
             "/readyz": {
                 "get": {

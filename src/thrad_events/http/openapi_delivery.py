@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from thrad_events.http.openapi_shared import query, read_errors, ref
 from thrad_events.reports.delivery_query import REJECTIONS_MAX_LIMIT
 from thrad_events.store.delivery_reads import GROUPS, REJECTION_FIELDS
 
@@ -14,21 +14,8 @@ _COUNT = {"type": "integer", "minimum": 0}
 _TIME = "ISO-8601, UTC when no offset; default: the last 7 days"
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def delivery_paths(
-    components: dict[str, Any], error: Callable[[str], dict[str, Any]], common: dict[str, Any]
-) -> dict[str, Any]:
-    """The two paths, their schemas added to `components`; `error` and `common` are the
-    document's error answers."""
+def delivery_paths(components: dict[str, Any]) -> dict[str, Any]:
+    """The two paths, their schemas added to `components`."""
     components["Rejection"] = {
         "type": "object",
         "properties": {
@@ -36,7 +23,7 @@ def delivery_paths(
             "status": {"type": "integer"},
             "details": {
                 "type": "array",
-                "items": {"$ref": "#/components/schemas/ErrorDetail"},
+                "items": ref("ErrorDetail"),
             },
             "body": {**_STRING, "description": "The first 2 KiB of the body as received"},
         },
@@ -55,17 +42,11 @@ def delivery_paths(
         },
     }
     shared = [
-        _query("since", _STRING, f"Inclusive; {_TIME}"),
-        _query("until", _STRING, "Exclusive; default: now"),
-        _query("partner_id", _STRING, "With the admin token: one partner's"),
+        query("since", _STRING, f"Inclusive; {_TIME}"),
+        query("until", _STRING, "Exclusive; default: now"),
+        query("partner_id", _STRING, "With the admin token: one partner's"),
     ]
-    answers = {
-        "401": common["401"],
-        "403": error("forbidden: partner_id of another partner"),
-        "422": error("validation_error: a parameter is unknown or malformed"),
-        "429": common["429"],
-        "503": common["503"],
-    }
+    answers = read_errors("forbidden: partner_id of another partner")
 
     def ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -77,7 +58,7 @@ def delivery_paths(
                 "security": [{"bearer": []}],
                 "parameters": [
                     *shared,
-                    _query(
+                    query(
                         "limit",
                         {"type": "integer", "minimum": 1, "maximum": REJECTIONS_MAX_LIMIT},
                         "Most rejections (default 100)",
@@ -91,7 +72,7 @@ def delivery_paths(
                             "properties": {
                                 "rejections": {
                                     "type": "array",
-                                    "items": {"$ref": "#/components/schemas/Rejection"},
+                                    "items": ref("Rejection"),
                                 },
                                 "truncated": {"type": "boolean"},
                                 "not_kept": _COUNT,
@@ -110,7 +91,7 @@ def delivery_paths(
                 "security": [{"bearer": []}],
                 "parameters": [
                     *shared,
-                    _query("group_by", _STRING, "Comma-separated: " + ", ".join(GROUPS)),
+                    query("group_by", _STRING, "Comma-separated: " + ", ".join(GROUPS)),
                 ],
                 "responses": {
                     "200": ok(
@@ -120,7 +101,7 @@ def delivery_paths(
                             "properties": {
                                 "rows": {
                                     "type": "array",
-                                    "items": {"$ref": "#/components/schemas/DeliveryRow"},
+                                    "items": ref("DeliveryRow"),
                                 }
                             },
                         },

@@ -2,61 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from thrad_events.http.export import DEFAULT_EXPORT_LIMIT, EXPORT_TABLES, FORMATS, MAX_EXPORT_LIMIT
+from thrad_events.http.openapi_shared import (
+    ISO_TIME_PATTERN,
+    PARTNER_ID,
+    PARTNER_ID_PATTERN,
+    query,
+    read_errors,
+)
 from thrad_events.reports.export_cursor import MAX_CURSOR_CHARS
 from thrad_events.store.columns import TABLES
 
-# What reports/query.py reads as a time: an ISO-8601 date, or date and time with an optional
-# fraction and offset (UTC without one).
-ISO_TIME_PATTERN = (
-    r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
-    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?\s*$"
-)
-PARTNER_ID_PATTERN = r"^ptn_[0-9a-f]{16}$"
 
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def export_paths(error: Callable[[str], dict[str, Any]], common: dict[str, Any]) -> dict[str, Any]:
-    """The export paths; `error(description)` makes an error answer, `common` are the 401,
-    429 and 503 answers every authenticated read shares."""
+def export_paths() -> dict[str, Any]:
+    """The export paths."""
     cursor = {
         "type": "string",
         "maxLength": MAX_CURSOR_CHARS,
         "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
     }
     parameters = [
-        _query(
+        query(
             "since",
             {"type": "string", "pattern": ISO_TIME_PATTERN},
             "Rows received at or after this ISO-8601 time (UTC when no offset) "
             "[default: the first row]",
         ),
-        _query(
+        query(
             "until",
             {"type": "string", "pattern": ISO_TIME_PATTERN},
             "Rows received before this time; never later than a few seconds ago "
             "(THRAD_EXPORT_SETTLE_S), rows still being committed are left for the next "
             "export [default: that moment]",
         ),
-        _query(
+        query(
             "format",
             {"type": "string", "enum": list(FORMATS), "default": "jsonl"},
             "jsonl: one JSON object per line; csv: a header row, then one row per line",
         ),
-        _query(
+        query(
             "limit",
             {
                 "type": "integer",
@@ -66,24 +52,19 @@ def export_paths(error: Callable[[str], dict[str, Any]], common: dict[str, Any])
             },
             "Most rows in this page",
         ),
-        _query(
+        query(
             "cursor",
             cursor,
             "The previous page's X-Next-Cursor, as given; it keeps that export's partner "
             "and window, so since, until and partner_id are not given with it",
         ),
-        _query(
-            "partner_id",
-            {"type": "string", "pattern": PARTNER_ID_PATTERN},
-            "With THRAD_ADMIN_TOKEN: only this partner's rows [default: every partner]. "
-            "With an API key: its own partner only",
-        ),
-        _query(
+        PARTNER_ID,
+        query(
             "partner",
             {"type": "string", "pattern": PARTNER_ID_PATTERN},
             "Another name for partner_id",
         ),
-        _query(
+        query(
             "include_test",
             {"type": "boolean", "default": False},
             "true: also the rows sent with test keys (flagged test: true)",
@@ -131,9 +112,7 @@ def export_paths(error: Callable[[str], dict[str, Any]], common: dict[str, Any])
                             "text/csv": {"schema": {"type": "string"}},
                         },
                     },
-                    "403": error("forbidden: another partner's partner_id or cursor"),
-                    "422": error("validation_error: a parameter is unknown or malformed"),
-                    **common,
+                    **read_errors("forbidden: another partner's partner_id or cursor"),
                 },
             }
         }

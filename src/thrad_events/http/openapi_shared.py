@@ -1,19 +1,81 @@
-"""What every operation of the OpenAPI document shares, added once the paths are built: the
+"""What the operations of the OpenAPI document share: the pieces every module that builds paths
+uses (schema references, error answers, query parameters, the answers of a request authenticated
+by a key), and what is added to every operation once the paths are built (`complete`): the
 answers of the HTTP edge (http/protocol.py, http/routing.py), the servers, the request body
 examples and the validate_only parameter of the ingest endpoints."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import msgspec
 
 from thrad_events.schemas import BatchValidationResponse, ValidationResult
 
-_REF = "#/components/schemas/{name}"
-_ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+REF = "#/components/schemas/{name}"
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+# What reports/query.py reads as a time: an ISO-8601 date, or date and time with an optional
+# fraction and offset (UTC without one).
+ISO_TIME_PATTERN = (
+    r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?\s*$"
+)
+PARTNER_ID_PATTERN = r"^ptn_[0-9a-f]{16}$"
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": REF.format(name=name)}
+
+
+def json_content(name: str) -> dict[str, Any]:
+    """A JSON body of the schema `name`."""
+    return {"application/json": {"schema": ref(name)}}
+
+
+def error(description: str, *, retry: bool = False) -> dict[str, Any]:
+    """An error answer; with `retry`, its Retry-After header."""
+    answer: dict[str, Any] = {"description": description, "content": json_content("ErrorResponse")}
+    if retry:
+        answer["headers"] = dict(RETRY_AFTER)
+    return answer
+
+
+def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+# The partner a read is scoped to, as reports and export take it.
+PARTNER_ID = query(
+    "partner_id",
+    {"type": "string", "pattern": PARTNER_ID_PATTERN},
+    "With THRAD_ADMIN_TOKEN: only this partner's rows [default: every partner]. "
+    "With an API key: its own partner only",
+)
+# The answers of any request authenticated by an API key.
+KEY_ERRORS = {
+    "401": error("unauthorized: missing, unknown, revoked or expired key"),
+    "429": error("rate_limited", retry=True),
+    "503": error("unavailable: storage unreachable or saturated", retry=True),
+}
+
+
+def read_errors(forbidden: str) -> dict[str, Any]:
+    """The error answers of a read that an API key or the admin token makes (reports, export,
+    rejections); `forbidden` says what a key may not read."""
+    return {
+        **KEY_ERRORS,
+        "403": error(forbidden),
+        "422": error("validation_error: a parameter is unknown or malformed"),
+    }
+
 
 # Answers any request may get before it reaches its endpoint.
 _EDGE = {
@@ -82,7 +144,7 @@ EXAMPLES = {
 
 # The answers of ?validate_only=true, from the Structs the server encodes them with.
 _, VALIDATION_SCHEMAS = msgspec.json.schema_components(
-    [ValidationResult, BatchValidationResponse], ref_template=_REF
+    [ValidationResult, BatchValidationResponse], ref_template=REF
 )
 VALIDATE_ONLY = {
     "name": "validate_only",
@@ -98,13 +160,6 @@ _VALIDATION_ANSWER = {
     "CollectBatchRequest": "BatchValidationResponse",
     "ConversionBatchRequest": "BatchValidationResponse",
 }
-
-
-def _error(description: str, retry: bool = False) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": description, "content": copy.deepcopy(_ERROR)}
-    if retry:
-        answer["headers"] = dict(_RETRY_AFTER)
-    return answer
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
@@ -129,19 +184,19 @@ def _complete_operation(operation: dict[str, Any], *, ingest: bool) -> None:
     if body is not None:
         edges.update(_BODY_EDGE)
     for status, description in edges.items():
-        responses.setdefault(status, _error(description, retry=status == "503"))
+        responses.setdefault(status, error(description, retry=status == "503"))
     if body is None:
         return
-    ref = body["content"]["application/json"]["schema"].get("$ref")
-    if ref is None:
+    schema_ref = body["content"]["application/json"]["schema"].get("$ref")
+    if schema_ref is None:
         return
-    name = ref.rsplit("/", 1)[-1]
+    name = schema_ref.rsplit("/", 1)[-1]
     for media in body["content"].values():
         media["example"] = EXAMPLES[name]
     if not ingest or name not in _VALIDATION_ANSWER:
         return
     operation.setdefault("parameters", []).append(VALIDATE_ONLY)
-    validation = {"$ref": _REF.format(name=_VALIDATION_ANSWER[name])}
+    validation = ref(_VALIDATION_ANSWER[name])
     answer = responses.get("200")
     if answer is None:
         responses["200"] = {

@@ -6,17 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_REF = "#/components/schemas/{name}"
-_ERROR = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
-
-
-def _error(description: str, retry: bool = False) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": description, "content": _ERROR}
-    if retry:
-        answer["headers"] = _RETRY_AFTER
-    return answer
-
+from thrad_events.http.openapi_shared import error, json_content, ref
 
 _ORIGIN = {
     "name": "Origin",
@@ -26,32 +16,32 @@ _ORIGIN = {
     "description": "The page's origin: one of the tag's registered origins",
 }
 _PUBLIC_ERRORS = {
-    "400": _error("invalid_json or missing_field (tag_id is required)"),
-    "403": _error(
+    "400": error("invalid_json or missing_field (tag_id is required)"),
+    "403": error(
         "origin_not_allowed: no Origin, or not one of the tag's origins, or an unknown tag_id"
     ),
-    "413": _error("payload_too_large: over THRAD_TAG_MAX_BODY_BYTES"),
-    "422": _error("validation_error: every problem of the body listed"),
-    "429": _error("rate_limited: per tag, per client IP, or the tag's daily cap", retry=True),
-    "503": _error("unavailable", retry=True),
+    "413": error("payload_too_large: over THRAD_TAG_MAX_BODY_BYTES"),
+    "422": error("validation_error: every problem of the body listed"),
+    "429": error("rate_limited: per tag, per client IP, or the tag's daily cap", retry=True),
+    "503": error("unavailable", retry=True),
 }
 _PREFLIGHT = {
     "summary": "CORS preflight",
     "parameters": [_ORIGIN],
     "responses": {
         "204": {"description": "The origin is one some tag lists: Access-Control-Allow-*"},
-        "403": _error("origin_not_allowed"),
+        "403": error("origin_not_allowed"),
     },
 }
 
 
 def _text_body(schema: str, description: str) -> dict[str, Any]:
     # sendBeacon sends text/plain: the same JSON either way.
-    ref = {"schema": {"$ref": _REF.format(name=schema)}}
+    media = {"schema": ref(schema)}
     return {
         "required": True,
         "description": description,
-        "content": {"text/plain": ref, "application/json": ref},
+        "content": {"text/plain": media, "application/json": media},
     }
 
 
@@ -91,18 +81,14 @@ def tag_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "ok or duplicate",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": _REF.format(name="ConversionResponse")}
-                            }
-                        },
+                        "content": json_content("ConversionResponse"),
                     },
                     **_PUBLIC_ERRORS,
-                    "403": _error(
+                    "403": error(
                         "origin_not_allowed, or bad_click_signature: thrad_sig does "
                         "not verify for the click or thrad_exp has passed"
                     ),
-                    "404": _error("click_not_found"),
+                    "404": error("click_not_found"),
                 },
             },
             "options": _PREFLIGHT,

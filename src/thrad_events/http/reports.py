@@ -55,21 +55,25 @@ async def report_scope(
     return key.partner_id
 
 
+async def scoped_query(
+    scope: Scope, headers: Mapping[str, str], access: ReportAccess
+) -> tuple[list[tuple[str, str]], str | None]:
+    """The query's parameters other than partner_id, and the partner the request may read
+    (report_scope, given the partner_id asked: once at most)."""
+    items = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    asked = [value for name, value in items if name == "partner_id"]
+    partner_id = await report_scope(headers, asked[-1] if asked else None, access)
+    if len(asked) > 1:
+        raise field_error(ValidationFailed, "partner_id", "given more than once")
+    return [(name, value) for name, value in items if name != "partner_id"], partner_id
+
+
 def report_handle(report: Report, runner: ReportRunner, access: ReportAccess) -> Handle:
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
-        items = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        asked = [value for name, value in items if name == "partner_id"]
-        partner_id = await report_scope(headers, asked[-1] if asked else None, access)
-        if len(asked) > 1:
-            raise field_error(ValidationFailed, "partner_id", "given more than once")
-        query = parse_report_query(
-            report,
-            [(name, value) for name, value in items if name != "partner_id"],
-            partner_id=partner_id,
-            now=utcnow(),
-        )
+        items, partner_id = await scoped_query(scope, headers, access)
+        query = parse_report_query(report, items, partner_id=partner_id, now=utcnow())
         body = await runner.run(query, _encoder.encode)
         return Outcome.SERVED, Answer(200, body, _HEADERS)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from thrad_events.errors import ValidationFailed, field_error
-from thrad_events.reports.query import DEFAULT_RANGE, EARLIEST, _single, _time
+from thrad_events.reports.query import DEFAULT_RANGE, EARLIEST, single_value, time_value
 from thrad_events.store.delivery_reads import GROUPS, DeliveryQuery, RejectionsQuery
 
 REJECTIONS_DEFAULT_LIMIT = 100
@@ -28,8 +28,8 @@ def _given(items: Iterable[tuple[str, str]], known: tuple[str, ...]) -> dict[str
 
 
 def _range(given: dict[str, list[str]], now: datetime) -> tuple[datetime, datetime]:
-    until = _time(given, "until") or now
-    since = _time(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
+    until = time_value(given, "until") or now
+    since = time_value(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
     if since >= until:
         raise field_error(ValidationFailed, "since", "must be before until")
     return since, until
@@ -40,7 +40,7 @@ def parse_rejections_query(
 ) -> RejectionsQuery:
     given = _given(items, ("since", "until", "limit"))
     since, until = _range(given, now)
-    raw = _single(given, "limit")
+    raw = single_value(given, "limit")
     limit = REJECTIONS_DEFAULT_LIMIT
     if raw is not None:
         text = raw.strip()

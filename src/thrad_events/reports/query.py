@@ -195,9 +195,9 @@ def parse_report_query(
         if name not in QUERY_PARAMETERS:
             raise field_error(ValidationFailed, name, "unknown query parameter")
         given.setdefault(name, []).append(value)
-    until = _time(given, "until") or now
+    until = time_value(given, "until") or now
     # The default range never reaches before the earliest time a range may name.
-    since = _time(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
+    since = time_value(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
     if since >= until:
         raise field_error(ValidationFailed, "since", "must be before until")
     group_by = _group_by(report, given.get("group_by", []))
@@ -219,7 +219,7 @@ def parse_report_query(
 
 
 def _names(report: Report, given: Mapping[str, list[str]]) -> NameKind | None:
-    raw = _single(given, "names")
+    raw = single_value(given, "names")
     if raw is None:
         return None
     if report not in WITH_NAMES:
@@ -230,7 +230,8 @@ def _names(report: Report, given: Mapping[str, list[str]]) -> NameKind | None:
         raise field_error(ValidationFailed, "names", "must be standard or custom") from None
 
 
-def _single(given: Mapping[str, list[str]], name: str) -> str | None:
+def single_value(given: Mapping[str, list[str]], name: str) -> str | None:
+    """The value of the parameter `name`, None when not given; given twice is a 422."""
     values = given.get(name)
     if not values:
         return None
@@ -239,8 +240,10 @@ def _single(given: Mapping[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def _time(given: Mapping[str, list[str]], name: str) -> datetime | None:
-    raw = _single(given, name)
+def time_value(given: Mapping[str, list[str]], name: str) -> datetime | None:
+    """The parameter `name` as a time in UTC (ISO-8601, UTC when no offset), None when not
+    given."""
+    raw = single_value(given, name)
     if raw is None:
         return None
     try:
@@ -259,7 +262,7 @@ def _time(given: Mapping[str, list[str]], name: str) -> datetime | None:
 
 
 def _time_basis(given: Mapping[str, list[str]]) -> TimeBasis:
-    raw = _single(given, "time_basis")
+    raw = single_value(given, "time_basis")
     if raw is None:
         return TimeBasis.EVENT
     try:
@@ -273,7 +276,7 @@ def _time_basis(given: Mapping[str, list[str]]) -> TimeBasis:
 
 
 def include_test(given: Mapping[str, list[str]]) -> bool:
-    raw = _single(given, "include_test")
+    raw = single_value(given, "include_test")
     if raw is None or raw == "false":
         return False
     if raw == "true":
@@ -282,7 +285,7 @@ def include_test(given: Mapping[str, list[str]]) -> bool:
 
 
 def _limit(given: Mapping[str, list[str]]) -> int:
-    raw = _single(given, "limit")
+    raw = single_value(given, "limit")
     if raw is None:
         return DEFAULT_LIMIT
     try:

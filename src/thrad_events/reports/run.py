@@ -71,8 +71,13 @@ class ReportRunner:
 
     async def run(self, query: AnyReportQuery, render: Callable[[ReportResponse], T]) -> T:
         """`render` (the answer's encoding) runs on the report thread too, within the budget."""
+        return await self.call(lambda deadline: render(answer(self._store, query, deadline)))
+
+    async def call(self, read: Callable[[Deadline], T]) -> T:
+        """Any read of the store on a report thread, under the report budget (a report, the
+        rejections, the delivery report); past the budget, or on storage trouble, a 503."""
         deadline = Deadline.after(self._timeout_s)
-        work = self._threads.submit(_answer_and_render, self._store, query, deadline, render)
+        work = self._threads.submit(read, deadline)
         try:
             # On timeout wait_for cancels the work if it still waits for a thread; a running
             # thread stops at its next look at the deadline.
@@ -87,12 +92,6 @@ class ReportRunner:
     async def close(self) -> None:
         """Wait for the report threads: a report given up on stops soon after its deadline."""
         await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
-
-
-def _answer_and_render(
-    store: Store, query: AnyReportQuery, deadline: Deadline, render: Callable[[ReportResponse], T]
-) -> T:
-    return render(answer(store, query, deadline))
 
 
 def _instant(moment: datetime) -> str:
