@@ -42,7 +42,8 @@ def rejections(
     as_json: bool,
 ) -> None:
     """Refused requests kept, newest first: as GET /v1/api/rejections."""
-    items = [(n, str(v)) for n, v in (("since", since), ("until", until), ("limit", limit)) if v]
+    options = (("since", since), ("until", until), ("limit", limit))
+    items = [(n, str(v)) for n, v in options if v is not None]
     with _reading(database_url, partner) as (store, partner_id):
         page = store.rejections(parse_rejections_query(items, partner_id=partner_id, now=utcnow()))
     if as_json:
