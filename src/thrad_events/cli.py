@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -17,11 +17,14 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.config import ConfigError, Settings
+from thrad_events.errors import IngestError
 from thrad_events.reports.query import Report
+from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store import missing_sqlite_file, open_store
 from thrad_events.store.base import StorageError, Store, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _json = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -68,6 +71,24 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise click.BadParameter(f"not an ISO-8601 time: {value!r}", param_hint=option) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def acting(action: Callable[[], T]) -> T:
+    """Run an operator action; its refusal (unknown key, conflict, bad value) is one line."""
+    try:
+        return action()
+    except IngestError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def write_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A header row and columns padded to their widest cell, every cell terminal-safe."""
+    table = [list(header), *([terminal_text(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _check_redis(url: str) -> None:
@@ -240,7 +261,7 @@ def keys_create(
 def keys_list(database_url: str | None, as_json: bool) -> None:
     """List API keys (never their secrets), with a header row and each key's status."""
     now = utcnow()
-    table = [_KEY_COLUMNS]
+    table: list[tuple[str, ...]] = []
     for record in _store(database_url).list_keys():
         entry = {
             "key_id": record.key_id,
@@ -273,13 +294,7 @@ def keys_list(database_url: str | None, as_json: bool) -> None:
             )
         )
     if not as_json:
-        widths = [max(len(row[i]) for row in table) for i in range(len(_KEY_COLUMNS))]
-        for row in table:
-            click.echo(
-                "  ".join(
-                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-                ).rstrip()
-            )
+        write_table(_KEY_COLUMNS, table)
 
 
 _KEY_COLUMNS = (
@@ -558,7 +573,7 @@ def _partner_id(store: Store, partner: str) -> str:
     raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
 
 
-from thrad_events.cli_admin import acting, audit, keys_rotate, partners  # noqa: E402
+from thrad_events.cli_admin import audit, keys_rotate, partners  # noqa: E402
 from thrad_events.client.cli import send  # noqa: E402
 
 main.add_command(send)

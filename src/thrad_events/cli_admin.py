@@ -7,39 +7,18 @@ commands are reached through `thrad_events.cli`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import msgspec
 
 from thrad_events.auth import admin
-from thrad_events.cli import _parse_time, _store, database_option
-from thrad_events.errors import IngestError
+from thrad_events.cli import _parse_time, _store, acting, database_option, write_table
 from thrad_events.reports.safe_text import terminal_text
 
 _json = msgspec.json.Encoder()
-T = TypeVar("T")
 # The shell lists them all; the HTTP list is bounded by its limit parameter.
 _EVERY_PARTNER = 1_000_000
-
-
-def acting(action: Callable[[], T]) -> T:
-    """Run an operator action; its refusal (unknown key, conflict, bad value) is one line."""
-    try:
-        return action()
-    except IngestError as exc:
-        raise click.ClickException(exc.message) from None
-
-
-def write_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A header row and columns padded to their widest cell, every cell terminal-safe."""
-    table = [list(header), *([terminal_text(cell) for cell in row] for row in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 @click.command()

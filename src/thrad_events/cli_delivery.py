@@ -7,18 +7,19 @@ made visible on a terminal, never read as markup, and kept from starting a formu
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 import click
 import msgspec
 
-from thrad_events.cli import _partner_id, _settings, _store, database_option
+from thrad_events.cli import _partner_id, _store, database_option
 from thrad_events.errors import IngestError
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
-from thrad_events.reports.safe_text import csv_cell, terminal_text
-from thrad_events.store.base import StorageError, utcnow
+from thrad_events.reports.render import cell_text, write_csv_rows
+from thrad_events.store.base import StorageError, Store, utcnow
 
 _json = msgspec.json.Encoder()
 # Shown of a body in the table; --json gives it whole (2 KiB at most).
@@ -41,18 +42,10 @@ def rejections(
     as_json: bool,
 ) -> None:
     """Refused requests kept, newest first: as GET /v1/api/rejections."""
-    items = [(n, str(v)) for n, v in (("since", since), ("until", until), ("limit", limit)) if v]
-    store = _store(_settings(database_url=database_url).database_url)
-    try:
-        partner_id = _partner_id(store, partner) if partner else None
-        query = parse_rejections_query(items, partner_id=partner_id, now=utcnow())
-        page = store.rejections(query)
-    except IngestError as exc:
-        raise click.UsageError(exc.message) from None
-    except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
+    options = (("since", since), ("until", until), ("limit", limit))
+    items = [(n, str(v)) for n, v in options if v is not None]
+    with _reading(database_url, partner) as (store, partner_id):
+        page = store.rejections(parse_rejections_query(items, partner_id=partner_id, now=utcnow()))
     if as_json:
         answer = {
             "partner_id": partner_id,
@@ -65,7 +58,10 @@ def rejections(
         return
     columns = ("received_at", "partner_id", "key_id", "route", "status", "code", "message", "body")
     rows = [
-        {**found, "body": found["body"][:BODY_CHARS] + ("..." if len(found["body"]) > 80 else "")}
+        {
+            **found,
+            "body": found["body"][:BODY_CHARS] + ("..." if len(found["body"]) > BODY_CHARS else ""),
+        }
         for found in page.rejections
     ]
     caption = f"{page.not_kept} more counted but not kept (flood bound)" if page.not_kept else None
@@ -87,17 +83,9 @@ def delivery_report(
     """`report delivery`: received, stored, duplicate, rejected by code, rate limited."""
     items = [("group_by", field) for field in group_by]
     items += [(n, v) for n, v in (("since", since), ("until", until)) if v is not None]
-    store = _store(_settings(database_url=database_url).database_url)
-    try:
-        partner_id = _partner_id(store, partner) if partner else None
+    with _reading(database_url, partner) as (store, partner_id):
         query = parse_delivery_query(items, partner_id=partner_id, now=utcnow())
         found = store.delivery(query)
-    except IngestError as exc:
-        raise click.UsageError(exc.message) from None
-    except StorageError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
     if as_json:
         click.echo(_json.encode({"report": "delivery", "rows": found}).decode())
         return
@@ -113,18 +101,24 @@ def delivery_report(
     )
     flat = [{**row, **{f"rejected.{c}": row["rejected"].get(c, 0) for c in codes}} for row in found]
     if as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in flat:
-            writer.writerow(
-                {
-                    c: csv_cell(v) if isinstance(v, str) else v
-                    for c, v in row.items()
-                    if c in columns
-                }
-            )
+        write_csv_rows(columns, flat, sys.stdout)
         return
     _table(columns, flat, None, sys.stdout)
+
+
+@contextlib.contextmanager
+def _reading(database_url: str | None, partner: str | None) -> Iterator[tuple[Store, str | None]]:
+    """The store and the id of `partner` (a name or id; None: every partner) to read with; a
+    bad parameter is a usage error, a failing store one line."""
+    store = _store(database_url)
+    try:
+        yield store, _partner_id(store, partner) if partner else None
+    except IngestError as exc:
+        raise click.UsageError(exc.message) from None
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close_sync()
 
 
 def _table(
@@ -139,14 +133,8 @@ def _table(
         table.add_column(column, overflow="fold")
     for row in rows:
         # Text, not str: brackets in a client's text are shown, never read as markup.
-        table.add_row(*(Text(_cell(row.get(column))) for column in columns))
+        table.add_row(*(Text(cell_text(row.get(column))) for column in columns))
     console = Console(file=out)
     if not console.is_terminal:
         console = Console(file=out, width=200)
     console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    return terminal_text(str(value))

@@ -10,8 +10,7 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.auth.tags import create_tag, list_tags, update_tag
-from thrad_events.cli import _store, database_option
-from thrad_events.errors import IngestError
+from thrad_events.cli import _store, acting, database_option, write_table
 from thrad_events.http.admin_tags import tag_answer
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store.tags import KEEP, TagRecord
@@ -21,19 +20,14 @@ _json = msgspec.json.Encoder()
 _EVERY_TAG = 1_000_000
 
 
-def _refused(error: IngestError) -> click.ClickException:
-    return click.ClickException(error.message)
-
-
 def _echo(tag: TagRecord, as_json: bool) -> None:
     if as_json:
         click.echo(_json.encode(tag_answer(tag)))
         return
-    cap = str(tag.daily_cap) if tag.daily_cap is not None else "none"
     click.echo(f"tag_id:     {terminal_text(tag.tag_id)}")
     click.echo(f"partner:    {terminal_text(tag.partner_name)} ({tag.partner_id})")
     click.echo(f"origins:    {' '.join(tag.origins)}")
-    click.echo(f"daily_cap:  {cap}")
+    click.echo(f"daily_cap:  {_cap(tag)}")
 
 
 @click.group()
@@ -65,17 +59,17 @@ def tags_create(
     as_json: bool,
 ) -> None:
     """Register a tag for a partner and the origins allowed to send for it."""
-    try:
-        tag = create_tag(
-            _store(database_url),
+    store = _store(database_url)
+    tag = acting(
+        lambda: create_tag(
+            store,
             admin.CLI_ACTOR,
             partner=partner,
             tag_id=tag_id,
             origins=origins,
             daily_cap=daily_cap,
         )
-    except IngestError as error:
-        raise _refused(error) from None
+    )
     _echo(tag, as_json)
 
 
@@ -89,15 +83,14 @@ def tags_list(database_url: str | None, as_json: bool) -> None:
         for tag in found:
             click.echo(_json.encode(tag_answer(tag)))
         return
-    table = [("TAG_ID", "PARTNER", "DAILY_CAP", "ORIGINS")]
-    for tag in found:
-        cap = str(tag.daily_cap) if tag.daily_cap is not None else "none"
-        table.append(
-            (terminal_text(tag.tag_id), terminal_text(tag.partner_name), cap, " ".join(tag.origins))
-        )
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    write_table(
+        ("TAG_ID", "PARTNER", "DAILY_CAP", "ORIGINS"),
+        [(tag.tag_id, tag.partner_name, _cap(tag), " ".join(tag.origins)) for tag in found],
+    )
+
+
+def _cap(tag: TagRecord) -> str:
+    return str(tag.daily_cap) if tag.daily_cap is not None else "none"
 
 
 @tags.command("update")
@@ -118,14 +111,14 @@ def tags_update(
     """Change a tag's daily cap or origins; every server process applies it within seconds."""
     if daily_cap is None and not origins:
         raise click.UsageError("give --daily-cap or --origin")
-    try:
-        tag = update_tag(
-            _store(database_url),
+    store = _store(database_url)
+    tag = acting(
+        lambda: update_tag(
+            store,
             admin.CLI_ACTOR,
             tag_id,
             daily_cap=KEEP if daily_cap is None else (daily_cap or None),
             origins=list(origins) if origins else KEEP,
         )
-    except IngestError as error:
-        raise _refused(error) from None
+    )
     _echo(tag, as_json)

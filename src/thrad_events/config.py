@@ -196,20 +196,19 @@ def parse_log_level(raw: str) -> str:
 
 
 def parse_positive_int(raw: str, name: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive (got {value})")
-    return value
+    return _parse_int(raw, name, least=1)
 
 
 def parse_non_negative_int(raw: str, name: str) -> int:
+    return _parse_int(raw, name, least=0)
+
+
+def _parse_int(raw: str, name: str, *, least: int) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
-    if value < 0:
-        raise ConfigError(f"{name} must be 0 or more (got {value})")
+    if value < least:
+        bound = "positive" if least == 1 else f"{least} or more"
+        raise ConfigError(f"{name} must be {bound} (got {value})")
     return value

@@ -9,7 +9,9 @@ rejections are deleted after the retention.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import socket
 import sqlite3
@@ -340,6 +342,15 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
     table = cli(database_url, "report", "delivery", "--group-by", "route", "--json")
     assert {row["route"]: row["received"] for row in json.loads(table)["rows"]} == {
         route: row["received"] for route, row in found.items()
+    }
+    # CSV: each rejection code a column of its own.
+    delivery_csv = cli(database_url, "report", "delivery", "--group-by", "route", "--csv")
+    as_csv = list(csv.DictReader(io.StringIO(delivery_csv)))
+    assert {row["route"]: int(row["received"]) for row in as_csv} == {
+        route: row["received"] for route, row in found.items()
+    }
+    assert {row["route"]: int(row["rejected.click_not_found"]) for row in as_csv} == {
+        route: row["rejected"].get("click_not_found", 0) for route, row in found.items()
     }
 
 

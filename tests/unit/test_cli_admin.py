@@ -1,12 +1,10 @@
-"""cli_admin.py: the audit table is terminal-safe and has a header row."""
+"""The CLI's tables (audit, keys, partners, tags) are terminal-safe and have a header row."""
 
 from __future__ import annotations
 
 import pytest
 
-# The command line is entered through cli.py, which loads cli_admin.py at its end.
-from thrad_events import cli  # noqa: F401
-from thrad_events.cli_admin import write_table
+from thrad_events.cli import write_table
 
 
 def test_the_table_has_a_header_row_and_shows_control_characters_as_escapes(

@@ -114,6 +114,12 @@ def test_a_single_address_is_a_trusted_network() -> None:
         ({"THRAD_WRITE_QUEUE_MAX_ROWS": "499"}, "THRAD_WRITE_QUEUE_MAX_ROWS"),
         ({"THRAD_REJECTIONS_RETENTION_DAYS": "0"}, "THRAD_REJECTIONS_RETENTION_DAYS"),
         ({"THRAD_REJECTIONS_RETENTION_DAYS": "3651"}, "THRAD_REJECTIONS_RETENTION_DAYS"),
+        ({"THRAD_TEST_RETENTION_DAYS": "0"}, "THRAD_TEST_RETENTION_DAYS"),
+        ({"THRAD_TAG_RATE_LIMIT_PER_S": "0"}, "THRAD_TAG_RATE_LIMIT_PER_S"),
+        ({"THRAD_TAG_IP_RATE_LIMIT_PER_S": "many"}, "THRAD_TAG_IP_RATE_LIMIT_PER_S"),
+        ({"THRAD_TAG_MAX_BODY_BYTES": "-5"}, "THRAD_TAG_MAX_BODY_BYTES"),
+        ({"THRAD_EXPORT_SETTLE_S": "-1"}, "THRAD_EXPORT_SETTLE_S"),
+        ({"THRAD_EXPORT_SETTLE_S": "1.5"}, "THRAD_EXPORT_SETTLE_S"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(env: dict[str, str], name: str) -> None:
@@ -175,3 +181,24 @@ def test_the_debugger_heartbeat_is_read_and_checked() -> None:
     assert Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "2"}).debug_heartbeat_s == 2.0
     with pytest.raises(ConfigError, match="THRAD_DEBUG_HEARTBEAT_S"):
         Settings.from_env({"THRAD_DEBUG_HEARTBEAT_S": "0"})
+
+
+def test_the_wave_two_variables_are_read() -> None:
+    """README: the Tag's limits, the test rows' retention and the export's settle time; an
+    export may settle for no time at all, every other of these is at least one."""
+    defaults = Settings.from_env({})
+    assert (defaults.test_retention_days, defaults.export_settle_s) == (7, 10)
+    assert (defaults.tag_rate_limit_per_s, defaults.tag_ip_rate_limit_per_s) == (1000, 50)
+    assert defaults.tag_max_body_bytes == 65536
+    settings = Settings.from_env(
+        {
+            "THRAD_TEST_RETENTION_DAYS": "1",
+            "THRAD_EXPORT_SETTLE_S": "0",
+            "THRAD_TAG_RATE_LIMIT_PER_S": "20",
+            "THRAD_TAG_IP_RATE_LIMIT_PER_S": "2",
+            "THRAD_TAG_MAX_BODY_BYTES": "1024",
+        }
+    )
+    assert (settings.test_retention_days, settings.export_settle_s) == (1, 0)
+    assert (settings.tag_rate_limit_per_s, settings.tag_ip_rate_limit_per_s) == (20, 2)
+    assert settings.tag_max_body_bytes == 1024

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,6 +26,18 @@ async def _admitted(limiter: KeyRateLimiter, key: ApiKeyRecord, hits: int) -> in
             continue
         admitted += 1
     return admitted
+
+
+def _unreachable_shared_counters(failures: list[None]) -> KeyRateLimiter:
+    """A limiter on Redis at a port nobody listens on, each storage failure noted."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return KeyRateLimiter(
+        limiter_storage(f"redis://127.0.0.1:{port}/0"),
+        default_per_s=1,
+        on_storage_failure=lambda: failures.append(None),
+    )
 
 
 def test_a_key_gets_its_limit_then_a_refusal_with_retry_after() -> None:
@@ -78,15 +91,8 @@ def test_unreachable_shared_counters_admit_the_request_and_count_each_failure(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Redis down: fail open on purpose, log once, and count every admitted check."""
-    with socket.socket() as sock:  # a port with nobody listening on it
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     failures: list[None] = []
-    limiter = KeyRateLimiter(
-        limiter_storage(f"redis://127.0.0.1:{port}/0"),
-        default_per_s=1,
-        on_storage_failure=lambda: failures.append(None),
-    )
+    limiter = _unreachable_shared_counters(failures)
 
     async def three_checks() -> None:
         for _ in range(3):
@@ -96,3 +102,34 @@ def test_unreachable_shared_counters_admit_the_request_and_count_each_failure(
         asyncio.run(three_checks())
     assert len(failures) == 3
     assert len(caplog.records) == 1
+
+
+def test_a_daily_cap_holds_for_the_utc_day_and_says_when_it_resets() -> None:
+    """The browser Tag's daily cap: past it, refused until the next 00:00 UTC."""
+    limiter = KeyRateLimiter(MemoryCounters(), default_per_s=100)
+    evening = datetime(2026, 2, 19, 23, 59, 0, tzinfo=UTC)
+
+    async def capped(now: datetime) -> None:
+        await limiter.check_daily("tag-day:adv_001", 2, now)
+
+    asyncio.run(capped(evening))
+    asyncio.run(capped(evening))
+    with pytest.raises(RateLimited) as refused:
+        asyncio.run(capped(evening + timedelta(seconds=30)))
+    assert refused.value.limit == 2
+    assert refused.value.retry_after_s == 30
+    # Another name has its own cap, and a new UTC day a new count.
+    asyncio.run(limiter.check_daily("tag-day:adv_002", 2, evening))
+    asyncio.run(capped(evening + timedelta(minutes=1)))
+
+
+def test_unreachable_shared_counters_admit_a_capped_request_too() -> None:
+    failures: list[None] = []
+    limiter = _unreachable_shared_counters(failures)
+
+    async def over_the_cap() -> None:
+        for _ in range(3):
+            await limiter.check_daily("tag-day:adv_001", 1)
+
+    asyncio.run(over_the_cap())
+    assert len(failures) == 3

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import anyio
 import msgspec
 
-from thrad_events.errors import IngestError
+from thrad_events.errors import IngestError, Outcome
 from thrad_events.store.base import ApiKeyRecord, StorageError, Store
 from thrad_events.store.delivery import (
     KEPT_PER_KEY_PER_S,
@@ -32,6 +32,7 @@ from thrad_events.store.delivery import (
     DeliveryBatch,
     RejectionRow,
     minute_of,
+    unkept_counts,
 )
 from thrad_events.store.delivery_reads import COUNTS_KEPT_DAYS
 
@@ -115,7 +116,7 @@ class DeliveryRecorder:
         """Count the refused items of a batch answered 200 (they are not kept one by one)."""
         minute = minute_of(self._clock())
         for error in errors:
-            if error.outcome.value != "unavailable":
+            if error.outcome is not Outcome.UNAVAILABLE:
                 code = error.outcome.value
                 self._pending.counts[CountKey(key.partner_id, minute, route, code, key.key_id)] += 1
 
@@ -176,11 +177,7 @@ class DeliveryRecorder:
     def _put_back(self, batch: DeliveryBatch) -> None:
         self._pending.merge(batch)
         rows = self._pending.rows
-        for row in rows[MAX_PENDING_ROWS:]:
-            key = CountKey(
-                row.partner_id, minute_of(row.received_at), row.route, row.code, row.key_id
-            )
-            self._pending.unkept[key] += 1
+        self._pending.unkept.update(unkept_counts(rows[MAX_PENDING_ROWS:]))
         del rows[MAX_PENDING_ROWS:]
 
     async def _flush_loop(self) -> None:

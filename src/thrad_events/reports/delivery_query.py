@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from thrad_events.errors import ValidationFailed, field_error
-from thrad_events.reports.query import DEFAULT_RANGE, EARLIEST, single_value, time_value
+from thrad_events.reports.query import given_parameters, group_by_names, single_value, time_range
 from thrad_events.store.delivery_reads import GROUPS, DeliveryQuery, RejectionsQuery
 
 REJECTIONS_DEFAULT_LIMIT = 100
@@ -18,28 +18,11 @@ REJECTIONS_MAX_LIMIT = 1000
 DEFAULT_DELIVERY_GROUPS = ("day",)
 
 
-def _given(items: Iterable[tuple[str, str]], known: tuple[str, ...]) -> dict[str, list[str]]:
-    given: dict[str, list[str]] = {}
-    for name, value in items:
-        if name not in known:
-            raise field_error(ValidationFailed, name, "unknown query parameter")
-        given.setdefault(name, []).append(value)
-    return given
-
-
-def _range(given: dict[str, list[str]], now: datetime) -> tuple[datetime, datetime]:
-    until = time_value(given, "until") or now
-    since = time_value(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
-    if since >= until:
-        raise field_error(ValidationFailed, "since", "must be before until")
-    return since, until
-
-
 def parse_rejections_query(
     items: Iterable[tuple[str, str]], *, partner_id: str | None, now: datetime
 ) -> RejectionsQuery:
-    given = _given(items, ("since", "until", "limit"))
-    since, until = _range(given, now)
+    given = given_parameters(items, ("since", "until", "limit"))
+    since, until = time_range(given, now)
     raw = single_value(given, "limit")
     limit = REJECTIONS_DEFAULT_LIMIT
     if raw is not None:
@@ -55,14 +38,9 @@ def parse_rejections_query(
 def parse_delivery_query(
     items: Iterable[tuple[str, str]], *, partner_id: str | None, now: datetime
 ) -> DeliveryQuery:
-    given = _given(items, ("since", "until", "group_by"))
-    since, until = _range(given, now)
-    names = [
-        name.strip()
-        for value in given.get("group_by", [])
-        for name in value.split(",")
-        if name.strip()
-    ]
+    given = given_parameters(items, ("since", "until", "group_by"))
+    since, until = time_range(given, now)
+    names = group_by_names(given.get("group_by", []))
     for name in names:
         if name not in GROUPS:
             raise field_error(

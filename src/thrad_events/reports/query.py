@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -190,16 +190,8 @@ def parse_report_query(
 
     `partner_id` is the scope decided by authentication; it is not read from `items`.
     """
-    given: dict[str, list[str]] = {}
-    for name, value in items:
-        if name not in QUERY_PARAMETERS:
-            raise field_error(ValidationFailed, name, "unknown query parameter")
-        given.setdefault(name, []).append(value)
-    until = time_value(given, "until") or now
-    # The default range never reaches before the earliest time a range may name.
-    since = time_value(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
-    if since >= until:
-        raise field_error(ValidationFailed, "since", "must be before until")
+    given = given_parameters(items, QUERY_PARAMETERS)
+    since, until = time_range(given, now)
     group_by = _group_by(report, given.get("group_by", []))
     if not group_by:
         group_by = tuple(
@@ -216,6 +208,33 @@ def parse_report_query(
         include_test=include_test(given),
         names=_names(report, given),
     )
+
+
+def given_parameters(
+    items: Iterable[tuple[str, str]], known: Sequence[str]
+) -> dict[str, list[str]]:
+    """The values of each parameter in `items`, in order; a name not `known` is refused."""
+    given: dict[str, list[str]] = {}
+    for name, value in items:
+        if name not in known:
+            raise field_error(ValidationFailed, name, "unknown query parameter")
+        given.setdefault(name, []).append(value)
+    return given
+
+
+def time_range(given: Mapping[str, list[str]], now: datetime) -> tuple[datetime, datetime]:
+    """since and until as given, until `now` and since DEFAULT_RANGE before until if not."""
+    until = time_value(given, "until") or now
+    # The default range never reaches before the earliest time a range may name.
+    since = time_value(given, "since") or max(until - DEFAULT_RANGE, EARLIEST)
+    if since >= until:
+        raise field_error(ValidationFailed, "since", "must be before until")
+    return since, until
+
+
+def group_by_names(raw: Iterable[str]) -> list[str]:
+    """The field names of group_by values, each a name or a comma-separated list of them."""
+    return [name.strip() for value in raw for name in value.split(",") if name.strip()]
 
 
 def _names(report: Report, given: Mapping[str, list[str]]) -> NameKind | None:
@@ -321,7 +340,7 @@ def _field(report: Report, name: str, parameter: str) -> ReportField:
 
 
 def _group_by(report: Report, raw: list[str]) -> tuple[ReportField, ...]:
-    names = [name.strip() for value in raw for name in value.split(",") if name.strip()]
+    names = group_by_names(raw)
     if len(names) > MAX_GROUP_BY:
         raise field_error(ValidationFailed, "group_by", f"at most {MAX_GROUP_BY} fields")
     if len(set(names)) != len(names):

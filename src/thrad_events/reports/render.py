@@ -9,6 +9,7 @@ the JSON is exact.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 import msgspec
@@ -56,8 +57,12 @@ def write_json(response: ReportResponse, out: TextIO) -> None:
 
 
 def write_csv(response: ReportResponse, out: TextIO) -> None:
-    columns, rows = flatten(response)
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    write_csv_rows(*flatten(response), out)
+
+
+def write_csv_rows(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], out: TextIO) -> None:
+    """A header row, then each row's values under `columns` (any other key left out)."""
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
         writer.writerow(
@@ -74,7 +79,7 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
     from rich.text import Text
 
     columns, rows = flatten(response)
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    cells = [[cell_text(row.get(column)) for column in columns] for row in rows]
     scope = f"partner {response.partner_id}" if response.partner_id else "all partners"
     table = Table(
         caption=f"truncated at {len(rows)} groups: raise --limit" if response.truncated else None
@@ -98,7 +103,8 @@ def write_table(response: ReportResponse, out: TextIO) -> None:
     console.print(table)
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A table cell: `-` for nothing, else the value's text with control characters shown."""
     if value is None:
         return "-"
     return terminal_text(str(value))

@@ -11,8 +11,10 @@ import pytest
 
 from tests.unit.store.rows import NOW, PARTNER, event, run
 from thrad_events.errors import InvalidJson, RateLimited, Unavailable, ValidationFailed
+from thrad_events.ingest import delivery
 from thrad_events.ingest.delivery import DeliveryRecorder
-from thrad_events.store.delivery import current_route, minute_after
+from thrad_events.store.base import StorageError
+from thrad_events.store.delivery import DeliveryBatch, current_route, minute_after
 from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsQuery
 from thrad_events.store.sqlite import SqliteStore
 
@@ -85,6 +87,32 @@ def test_429s_are_counted_not_kept_and_5xx_and_unknown_keys_neither(store: Sqlit
     assert [(r["key_id"], r["count"]) for r in page.rate_limited] == [("key_a", 1)]
     assert delivered(store)[0]["rate_limited"] == 1
     assert delivered(store)[0]["received"] == 1
+
+
+def test_a_failed_hand_over_is_tried_again_and_what_overflows_is_counted_not_kept(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "MAX_PENDING_ROWS", 3)
+    record = recorder(store)
+    for key_id in ("key_a", "key_b"):
+        record.refused("collect", 422, refusal(ValidationFailed("v"), key_id), "rid")
+    write = store.write_delivery
+
+    async def failing(batch: DeliveryBatch) -> int:
+        # Two more refusals arrive while the hand-over is under way; then storage fails.
+        for key_id in ("key_c", "key_d"):
+            record.refused("collect", 400, refusal(InvalidJson("bad"), key_id), "rid")
+        raise StorageError("database is locked")
+
+    monkeypatch.setattr(store, "write_delivery", failing)
+    assert run(store, lambda: record.flush(force=True)) is False
+    monkeypatch.setattr(store, "write_delivery", write)
+    assert run(store, lambda: record.flush(force=True)) is True
+    page = store.rejections(RejectionsQuery(partner_id=None, limit=10, **RANGE))
+    # The rows taken first go back first; the newest past the buffer's bound are not kept.
+    assert sorted(row["key_id"] for row in page.rejections) == ["key_a", "key_b", "key_c"]
+    assert page.not_kept == 1
+    assert delivered(store)[0]["rejected"] == {"invalid_json": 2, "validation_error": 2}
 
 
 def test_a_refusal_on_a_route_not_counted_is_kept_only(store: SqliteStore) -> None:

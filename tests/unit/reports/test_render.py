@@ -6,7 +6,13 @@ import io
 import json
 from typing import Any, Literal
 
-from thrad_events.reports.render import flatten, write_csv, write_json, write_table
+from thrad_events.reports.render import (
+    flatten,
+    write_csv,
+    write_csv_rows,
+    write_json,
+    write_table,
+)
 from thrad_events.schemas import ReportResponse
 
 
@@ -133,4 +139,16 @@ def test_csv_cells_never_start_a_formula_and_json_stays_exact() -> None:
         "\x1b[31mred\x1b[0m",
         "[bold red]x[/]",
         "=1+2",
+    ]
+
+
+def test_csv_rows_keep_only_their_columns_and_never_start_a_formula() -> None:
+    """The delivery report's CSV: its nested `rejected` spread into columns of their own and
+    left out whole; a partner's text is formula-safe, numbers stay numbers."""
+    out = io.StringIO()
+    rows = [{"route": "=cmd|' /C calc'!A0", "rejected": {"x": 1}, "rejected.x": 1, "stored": -2}]
+    write_csv_rows(("route", "rejected.x", "stored"), rows, out)
+    assert out.getvalue().splitlines() == [
+        "route,rejected.x,stored",
+        "'=cmd|' /C calc'!A0,1,-2",
     ]
