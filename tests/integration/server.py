@@ -183,6 +183,32 @@ class ServerProcess:
         return self.process.returncode
 
 
+@contextlib.contextmanager
+def running_server(
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[ServerProcess]:
+    """A server for the block, stopped after it; an error it logged fails the block (also one
+    logged while stopping, which a test of its own requests would not see)."""
+    process = ServerProcess(database_url, log_path, workers=workers, env=env)
+    try:
+        yield process
+    finally:
+        process.stop()
+    errors = process.error_lines()
+    assert not errors, "server logged errors:\n" + "\n".join(errors)
+
+
+def api_client(server: ServerProcess, token: str, timeout_s: float = 10) -> httpx.Client:
+    """An HTTP client of the server sending `token` (an API key or the admin token)."""
+    return httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+    )
+
+
 def export_csv(
     database_url: str, table: str, *extra: str
 ) -> tuple[list[str], list[dict[str, str]]]:

@@ -26,7 +26,15 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    api_client,
+    cli,
+    create_key,
+    export,
+    real_click,
+    running_server,
+)
 
 ADMIN_TOKEN = "admin-token-for-rejection-tests"
 T = TypeVar("T")
@@ -36,19 +44,8 @@ T = TypeVar("T")
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """The server with an admin token and a short body timeout (for a 408)."""
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_BODY_TIMEOUT_S": "1"}
-    process = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
+    with running_server(database_url, tmp_path / "server.log", env=env) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
-
-
-def _client(server: ServerProcess, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
 
 
 def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20) -> T:
@@ -99,7 +96,7 @@ def test_each_refused_status_is_kept_with_its_fields(
     server: ServerProcess, database_url: str
 ) -> None:
     key = create_key(database_url, "acme", "kept")
-    with _client(server, key["api_key"]) as http:
+    with api_client(server, key["api_key"]) as http:
         sent = {
             "invalid_json": http.post("/v1/api/collect", content=b"\x1b[31m{not json" * 300),
             "missing_field": http.post("/v1/api/collect", json={"tag_id": "t"}),
@@ -159,7 +156,7 @@ def test_a_gzip_body_is_kept_as_sent_once_inflated(
     server: ServerProcess, database_url: str
 ) -> None:
     key = create_key(database_url, "acme", "gzip")
-    with _client(server, key["api_key"]) as http:
+    with api_client(server, key["api_key"]) as http:
         answer = http.post(
             "/v1/api/collect",
             content=gzip.compress(b'{"event_name": 7}', mtime=0),
@@ -175,7 +172,7 @@ def test_a_429_is_counted_per_key_and_minute_not_kept(
 ) -> None:
     key = create_key(database_url, "acme", "limited", "--rate-limit", "1")
     reader = create_key(database_url, "acme", "reader")
-    with _client(server, key["api_key"]) as http, _client(server, reader["api_key"]) as read:
+    with api_client(server, key["api_key"]) as http, api_client(server, reader["api_key"]) as read:
         codes = [
             http.post("/v1/api/collect", json={"event_name": "x"}).status_code for _ in range(6)
         ]
@@ -196,7 +193,7 @@ def test_under_a_flood_at_most_100_a_second_per_key_are_kept_and_the_rest_counte
 ) -> None:
     key = create_key(database_url, "acme", "flood", "--rate-limit", "100000")
     sent = 400
-    with _client(server, key["api_key"]) as http:
+    with api_client(server, key["api_key"]) as http:
 
         def refused(_: int) -> int:
             return http.post("/v1/api/collect", content=b"{").status_code
@@ -224,13 +221,13 @@ def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
 ) -> None:
     acme = create_key(database_url, "acme", "a")
     other = create_key(database_url, "other", "o")
-    with _client(server, acme["api_key"]) as a, _client(server, other["api_key"]) as o:
+    with api_client(server, acme["api_key"]) as a, api_client(server, other["api_key"]) as o:
         assert a.post("/v1/api/collect", json={"event_name": 1}).status_code == 422
         assert o.post("/v1/api/collect", content=b"[").status_code == 400
         # Refused before a key is known: not kept, not counted.
-        with _client(server, "thr_" + "x" * 43) as unknown:
+        with api_client(server, "thr_" + "x" * 43) as unknown:
             assert unknown.post("/v1/api/collect", content=b"[").status_code == 401
-        with _client(server, ADMIN_TOKEN) as admin:
+        with api_client(server, ADMIN_TOKEN) as admin:
             everything = wait_for(lambda: rejections(admin), lambda p: len(p["rejections"]) >= 2)
             only_other = rejections(admin, partner_id=other["partner_id"])
         mine = rejections(a)
@@ -256,7 +253,7 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
     key = create_key(database_url, "acme", "mixed")
     slow = create_key(database_url, "acme", "slow", "--rate-limit", "1")
     click_id = real_click(server)
-    with _client(server, key["api_key"]) as http, _client(server, slow["api_key"]) as limited:
+    with api_client(server, key["api_key"]) as http, api_client(server, slow["api_key"]) as limited:
         for event_id in ("a", "b", "c", "a", "b"):  # 3 stored, 2 duplicates
             assert http.post("/v1/api/collect", json={"event_name": "v", "event_id": event_id})
         http.post("/v1/api/collect", content=b"nope")  # invalid_json
@@ -344,7 +341,7 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
 
 
 def test_the_delivery_report_refuses_what_it_does_not_know(server: ServerProcess) -> None:
-    with _client(server, ADMIN_TOKEN) as admin:
+    with api_client(server, ADMIN_TOKEN) as admin:
         for params in ({"group_by": "tag_id"}, {"since": "soon"}, {"limit": "5"}):
             answer = admin.get("/v1/api/reports/delivery", params=params)
             assert answer.status_code == 422
@@ -386,14 +383,12 @@ def test_rejections_past_the_retention_are_deleted(database_url: str, tmp_path: 
     _insert_rejection(database_url, now - timedelta(days=3), "old")
     _insert_rejection(database_url, now - timedelta(hours=1), "recent")
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_REJECTIONS_RETENTION_DAYS": "2"}
-    process = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
-        with _client(process, ADMIN_TOKEN) as admin:
-            page = wait_for(
-                lambda: rejections(admin, since="2000-01-01"),
-                lambda p: [r["request_id"] for r in p["rejections"]] == ["recent"],
-            )
-    finally:
-        process.stop()
+    with (
+        running_server(database_url, tmp_path / "server.log", env=env) as process,
+        api_client(process, ADMIN_TOKEN) as admin,
+    ):
+        page = wait_for(
+            lambda: rejections(admin, since="2000-01-01"),
+            lambda p: [r["request_id"] for r in p["rejections"]] == ["recent"],
+        )
     assert [row["request_id"] for row in page["rejections"]] == ["recent"]
-    assert not process.error_lines()
