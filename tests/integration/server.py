@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,12 @@ def cli(database_url: str, *args: str, env: Mapping[str, str] | None = None) -> 
     if done.returncode != 0:
         raise RuntimeError(f"thrad-events {' '.join(args)} failed: {done.stderr}")
     return done.stdout
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other test uses: tests sharing a module's server keep to partners (and ids) of
+    their own."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def create_key(

@@ -29,6 +29,7 @@ from tests.integration.server import (
     cli,
     create_key,
     running_server,
+    unique_name,
 )
 from tests.postgres import postgres_schema
 
@@ -62,12 +63,8 @@ def admin(admin_server: ServerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{time.monotonic_ns()}"
-
-
 def new_partner(admin: httpx.Client) -> dict[str, Any]:
-    answer = admin.post("/v1/admin/partners", json={"name": unique("partner")})
+    answer = admin.post("/v1/admin/partners", json={"name": unique_name("partner")})
     assert answer.status_code == 201, answer.text
     return dict(answer.json())
 
@@ -385,7 +382,7 @@ def test_every_action_over_http_and_the_cli_is_on_the_record(
     admin.patch(f"/v1/admin/keys/{key['key_id']}", json={"label": "renamed"})
     rotated = admin.post(f"/v1/admin/keys/{key['key_id']}/rotate").json()
     admin.post(f"/v1/admin/keys/{rotated['key_id']}/revoke")
-    cli_partner = unique("cli-partner")
+    cli_partner = unique_name("cli-partner")
     cli_key = create_key(url, cli_partner, "from-the-shell")
     cli(url, "keys", "update", cli_key["key_id"], "--rate-limit", "5")
     cli(url, "keys", "rotate", cli_key["key_id"], "--grace-seconds", "10")
@@ -424,7 +421,7 @@ def test_every_action_over_http_and_the_cli_is_on_the_record(
 
 def test_the_audit_command_prints_a_header_row_or_json_lines(admin_server: ServerProcess) -> None:
     url = admin_server.database_url
-    key = create_key(url, unique("audit-cli"), "k")
+    key = create_key(url, unique_name("audit-cli"), "k")
     table = cli(url, "audit", "--limit", "5").splitlines()
     assert table[0].split() == ["TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"]
     assert any(key["key_id"] in line and " cli " in line for line in table[1:])

@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, create_key, export, real_click, running_server
+from tests.integration.server import (
+    ServerProcess,
+    create_key,
+    export,
+    real_click,
+    running_server,
+    unique_name,
+)
 
 ADMIN_TOKEN = "export-admin-token-0123456789"
 
@@ -39,7 +46,7 @@ def export_server(
 
 class Partner:
     def __init__(self, server: ServerProcess) -> None:
-        self.name = f"p-{uuid.uuid4().hex[:10]}"
+        self.name = unique_name("p")
         key = create_key(server.database_url, self.name, "export", "--rate-limit", "100000")
         self.partner_id: str = key["partner_id"]
         self.http = httpx.Client(
