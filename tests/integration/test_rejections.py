@@ -34,18 +34,35 @@ from tests.integration.server import (
     export,
     real_click,
     running_server,
+    unique_name,
 )
 
 ADMIN_TOKEN = "admin-token-for-rejection-tests"
 T = TypeVar("T")
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """The server with an admin token and a short body timeout (for a 408)."""
+@pytest.fixture(scope="module")
+def module_server(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The server with an admin token and a short body timeout (for a 408), one per module (and
+    store): each test's keys are of partners of its own, and it reads those partners' rows."""
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_BODY_TIMEOUT_S": "1"}
-    with running_server(database_url, tmp_path / "server.log", env=env) as process:
+    log_path = tmp_path_factory.mktemp("rejections") / "server.log"
+    with running_server(shared_database_url, log_path, env=env) as process:
         yield process
+
+
+@pytest.fixture
+def server(module_server: ServerProcess) -> Iterator[ServerProcess]:
+    """The module's server; an error it logs during the test fails the test."""
+    with module_server.logs_no_new_errors():
+        yield module_server
+
+
+@pytest.fixture
+def partner() -> str:
+    return unique_name("partner")
 
 
 def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20) -> T:
@@ -92,10 +109,9 @@ def _slow_body(server: ServerProcess, api_key: str) -> int:
     return int(answer.split(" ", 2)[1])
 
 
-def test_each_refused_status_is_kept_with_its_fields(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "kept")
+def test_each_refused_status_is_kept_with_its_fields(server: ServerProcess, partner: str) -> None:
+    database_url = server.database_url
+    key = create_key(database_url, partner, "kept")
     with api_client(server, key["api_key"]) as http:
         sent = {
             "invalid_json": http.post("/v1/api/collect", content=b"\x1b[31m{not json" * 300),
@@ -144,7 +160,7 @@ def test_each_refused_status_is_kept_with_its_fields(
     assert times == sorted(times, reverse=True)
     assert page["not_kept"] == 0
     # The CLI shows what the client sent inert on a terminal.
-    table = cli(database_url, "rejections", "--partner", "acme")
+    table = cli(database_url, "rejections", "--partner", partner)
     assert "\x1b" not in table
     assert "\\x1b[31m" in table
     as_json = json.loads(cli(database_url, "rejections", "--json", "--limit", "3"))
@@ -152,10 +168,8 @@ def test_each_refused_status_is_kept_with_its_fields(
     assert as_json["truncated"] is True
 
 
-def test_a_gzip_body_is_kept_as_sent_once_inflated(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "gzip")
+def test_a_gzip_body_is_kept_as_sent_once_inflated(server: ServerProcess, partner: str) -> None:
+    key = create_key(server.database_url, partner, "gzip")
     with api_client(server, key["api_key"]) as http:
         answer = http.post(
             "/v1/api/collect",
@@ -167,11 +181,9 @@ def test_a_gzip_body_is_kept_as_sent_once_inflated(
     assert page["rejections"][0]["body"] == '{"event_name": 7}'
 
 
-def test_a_429_is_counted_per_key_and_minute_not_kept(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "limited", "--rate-limit", "1")
-    reader = create_key(database_url, "acme", "reader")
+def test_a_429_is_counted_per_key_and_minute_not_kept(server: ServerProcess, partner: str) -> None:
+    key = create_key(server.database_url, partner, "limited", "--rate-limit", "1")
+    reader = create_key(server.database_url, partner, "reader")
     with api_client(server, key["api_key"]) as http, api_client(server, reader["api_key"]) as read:
         codes = [
             http.post("/v1/api/collect", json={"event_name": "x"}).status_code for _ in range(6)
@@ -189,9 +201,9 @@ def test_a_429_is_counted_per_key_and_minute_not_kept(
 
 
 def test_under_a_flood_at_most_100_a_second_per_key_are_kept_and_the_rest_counted(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "flood", "--rate-limit", "100000")
+    key = create_key(server.database_url, partner, "flood", "--rate-limit", "100000")
     sent = 400
     with api_client(server, key["api_key"]) as http:
 
@@ -217,10 +229,17 @@ def test_under_a_flood_at_most_100_a_second_per_key_are_kept_and_the_rest_counte
 
 
 def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    acme = create_key(database_url, "acme", "a")
-    other = create_key(database_url, "other", "o")
+    acme = create_key(server.database_url, partner, "a")
+    other = create_key(server.database_url, unique_name("other"), "o")
+    both = (acme["partner_id"], other["partner_id"])
+
+    def of_both(page: dict[str, Any]) -> list[str]:
+        """The partners of the page's rows of this test's two partners (the module's other
+        tests' partners have rows of their own)."""
+        return sorted(row["partner_id"] for row in page["rejections"] if row["partner_id"] in both)
+
     with api_client(server, acme["api_key"]) as a, api_client(server, other["api_key"]) as o:
         assert a.post("/v1/api/collect", json={"event_name": 1}).status_code == 422
         assert o.post("/v1/api/collect", content=b"[").status_code == 400
@@ -228,7 +247,7 @@ def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
         with api_client(server, "thr_" + "x" * 43) as unknown:
             assert unknown.post("/v1/api/collect", content=b"[").status_code == 401
         with api_client(server, ADMIN_TOKEN) as admin:
-            everything = wait_for(lambda: rejections(admin), lambda p: len(p["rejections"]) >= 2)
+            everything = wait_for(lambda: rejections(admin), lambda p: len(of_both(p)) >= 2)
             only_other = rejections(admin, partner_id=other["partner_id"])
         mine = rejections(a)
         theirs = a.get("/v1/api/rejections", params={"partner_id": other["partner_id"]})
@@ -241,17 +260,16 @@ def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
         )
     assert [row["partner_id"] for row in mine["rejections"]] == [acme["partner_id"]]
     assert mine["partner_id"] == acme["partner_id"]
-    assert sorted(row["partner_id"] for row in everything["rejections"]) == sorted(
-        [acme["partner_id"], other["partner_id"]]
-    )
+    assert of_both(everything) == sorted(both)
     assert [row["code"] for row in only_other["rejections"]] == ["invalid_json"]
 
 
 def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "mixed")
-    slow = create_key(database_url, "acme", "slow", "--rate-limit", "1")
+    database_url = server.database_url
+    key = create_key(database_url, partner, "mixed")
+    slow = create_key(database_url, partner, "slow", "--rate-limit", "1")
     click_id = real_click(server)
     with api_client(server, key["api_key"]) as http, api_client(server, slow["api_key"]) as limited:
         for event_id in ("a", "b", "c", "a", "b"):  # 3 stored, 2 duplicates
@@ -325,8 +343,8 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
             row["stored"] + row["duplicate"] + sum(row["rejected"].values()) + row["rate_limited"]
         )
     # stored equals the rows in storage, and the day's totals are the routes' sums.
-    events = export(database_url, "events")
-    stored_conversions = export(database_url, "conversions")
+    events = export(database_url, "events", "--partner", partner)
+    stored_conversions = export(database_url, "conversions", "--partner", partner)
     assert found["collect"]["stored"] + found["collect_batch"]["stored"] == len(events)
     assert found["conversion"]["stored"] + found["conversion_batch"]["stored"] == len(
         stored_conversions
@@ -334,7 +352,9 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
     assert len(days) == 1
     assert days[0]["received"] == sum(row["received"] for row in found.values())
     assert days[0]["partner_id"] == key["partner_id"]
-    table = cli(database_url, "report", "delivery", "--group-by", "route", "--json")
+    table = cli(
+        database_url, "report", "delivery", "--group-by", "route", "--partner", partner, "--json"
+    )
     assert {row["route"]: row["received"] for row in json.loads(table)["rows"]} == {
         route: row["received"] for route, row in found.items()
     }
