@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.browser import launch_chromium
-from tests.integration.server import ServerProcess, create_key
+from tests.integration.server import ServerProcess, create_key, running_server
 from tests.postgres import postgres_schema
 
 pytestmark = pytest.mark.integration
@@ -42,13 +42,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(database_url, tmp_path / "server.log")
-    try:
+    with running_server(database_url, tmp_path / "server.log") as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture
@@ -86,11 +81,8 @@ def shared_server(
 ) -> Iterator[ServerProcess]:
     """One server for a whole module, for tests that keep to rows of their own (unique ids)."""
     tmp = tmp_path_factory.mktemp("shared")
-    process = ServerProcess(shared_database_url, tmp / "server.log")
-    try:
+    with running_server(shared_database_url, tmp / "server.log") as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

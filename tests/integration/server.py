@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,12 @@ def cli(database_url: str, *args: str, env: Mapping[str, str] | None = None) -> 
     if done.returncode != 0:
         raise RuntimeError(f"thrad-events {' '.join(args)} failed: {done.stderr}")
     return done.stdout
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other test uses: tests sharing a module's server keep to partners (and ids) of
+    their own."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def create_key(
@@ -181,6 +188,32 @@ class ServerProcess:
                 self.kill()
         self._log.close()
         return self.process.returncode
+
+
+@contextlib.contextmanager
+def running_server(
+    database_url: str,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[ServerProcess]:
+    """A server for the block, stopped after it; an error it logged fails the block (also one
+    logged while stopping, which a test of its own requests would not see)."""
+    process = ServerProcess(database_url, log_path, workers=workers, env=env)
+    try:
+        yield process
+    finally:
+        process.stop()
+    errors = process.error_lines()
+    assert not errors, "server logged errors:\n" + "\n".join(errors)
+
+
+def api_client(server: ServerProcess, token: str, timeout_s: float = 10) -> httpx.Client:
+    """An HTTP client of the server sending `token` (an API key or the admin token)."""
+    return httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+    )
 
 
 def export_csv(

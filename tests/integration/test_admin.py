@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, clean_env, cli, create_key
+from tests.integration.server import (
+    ServerProcess,
+    api_client,
+    clean_env,
+    cli,
+    create_key,
+    running_server,
+    unique_name,
+)
 from tests.postgres import postgres_schema
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
@@ -36,13 +44,9 @@ def admin_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("admin")
-    process = ServerProcess(
-        shared_database_url, tmp / "server.log", env={"THRAD_ADMIN_TOKEN": ADMIN_TOKEN}
-    )
-    try:
+    env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN}
+    with running_server(shared_database_url, tmp / "server.log", env=env) as process:
         yield process
-    finally:
-        process.stop()
     assert ADMIN_TOKEN not in process.log(), "the admin token was logged"
 
 
@@ -59,12 +63,8 @@ def admin(admin_server: ServerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{time.monotonic_ns()}"
-
-
 def new_partner(admin: httpx.Client) -> dict[str, Any]:
-    answer = admin.post("/v1/admin/partners", json={"name": unique("partner")})
+    answer = admin.post("/v1/admin/partners", json={"name": unique_name("partner")})
     assert answer.status_code == 201, answer.text
     return dict(answer.json())
 
@@ -382,7 +382,7 @@ def test_every_action_over_http_and_the_cli_is_on_the_record(
     admin.patch(f"/v1/admin/keys/{key['key_id']}", json={"label": "renamed"})
     rotated = admin.post(f"/v1/admin/keys/{key['key_id']}/rotate").json()
     admin.post(f"/v1/admin/keys/{rotated['key_id']}/revoke")
-    cli_partner = unique("cli-partner")
+    cli_partner = unique_name("cli-partner")
     cli_key = create_key(url, cli_partner, "from-the-shell")
     cli(url, "keys", "update", cli_key["key_id"], "--rate-limit", "5")
     cli(url, "keys", "rotate", cli_key["key_id"], "--grace-seconds", "10")
@@ -421,7 +421,7 @@ def test_every_action_over_http_and_the_cli_is_on_the_record(
 
 def test_the_audit_command_prints_a_header_row_or_json_lines(admin_server: ServerProcess) -> None:
     url = admin_server.database_url
-    key = create_key(url, unique("audit-cli"), "k")
+    key = create_key(url, unique_name("audit-cli"), "k")
     table = cli(url, "audit", "--limit", "5").splitlines()
     assert table[0].split() == ["TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"]
     assert any(key["key_id"] in line and " cli " in line for line in table[1:])
@@ -498,38 +498,24 @@ def test_a_revocation_or_rotation_through_one_node_holds_on_another_within_5_s(
     """Two nodes on one PostgreSQL schema: keys revoked, or rotated with no grace, through the
     first are refused by the second (which had just let them in) within 5 s."""
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN}
-    with postgres_schema() as url:
-        first = ServerProcess(url, tmp_path / "a.log", env=env)
-        try:
-            second = ServerProcess(url, tmp_path / "b.log", env=env)
-        except BaseException:
-            first.stop()
-            raise
-        try:
-            with httpx.Client(
-                base_url=first.base_url,
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                timeout=10,
-            ) as admin:
-                partner = new_partner(admin)["name"]
-                revoked, rotated = new_key(admin, partner), new_key(admin, partner)
-                for node in (first, second):
-                    for key in (revoked, rotated):
-                        assert collect(node.base_url, key["api_key"]) == 204
-                acted = time.monotonic()
-                admin.post(f"/v1/admin/keys/{revoked['key_id']}/revoke").raise_for_status()
-                answer = admin.post(
-                    f"/v1/admin/keys/{rotated['key_id']}/rotate", json={"grace_seconds": 0}
-                )
-                assert answer.status_code == 201
-                for key in (revoked, rotated):
-                    assert wait_refused(second.base_url, key["api_key"], acted) < 5
-                assert collect(second.base_url, answer.json()["api_key"]) == 204
-        finally:
-            first.stop()
-            second.stop()
+    with (
+        postgres_schema() as url,
+        running_server(url, tmp_path / "a.log", env=env) as first,
+        running_server(url, tmp_path / "b.log", env=env) as second,
+        api_client(first, ADMIN_TOKEN) as admin,
+    ):
+        partner = new_partner(admin)["name"]
+        revoked, rotated = new_key(admin, partner), new_key(admin, partner)
         for node in (first, second):
-            assert not node.error_lines()
+            for key in (revoked, rotated):
+                assert collect(node.base_url, key["api_key"]) == 204
+        acted = time.monotonic()
+        admin.post(f"/v1/admin/keys/{revoked['key_id']}/revoke").raise_for_status()
+        answer = admin.post(f"/v1/admin/keys/{rotated['key_id']}/rotate", json={"grace_seconds": 0})
+        assert answer.status_code == 201
+        for key in (revoked, rotated):
+            assert wait_refused(second.base_url, key["api_key"], acted) < 5
+        assert collect(second.base_url, answer.json()["api_key"]) == 204
 
 
 # -- the README's walkthrough, as written -------------------------------------------------------
@@ -548,8 +534,7 @@ def test_the_readme_operating_walkthrough_runs_as_written(
     """README "Operating": partner -> key -> rotate -> revoke -> audit with curl, every command
     run by bash (curl -f: any HTTP error fails it) against a fresh server."""
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN}
-    server = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
+    with running_server(database_url, tmp_path / "server.log", env=env) as server:
         script = operating_walkthrough().replace(
             "BASE=http://127.0.0.1:8080", f"BASE={server.base_url}"
         )
@@ -561,8 +546,6 @@ def test_the_readme_operating_walkthrough_runs_as_written(
             timeout=60,
             check=False,
         )
-    finally:
-        server.stop()
     assert done.returncode == 0, done.stderr + done.stdout
     lines = done.stdout.splitlines()
     assert "revoked" in lines
@@ -574,4 +557,3 @@ def test_the_readme_operating_walkthrough_runs_as_written(
         ["cli", "key.create"],
         ["cli", "partner.create"],
     ]
-    assert not server.error_lines()

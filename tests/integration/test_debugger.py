@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, create_key
+from tests.integration.server import ServerProcess, create_key, running_server, unique_name
 from tests.integration.sse import EventStream
 
 ADMIN_TOKEN = "debugger-admin-token-0123456789"
@@ -20,15 +20,26 @@ STREAM = "/v1/api/debug/stream"
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-@pytest.fixture
-def debug_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """Two worker processes, an admin token, and a heartbeat every second."""
-    process = ServerProcess(database_url, tmp_path / "server.log", workers=2, env=ENV)
-    try:
+@pytest.fixture(scope="module")
+def module_debug_server(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """Two worker processes, an admin token, and a heartbeat every second; one per module (and
+    store), each test streaming partners of its own."""
+    log_path = tmp_path_factory.mktemp("debugger") / "server.log"
+    with running_server(shared_database_url, log_path, workers=2, env=ENV) as process:
         yield process
-    finally:
-        process.stop()
-    assert not process.error_lines(), "\n".join(process.error_lines())
+
+
+@pytest.fixture
+def debug_server(module_debug_server: ServerProcess) -> Iterator[ServerProcess]:
+    """The module's server; an error it logs during the test fails the test."""
+    with module_debug_server.logs_no_new_errors():
+        yield module_debug_server
+
+
+def partner_key(server: ServerProcess, *extra: str) -> dict[str, Any]:
+    return create_key(server.database_url, unique_name("partner"), "test", *extra)
 
 
 def stream_of(server: ServerProcess, token: str) -> EventStream:
@@ -49,9 +60,9 @@ def post(server: ServerProcess, key: dict[str, Any], path: str, body: Any, **hea
 
 
 def test_each_request_shows_live_with_its_outcome_errors_and_stored_row(
-    debug_server: ServerProcess, database_url: str
+    debug_server: ServerProcess,
 ) -> None:
-    key = create_key(database_url)
+    key = partner_key(debug_server)
     stream = stream_of(debug_server, key["api_key"])
     try:
         event = {
@@ -119,9 +130,9 @@ def test_each_request_shows_live_with_its_outcome_errors_and_stored_row(
 
 
 def test_every_request_reaches_the_stream_whichever_worker_serves_it(
-    debug_server: ServerProcess, database_url: str
+    debug_server: ServerProcess,
 ) -> None:
-    key = create_key(database_url, "acme", "test", "--rate-limit", "10000")
+    key = partner_key(debug_server, "--rate-limit", "10000")
     stream = stream_of(debug_server, key["api_key"])
     try:
         # Each on a connection of its own: the kernel spreads them over both workers.
@@ -137,9 +148,10 @@ def test_a_stream_on_one_server_sees_requests_sent_to_another(
     database_url: str, tmp_path: Path
 ) -> None:
     """Servers sharing a store (nodes on PostgreSQL, processes on one SQLite file)."""
-    first = ServerProcess(database_url, tmp_path / "first.log", env=ENV)
-    second = ServerProcess(database_url, tmp_path / "second.log", env=ENV)
-    try:
+    with (
+        running_server(database_url, tmp_path / "first.log", env=ENV) as first,
+        running_server(database_url, tmp_path / "second.log", env=ENV) as second,
+    ):
         key = create_key(database_url)
         stream = stream_of(first, key["api_key"])
         try:
@@ -147,20 +159,15 @@ def test_a_stream_on_one_server_sees_requests_sent_to_another(
             event = stream.next()
         finally:
             stream.close()
-        assert event["event_name"] == "elsewhere"
-        assert event["row"]["event_name"] == "elsewhere"
-    finally:
-        first.stop()
-        second.stop()
-    assert not first.error_lines()
-    assert not second.error_lines()
+    assert event["event_name"] == "elsewhere"
+    assert event["row"]["event_name"] == "elsewhere"
 
 
 def test_a_partner_sees_only_its_own_requests_and_the_operator_every_partner(
-    debug_server: ServerProcess, database_url: str
+    debug_server: ServerProcess,
 ) -> None:
-    acme = create_key(database_url, "acme")
-    globex = create_key(database_url, "globex")
+    acme = partner_key(debug_server)
+    globex = partner_key(debug_server)
     mine = stream_of(debug_server, acme["api_key"])
     operator = stream_of(debug_server, ADMIN_TOKEN)
     try:
@@ -191,38 +198,36 @@ def test_the_stream_refuses_whoever_has_no_valid_key(
 
 @pytest.mark.sqlite_only("the cap is per process, whatever the store")
 def test_open_streams_are_capped_per_partner(database_url: str, tmp_path: Path) -> None:
-    server = ServerProcess(database_url, tmp_path / "server.log", env=ENV)
     streams: list[EventStream] = []
-    try:
-        key = create_key(database_url)
-        streams = [stream_of(server, key["api_key"]) for _ in range(5)]
-        refused = EventStream(server.base_url + STREAM, key["api_key"])
-        assert refused.status == 429
-        assert refused.error_body is not None
-        assert refused.error_body["error"]["code"] == "rate_limited"
-        # Another partner still gets one, and a closed stream frees its place.
-        other = stream_of(server, create_key(database_url, "globex")["api_key"])
-        assert other.status == 200
-        streams.append(other)
-        streams.pop(0).close()
-        again = EventStream(server.base_url + STREAM, key["api_key"])
-        for _ in range(20):
-            if again.status == 200:
-                break
+    with running_server(database_url, tmp_path / "server.log", env=ENV) as server:
+        try:
+            key = create_key(database_url)
+            streams = [stream_of(server, key["api_key"]) for _ in range(5)]
+            refused = EventStream(server.base_url + STREAM, key["api_key"])
+            assert refused.status == 429
+            assert refused.error_body is not None
+            assert refused.error_body["error"]["code"] == "rate_limited"
+            # Another partner still gets one, and a closed stream frees its place.
+            other = stream_of(server, create_key(database_url, "globex")["api_key"])
+            assert other.status == 200
+            streams.append(other)
+            streams.pop(0).close()
             again = EventStream(server.base_url + STREAM, key["api_key"])
-        assert again.status == 200
-        streams.append(again)
-    finally:
-        for stream in streams:
-            stream.close()
-        server.stop()
+            for _ in range(20):
+                if again.status == 200:
+                    break
+                again = EventStream(server.base_url + STREAM, key["api_key"])
+            assert again.status == 200
+            streams.append(again)
+        finally:
+            for stream in streams:
+                stream.close()
 
 
 def test_heartbeats_keep_an_idle_stream_open(
-    debug_server: ServerProcess, database_url: str
+    debug_server: ServerProcess,
 ) -> None:
-    # Not the `key` fixture: it starts a server of its own on this store and this log file.
-    stream = stream_of(debug_server, create_key(database_url)["api_key"])
+    stream = stream_of(debug_server, partner_key(debug_server)["api_key"])
     try:
         for _ in range(100):
             if ": heartbeat" in stream.raw:
@@ -234,14 +239,13 @@ def test_heartbeats_keep_an_idle_stream_open(
 
 
 def test_the_server_stops_cleanly_with_a_stream_open(database_url: str, tmp_path: Path) -> None:
-    server = ServerProcess(database_url, tmp_path / "server.log", workers=2, env=ENV)
-    key = create_key(database_url)
-    stream = stream_of(server, key["api_key"])
-    try:
-        # uvicorn waits for responses in progress; a stream must not hold it for its grace time.
-        assert server.stop(timeout_s=10) == 0
-        assert stream.next("bye")["reason"]
-        assert stream.ended.wait(10)
-    finally:
-        stream.close()
-    assert not server.error_lines()
+    with running_server(database_url, tmp_path / "server.log", workers=2, env=ENV) as server:
+        stream = stream_of(server, create_key(database_url)["api_key"])
+        try:
+            # uvicorn waits for responses in progress; a stream must not hold it for its grace
+            # time.
+            assert server.stop(timeout_s=10) == 0
+            assert stream.next("bye")["reason"]
+            assert stream.ended.wait(10)
+        finally:
+            stream.close()

@@ -20,7 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    cli,
+    create_key,
+    export,
+    real_click,
+    running_server,
+)
 from tests.testdata import geoip_db
 
 pytestmark = pytest.mark.integration
@@ -43,13 +50,10 @@ def geo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         "THRAD_GEOIP_DB": str(geoip_db("GeoIP2-City-Test")),
         "THRAD_TRUSTED_PROXIES": "127.0.0.1/32",
     }
-    process = ServerProcess(f"sqlite:///{folder / 'thrad.db'}", folder / "server.log", env=env)
-    try:
+    with running_server(
+        f"sqlite:///{folder / 'thrad.db'}", folder / "server.log", env=env
+    ) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    create_key,
+    export,
+    real_click,
+    running_server,
+    unique_name,
+)
 
 ADMIN_TOKEN = "export-admin-token-0123456789"
 
@@ -29,22 +36,17 @@ def export_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp: Path = tmp_path_factory.mktemp("export")
-    process = ServerProcess(
+    with running_server(
         shared_database_url,
         tmp / "server.log",
         env={"THRAD_EXPORT_SETTLE_S": "0", "THRAD_ADMIN_TOKEN": ADMIN_TOKEN},
-    )
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 class Partner:
     def __init__(self, server: ServerProcess) -> None:
-        self.name = f"p-{uuid.uuid4().hex[:10]}"
+        self.name = unique_name("p")
         key = create_key(server.database_url, self.name, "export", "--rate-limit", "100000")
         self.partner_id: str = key["partner_id"]
         self.http = httpx.Client(

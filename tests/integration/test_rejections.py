@@ -28,29 +28,43 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    api_client,
+    cli,
+    create_key,
+    export,
+    real_click,
+    running_server,
+    unique_name,
+)
 
 ADMIN_TOKEN = "admin-token-for-rejection-tests"
 T = TypeVar("T")
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """The server with an admin token and a short body timeout (for a 408)."""
+@pytest.fixture(scope="module")
+def module_server(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The server with an admin token and a short body timeout (for a 408), one per module (and
+    store): each test's keys are of partners of its own, and it reads those partners' rows."""
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_BODY_TIMEOUT_S": "1"}
-    process = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
+    log_path = tmp_path_factory.mktemp("rejections") / "server.log"
+    with running_server(shared_database_url, log_path, env=env) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
-def _client(server: ServerProcess, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
+@pytest.fixture
+def server(module_server: ServerProcess) -> Iterator[ServerProcess]:
+    """The module's server; an error it logs during the test fails the test."""
+    with module_server.logs_no_new_errors():
+        yield module_server
+
+
+@pytest.fixture
+def partner() -> str:
+    return unique_name("partner")
 
 
 def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20) -> T:
@@ -97,11 +111,10 @@ def _slow_body(server: ServerProcess, api_key: str) -> int:
     return int(answer.split(" ", 2)[1])
 
 
-def test_each_refused_status_is_kept_with_its_fields(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "kept")
-    with _client(server, key["api_key"]) as http:
+def test_each_refused_status_is_kept_with_its_fields(server: ServerProcess, partner: str) -> None:
+    database_url = server.database_url
+    key = create_key(database_url, partner, "kept")
+    with api_client(server, key["api_key"]) as http:
         sent = {
             "invalid_json": http.post("/v1/api/collect", content=b"\x1b[31m{not json" * 300),
             "missing_field": http.post("/v1/api/collect", json={"tag_id": "t"}),
@@ -149,7 +162,7 @@ def test_each_refused_status_is_kept_with_its_fields(
     assert times == sorted(times, reverse=True)
     assert page["not_kept"] == 0
     # The CLI shows what the client sent inert on a terminal.
-    table = cli(database_url, "rejections", "--partner", "acme")
+    table = cli(database_url, "rejections", "--partner", partner)
     assert "\x1b" not in table
     assert "\\x1b[31m" in table
     as_json = json.loads(cli(database_url, "rejections", "--json", "--limit", "3"))
@@ -157,11 +170,9 @@ def test_each_refused_status_is_kept_with_its_fields(
     assert as_json["truncated"] is True
 
 
-def test_a_gzip_body_is_kept_as_sent_once_inflated(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "gzip")
-    with _client(server, key["api_key"]) as http:
+def test_a_gzip_body_is_kept_as_sent_once_inflated(server: ServerProcess, partner: str) -> None:
+    key = create_key(server.database_url, partner, "gzip")
+    with api_client(server, key["api_key"]) as http:
         answer = http.post(
             "/v1/api/collect",
             content=gzip.compress(b'{"event_name": 7}', mtime=0),
@@ -172,12 +183,10 @@ def test_a_gzip_body_is_kept_as_sent_once_inflated(
     assert page["rejections"][0]["body"] == '{"event_name": 7}'
 
 
-def test_a_429_is_counted_per_key_and_minute_not_kept(
-    server: ServerProcess, database_url: str
-) -> None:
-    key = create_key(database_url, "acme", "limited", "--rate-limit", "1")
-    reader = create_key(database_url, "acme", "reader")
-    with _client(server, key["api_key"]) as http, _client(server, reader["api_key"]) as read:
+def test_a_429_is_counted_per_key_and_minute_not_kept(server: ServerProcess, partner: str) -> None:
+    key = create_key(server.database_url, partner, "limited", "--rate-limit", "1")
+    reader = create_key(server.database_url, partner, "reader")
+    with api_client(server, key["api_key"]) as http, api_client(server, reader["api_key"]) as read:
         codes = [
             http.post("/v1/api/collect", json={"event_name": "x"}).status_code for _ in range(6)
         ]
@@ -194,11 +203,11 @@ def test_a_429_is_counted_per_key_and_minute_not_kept(
 
 
 def test_under_a_flood_at_most_100_a_second_per_key_are_kept_and_the_rest_counted(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "flood", "--rate-limit", "100000")
+    key = create_key(server.database_url, partner, "flood", "--rate-limit", "100000")
     sent = 400
-    with _client(server, key["api_key"]) as http:
+    with api_client(server, key["api_key"]) as http:
 
         def refused(_: int) -> int:
             return http.post("/v1/api/collect", content=b"{").status_code
@@ -222,18 +231,25 @@ def test_under_a_flood_at_most_100_a_second_per_key_are_kept_and_the_rest_counte
 
 
 def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    acme = create_key(database_url, "acme", "a")
-    other = create_key(database_url, "other", "o")
-    with _client(server, acme["api_key"]) as a, _client(server, other["api_key"]) as o:
+    acme = create_key(server.database_url, partner, "a")
+    other = create_key(server.database_url, unique_name("other"), "o")
+    both = (acme["partner_id"], other["partner_id"])
+
+    def of_both(page: dict[str, Any]) -> list[str]:
+        """The partners of the page's rows of this test's two partners (the module's other
+        tests' partners have rows of their own)."""
+        return sorted(row["partner_id"] for row in page["rejections"] if row["partner_id"] in both)
+
+    with api_client(server, acme["api_key"]) as a, api_client(server, other["api_key"]) as o:
         assert a.post("/v1/api/collect", json={"event_name": 1}).status_code == 422
         assert o.post("/v1/api/collect", content=b"[").status_code == 400
         # Refused before a key is known: not kept, not counted.
-        with _client(server, "thr_" + "x" * 43) as unknown:
+        with api_client(server, "thr_" + "x" * 43) as unknown:
             assert unknown.post("/v1/api/collect", content=b"[").status_code == 401
-        with _client(server, ADMIN_TOKEN) as admin:
-            everything = wait_for(lambda: rejections(admin), lambda p: len(p["rejections"]) >= 2)
+        with api_client(server, ADMIN_TOKEN) as admin:
+            everything = wait_for(lambda: rejections(admin), lambda p: len(of_both(p)) >= 2)
             only_other = rejections(admin, partner_id=other["partner_id"])
         mine = rejections(a)
         theirs = a.get("/v1/api/rejections", params={"partner_id": other["partner_id"]})
@@ -246,19 +262,18 @@ def test_a_key_sees_its_own_partners_rejections_and_the_admin_every_partners(
         )
     assert [row["partner_id"] for row in mine["rejections"]] == [acme["partner_id"]]
     assert mine["partner_id"] == acme["partner_id"]
-    assert sorted(row["partner_id"] for row in everything["rejections"]) == sorted(
-        [acme["partner_id"], other["partner_id"]]
-    )
+    assert of_both(everything) == sorted(both)
     assert [row["code"] for row in only_other["rejections"]] == ["invalid_json"]
 
 
 def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
-    server: ServerProcess, database_url: str
+    server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "mixed")
-    slow = create_key(database_url, "acme", "slow", "--rate-limit", "1")
+    database_url = server.database_url
+    key = create_key(database_url, partner, "mixed")
+    slow = create_key(database_url, partner, "slow", "--rate-limit", "1")
     click_id = real_click(server)
-    with _client(server, key["api_key"]) as http, _client(server, slow["api_key"]) as limited:
+    with api_client(server, key["api_key"]) as http, api_client(server, slow["api_key"]) as limited:
         for event_id in ("a", "b", "c", "a", "b"):  # 3 stored, 2 duplicates
             assert http.post("/v1/api/collect", json={"event_name": "v", "event_id": event_id})
         http.post("/v1/api/collect", content=b"nope")  # invalid_json
@@ -330,8 +345,8 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
             row["stored"] + row["duplicate"] + sum(row["rejected"].values()) + row["rate_limited"]
         )
     # stored equals the rows in storage, and the day's totals are the routes' sums.
-    events = export(database_url, "events")
-    stored_conversions = export(database_url, "conversions")
+    events = export(database_url, "events", "--partner", partner)
+    stored_conversions = export(database_url, "conversions", "--partner", partner)
     assert found["collect"]["stored"] + found["collect_batch"]["stored"] == len(events)
     assert found["conversion"]["stored"] + found["conversion_batch"]["stored"] == len(
         stored_conversions
@@ -339,7 +354,9 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
     assert len(days) == 1
     assert days[0]["received"] == sum(row["received"] for row in found.values())
     assert days[0]["partner_id"] == key["partner_id"]
-    table = cli(database_url, "report", "delivery", "--group-by", "route", "--json")
+    table = cli(
+        database_url, "report", "delivery", "--group-by", "route", "--partner", partner, "--json"
+    )
     assert {row["route"]: row["received"] for row in json.loads(table)["rows"]} == {
         route: row["received"] for route, row in found.items()
     }
@@ -355,7 +372,7 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
 
 
 def test_the_delivery_report_refuses_what_it_does_not_know(server: ServerProcess) -> None:
-    with _client(server, ADMIN_TOKEN) as admin:
+    with api_client(server, ADMIN_TOKEN) as admin:
         for params in ({"group_by": "tag_id"}, {"since": "soon"}, {"limit": "5"}):
             answer = admin.get("/v1/api/reports/delivery", params=params)
             assert answer.status_code == 422
@@ -397,14 +414,12 @@ def test_rejections_past_the_retention_are_deleted(database_url: str, tmp_path: 
     _insert_rejection(database_url, now - timedelta(days=3), "old")
     _insert_rejection(database_url, now - timedelta(hours=1), "recent")
     env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_REJECTIONS_RETENTION_DAYS": "2"}
-    process = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
-        with _client(process, ADMIN_TOKEN) as admin:
-            page = wait_for(
-                lambda: rejections(admin, since="2000-01-01"),
-                lambda p: [r["request_id"] for r in p["rejections"]] == ["recent"],
-            )
-    finally:
-        process.stop()
+    with (
+        running_server(database_url, tmp_path / "server.log", env=env) as process,
+        api_client(process, ADMIN_TOKEN) as admin,
+    ):
+        page = wait_for(
+            lambda: rejections(admin, since="2000-01-01"),
+            lambda p: [r["request_id"] for r in p["rejections"]] == ["recent"],
+        )
     assert [row["request_id"] for row in page["rejections"]] == ["recent"]
-    assert not process.error_lines()

@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.server import ServerProcess, create_key
+from tests.integration.server import ServerProcess, create_key, running_server
 
 BUDGET_S = 1
 # The 503 comes this long after the budget at most (a loaded test machine included).
@@ -35,17 +35,12 @@ KEYS = 45
 
 @pytest.fixture
 def budget_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
+    with running_server(
         database_url,
         tmp_path / "server.log",
         env={"THRAD_REPORT_TIMEOUT_S": str(BUDGET_S), "THRAD_ADMIN_TOKEN": ADMIN_TOKEN},
-    )
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 def execute(database_url: str, sql: str, *args: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, real_click
+from tests.integration.server import ServerProcess, cli, create_key, real_click, running_server
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import FIELDS, Report, parse_report_query
 from thrad_events.reports.run import answer
@@ -480,17 +480,12 @@ def test_funnel_groups_and_filters_by_the_click(store: Store) -> None:
 def report_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the HTTP tests, with THRAD_ADMIN_TOKEN; each test uses partners of its own."""
     folder: Path = tmp_path_factory.mktemp("reports")
-    process = ServerProcess(
+    with running_server(
         f"sqlite:///{folder / 'thrad.db'}",
         folder / "server.log",
         env={"THRAD_ADMIN_TOKEN": ADMIN_TOKEN},
-    )
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 def get(server: ServerProcess, token: str, report: str, **params: Any) -> httpx.Response:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.integration.server import ServerProcess, click_link
+from tests.integration.server import ServerProcess, click_link, running_server
 from tests.integration.tagging import SERVER_ENV, new_tag_id, register_tag, wait_for_rows
 from tests.landing import LandingSite, landing_site
 from thrad_events.enrich.useragent import UserAgentParser
@@ -30,13 +30,8 @@ def tag_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("tag-browser")
-    process = ServerProcess(shared_database_url, tmp / "server.log", env=SERVER_ENV)
-    try:
+    with running_server(shared_database_url, tmp / "server.log", env=SERVER_ENV) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture(scope="module")

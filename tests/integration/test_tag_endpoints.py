@@ -18,7 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, click_link, follow_click, real_click
+from tests.integration.server import (
+    ServerProcess,
+    click_link,
+    follow_click,
+    real_click,
+    running_server,
+)
 from tests.integration.tagging import (
     CLICK_SECRET,
     SERVER_ENV,
@@ -42,13 +48,8 @@ def tag_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("tag")
-    process = ServerProcess(shared_database_url, tmp / "server.log", env=SERVER_ENV)
-    try:
+    with running_server(shared_database_url, tmp / "server.log", env=SERVER_ENV) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture(scope="module")

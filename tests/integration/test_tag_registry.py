@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key
+from tests.integration.server import ServerProcess, cli, create_key, running_server
 from tests.integration.tagging import ADMIN_TOKEN, SERVER_ENV, new_tag_id, register_tag
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -29,13 +29,8 @@ def registry_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("tag-registry")
-    process = ServerProcess(shared_database_url, tmp / "server.log", env=SERVER_ENV)
-    try:
+    with running_server(shared_database_url, tmp / "server.log", env=SERVER_ENV) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
 
 
 @pytest.fixture
@@ -297,8 +292,7 @@ def test_every_registry_change_is_on_the_audit_trail(
 @pytest.mark.sqlite_only("the per-IP limit is the limiter's, the same on every store")
 def test_a_client_ip_over_its_rate_limit_is_refused(database_url: str, tmp_path: Path) -> None:
     env = {**SERVER_ENV, "THRAD_TAG_IP_RATE_LIMIT_PER_S": "3"}
-    server = ServerProcess(database_url, tmp_path / "server.log", env=env)
-    try:
+    with running_server(database_url, tmp_path / "server.log", env=env) as server:
         tag_id = new_tag_id()
         register_tag(database_url, "acme", tag_id, "https://shop.example.com")
         headers = {"origin": "https://shop.example.com", "content-type": "text/plain"}
@@ -310,5 +304,3 @@ def test_a_client_ip_over_its_rate_limit_is_refused(database_url: str, tmp_path:
             ]
         assert 429 in codes
         assert codes[0] == 204
-    finally:
-        server.stop()

@@ -21,7 +21,15 @@ import httpx
 import psycopg
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    api_client,
+    cli,
+    create_key,
+    export,
+    real_click,
+    running_server,
+)
 
 SECRET = "a-click-secret-of-the-tests"
 SECRET_ENV = {"THRAD_CLICK_SECRET": SECRET}
@@ -35,23 +43,10 @@ CONVERSION = {
 @pytest.fixture
 def signed_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server whose click secret the test knows."""
-    process = ServerProcess(
+    with running_server(
         database_url, tmp_path / "server.log", env={"THRAD_CLICK_SECRET": SECRET}
-    )
-    try:
+    ) as process:
         yield process
-    finally:
-        process.stop()
-    errors = process.error_lines()
-    assert not errors, "server logged errors:\n" + "\n".join(errors)
-
-
-def _client(server: ServerProcess, key: dict[str, Any]) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {key['api_key']}"},
-        timeout=10,
-    )
 
 
 def _test_key(database_url: str, partner: str = "acme") -> dict[str, Any]:
@@ -86,7 +81,10 @@ def test_test_rows_are_flagged_and_exported_only_when_asked(
     test_key, live_key = _test_key(database_url), create_key(database_url)
     event_id = f"ev-{uuid.uuid4()}"
     body = {"event_name": "page_view", "tag_id": "t1", "event_id": event_id}
-    with _client(server, test_key) as test_http, _client(server, live_key) as live_http:
+    with (
+        api_client(server, test_key["api_key"]) as test_http,
+        api_client(server, live_key["api_key"]) as live_http,
+    ):
         assert test_http.post("/v1/api/collect", json=body).status_code == 204
         # The same (tag_id, event_id) from a live key is a different event: stored too.
         assert live_http.post("/v1/api/collect", json=body).status_code == 204
@@ -110,7 +108,10 @@ def test_conversions_of_test_and_live_keys_never_dedupe_against_each_other(
     click_id = real_click(signed_server, env=SECRET_ENV)
     body = {**CONVERSION, "click_id": click_id, "order_id": "order-1"}
     headers = {"Idempotency-Key": f"idem-{uuid.uuid4()}"}
-    with _client(signed_server, test_key) as test_http, _client(signed_server, live_key) as live:
+    with (
+        api_client(signed_server, test_key["api_key"]) as test_http,
+        api_client(signed_server, live_key["api_key"]) as live,
+    ):
         # A test key converts a live click (a followed click link, tried in staging).
         first = test_http.post("/v1/api/conversion", json=body, headers=headers)
         assert first.json() == {"status": "ok"}
@@ -136,7 +137,7 @@ def test_a_test_key_creates_test_clicks_signed_like_the_redirect(
     signed_server: ServerProcess, database_url: str
 ) -> None:
     test_key = _test_key(database_url)
-    with _client(signed_server, test_key) as http:
+    with api_client(signed_server, test_key["api_key"]) as http:
         created = http.post(
             "/v1/api/test/clicks", json={"campaign_id": "c1", "ad_id": "a1", "bid_id": "b1"}
         )
@@ -170,11 +171,11 @@ def test_test_clicks_refuse_live_keys_and_bad_bodies(
     server: ServerProcess, database_url: str
 ) -> None:
     live_key, test_key = create_key(database_url), _test_key(database_url)
-    with _client(server, live_key) as live:
+    with api_client(server, live_key["api_key"]) as live:
         refused = live.post("/v1/api/test/clicks", json={})
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "forbidden"
-    with _client(server, test_key) as http:
+    with api_client(server, test_key["api_key"]) as http:
         bad = http.post(
             "/v1/api/test/clicks", json={"campaign_id": 7, "ad_id": "x" * 300, "landing": "u"}
         )
@@ -187,9 +188,9 @@ def test_test_clicks_refuse_live_keys_and_bad_bodies(
 
 def test_a_live_key_cannot_convert_a_test_click(server: ServerProcess, database_url: str) -> None:
     live_key, test_key = create_key(database_url), _test_key(database_url)
-    with _client(server, test_key) as http:
+    with api_client(server, test_key["api_key"]) as http:
         click_id = http.post("/v1/api/test/clicks", json={}).json()["click_id"]
-    with _client(server, live_key) as live:
+    with api_client(server, live_key["api_key"]) as live:
         answer = live.post("/v1/api/conversion", json={**CONVERSION, "click_id": click_id})
         assert answer.status_code == 404
         assert answer.json()["error"]["code"] == "click_not_found"
@@ -217,7 +218,7 @@ def test_clicks_create_stores_a_click_a_live_key_converts(
     assert minted["thrad_sig"] == expected
     plain = cli(database_url, "clicks", "create").strip()
     assert uuid.UUID(plain).version == 4
-    with _client(signed_server, live_key) as live:
+    with api_client(signed_server, live_key["api_key"]) as live:
         for click_id in (minted["click_id"], plain):
             answer = live.post("/v1/api/conversion", json={**CONVERSION, "click_id": click_id})
             assert answer.json() == {"status": "ok"}
@@ -229,7 +230,10 @@ def test_clicks_create_stores_a_click_a_live_key_converts(
 def test_reports_leave_test_rows_out_unless_asked(server: ServerProcess, database_url: str) -> None:
     test_key, live_key = _test_key(database_url, "shop"), create_key(database_url, "shop")
     tag = f"tag-{uuid.uuid4()}"
-    with _client(server, test_key) as test_http, _client(server, live_key) as live:
+    with (
+        api_client(server, test_key["api_key"]) as test_http,
+        api_client(server, live_key["api_key"]) as live,
+    ):
         click_id = test_http.post("/v1/api/test/clicks", json={"campaign_id": tag}).json()[
             "click_id"
         ]
@@ -302,7 +306,10 @@ def test_old_test_rows_are_deleted_by_the_cli_and_live_rows_kept(
     server: ServerProcess, database_url: str
 ) -> None:
     test_key, live_key = _test_key(database_url), create_key(database_url)
-    with _client(server, test_key) as test_http, _client(server, live_key) as live:
+    with (
+        api_client(server, test_key["api_key"]) as test_http,
+        api_client(server, live_key["api_key"]) as live,
+    ):
         click_id = test_http.post("/v1/api/test/clicks", json={}).json()["click_id"]
         for i in range(3):
             test_http.post("/v1/api/collect", json={"event_name": "t", "event_id": str(i)})
@@ -320,23 +327,16 @@ def test_old_test_rows_are_deleted_by_the_cli_and_live_rows_kept(
 
 
 def test_the_server_deletes_old_test_rows_when_it_starts(database_url: str, tmp_path: Path) -> None:
-    first = ServerProcess(database_url, tmp_path / "first.log")
-    try:
-        test_key = _test_key(database_url)
-        with _client(first, test_key) as http:
-            assert http.post("/v1/api/collect", json={"event_name": "t"}).status_code == 204
-            assert http.post("/v1/api/test/clicks", json={}).status_code == 201
-    finally:
-        first.stop()
+    with (
+        running_server(database_url, tmp_path / "first.log") as first,
+        api_client(first, _test_key(database_url)["api_key"]) as http,
+    ):
+        assert http.post("/v1/api/collect", json={"event_name": "t"}).status_code == 204
+        assert http.post("/v1/api/test/clicks", json={}).status_code == 201
     _age_test_rows(database_url, 3)
-    second = ServerProcess(
-        database_url, tmp_path / "second.log", env={"THRAD_TEST_RETENTION_DAYS": "2"}
-    )
-    try:
+    retention = {"THRAD_TEST_RETENTION_DAYS": "2"}
+    with running_server(database_url, tmp_path / "second.log", env=retention):
         deadline = time.monotonic() + 20
         while _counts(database_url) != {"events": 0, "conversions": 0, "clicks": 0}:
             assert time.monotonic() < deadline, "old test rows were not deleted at start"
             time.sleep(0.2)
-    finally:
-        second.stop()
-    assert not second.error_lines()
