@@ -361,7 +361,9 @@ def test_the_delivery_numbers_add_up_and_equal_the_stored_rows(
         route: row["received"] for route, row in found.items()
     }
     # CSV: each rejection code a column of its own.
-    delivery_csv = cli(database_url, "report", "delivery", "--group-by", "route", "--csv")
+    delivery_csv = cli(
+        database_url, "report", "delivery", "--group-by", "route", "--partner", partner, "--csv"
+    )
     as_csv = list(csv.DictReader(io.StringIO(delivery_csv)))
     assert {row["route"]: int(row["received"]) for row in as_csv} == {
         route: row["received"] for route, row in found.items()
