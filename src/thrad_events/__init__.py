@@ -16,7 +16,7 @@ The path of an event through the service, and what each stage may reject:
 
 Whatever the end, once the key is known it is accounted for (ingest/delivery.py): the writer
 counts stored and duplicate rows in their own transaction, a refusal is counted and (400, 404,
-408, 413, 415, 422) kept for GET /v1/api/rejections, a 429 counted per key and minute.
+408, 413, 415, 422, 431) kept for GET /v1/api/rejections, a 429 counted per key and minute.
 """
 
 __version__ = "0.1.0"

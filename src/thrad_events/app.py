@@ -39,7 +39,8 @@ from thrad_events.http import (
 from thrad_events.http.admin import AdminAccess, admin_routes
 from thrad_events.http.admission import Admission
 from thrad_events.http.endpoint import Handle, endpoint
-from thrad_events.http.protocol import STOP_STREAMS
+from thrad_events.http.head_refusals import HeadRefusals
+from thrad_events.http.protocol import REFUSED_HEAD, STOP_STREAMS
 from thrad_events.http.routing import Route, Router, get, post
 from thrad_events.http.tag import Script, TagAdmission, script_handle, tag_ingest_handle
 from thrad_events.ingest.checks import Checker
@@ -127,8 +128,11 @@ def build_app(settings: Settings) -> App:
     # The event debugger's streams, fed from every worker and node (debugstream/).
     debug = DebugHub(open_bus(settings.database_url), heartbeat_s=settings.debug_heartbeat_s)
 
+    # Each counted endpoint's route name: what a refused request head on its path is kept as.
+    route_names: dict[ASGIApp, str] = {}
+
     def counted(route: str, handle: Handle, *, counts_own_outcomes: bool = False) -> ASGIApp:
-        return endpoint(
+        app = endpoint(
             route,
             handle,
             metrics,
@@ -137,6 +141,8 @@ def build_app(settings: Settings) -> App:
             delivery=recorder,
             debug=debug,
         )
+        route_names[app] = route
+        return app
 
     def batch_route(route: str, make: BatchHandle) -> ASGIApp:
         # Each item's outcome is counted; the request's only when it is refused whole.
@@ -203,6 +209,19 @@ def build_app(settings: Settings) -> App:
         ),
     ]  # fmt: skip
 
+    head_refusals = HeadRefusals(
+        keys,
+        recorder,
+        rejections,
+        {
+            path: route_names[route.app]
+            for route in routes
+            if route.app in route_names
+            for path in route.paths
+            if "{" not in path  # templated paths are the admin API's: no partner key
+        },
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await store.start()
@@ -211,8 +230,9 @@ def build_app(settings: Settings) -> App:
         purge = asyncio.create_task(purge_periodically(store, settings.test_retention_days))
         await debug.start()
         try:
-            # The HTTP protocol ends open streams with this when the server stops.
-            yield {STOP_STREAMS: debug.shut_down}
+            # The HTTP protocol ends open streams with the first when the server stops, and
+            # tells the second of each request head it refused that carried a key.
+            yield {STOP_STREAMS: debug.shut_down, REFUSED_HEAD: head_refusals}
         finally:
             purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):

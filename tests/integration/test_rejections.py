@@ -1,10 +1,10 @@
 """Rejections kept and the delivery report, through the real server on both stores.
 
-Every request under a valid key answered 400, 404, 408, 413, 415 or 422 is kept (its fields and
-the first 2 KiB of its body); 429s are counted per key and minute, not kept; under a flood at
-most 100 per key and second are kept and the rest counted; a key sees its own partner's, the
-admin token every partner's; the delivery numbers add up and match the stored rows; old
-rejections are deleted after the retention.
+Every request under a valid key answered 400, 404, 408, 413, 415, 422 or 431 is kept (its fields
+and the first 2 KiB of its body), also one whose head the HTTP layer refused; 429s are counted
+per key and minute, not kept; under a flood at most 100 per key and second are kept and the rest
+counted; a key sees its own partner's, the admin token every partner's; the delivery numbers add
+up and match the stored rows; old rejections are deleted after the retention.
 """
 
 from __future__ import annotations
@@ -47,9 +47,14 @@ T = TypeVar("T")
 def module_server(
     shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """The server with an admin token and a short body timeout (for a 408), one per module (and
-    store): each test's keys are of partners of its own, and it reads those partners' rows."""
-    env = {"THRAD_ADMIN_TOKEN": ADMIN_TOKEN, "THRAD_BODY_TIMEOUT_S": "1"}
+    """The server with an admin token and short body and head timeouts (for 408s), one per
+    module (and store): each test's keys are of partners of its own, and it reads those
+    partners' rows."""
+    env = {
+        "THRAD_ADMIN_TOKEN": ADMIN_TOKEN,
+        "THRAD_BODY_TIMEOUT_S": "1",
+        "THRAD_HEADER_TIMEOUT_S": "1",
+    }
     log_path = tmp_path_factory.mktemp("rejections") / "server.log"
     with running_server(shared_database_url, log_path, env=env) as process:
         yield process
@@ -168,6 +173,62 @@ def test_each_refused_status_is_kept_with_its_fields(server: ServerProcess, part
     as_json = json.loads(cli(database_url, "rejections", "--json", "--limit", "3"))
     assert len(as_json["rejections"]) == 3
     assert as_json["truncated"] is True
+
+
+def _raw_head(server: ServerProcess, head: bytes) -> tuple[int, str]:
+    """Send `head` as is; the status and X-Request-ID of the answer (the server closes after it)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, *lines = answer.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status_line.split(" ")[1]), headers["x-request-id"]
+
+
+def test_a_head_refused_before_the_app_is_kept_under_its_key(
+    server: ServerProcess, partner: str
+) -> None:
+    """431 and a head's 408 are answered by the HTTP layer before any endpoint runs; a head that
+    carried a valid key before it was refused is kept all the same, and one without is not."""
+    key = create_key(server.database_url, partner, "heads")
+    auth = f"Authorization: Bearer {key['api_key']}\r\n".encode()
+    many = b"".join(b"X-Filler-%d: y\r\n" % n for n in range(120))
+    too_many = _raw_head(
+        server,
+        b"POST /v1/api/collect HTTP/1.1\r\nHost: x\r\nX-Request-ID: head-431\r\n"
+        + auth
+        + many
+        + b"Content-Length: 2\r\n\r\n{}",
+    )
+    assert too_many == (431, "head-431")
+    # Never finished: the header timeout (1 s here) answers 408. (The parser hands a header
+    # line over once the next begins.)
+    slow = _raw_head(server, b"POST /v1/api/conversion/batch HTTP/1.1\r\n" + auth + b"Host: x")
+    assert slow[0] == 408
+    # Without a key, or with one that is not valid: answered the same, kept for nobody.
+    assert _raw_head(server, b"POST /v1/api/collect HTTP/1.1\r\n" + many)[0] == 431
+    bad_key = b"Authorization: Bearer thr_" + b"x" * 43 + b"\r\n"
+    assert _raw_head(server, b"POST /v1/api/collect HTTP/1.1\r\n" + bad_key + many)[0] == 431
+    with api_client(server, key["api_key"]) as http:
+        page = wait_for(lambda: rejections(http), lambda p: len(p["rejections"]) >= 2)
+        rows = wait_for(
+            lambda: delivery(http, group_by="route"),
+            lambda found: sum(sum(row["rejected"].values()) for row in found) >= 2,
+        )
+    kept = {row["request_id"]: row for row in page["rejections"]}
+    assert set(kept) == {"head-431", slow[1]}
+    assert (kept["head-431"]["route"], kept["head-431"]["status"]) == ("collect", 431)
+    assert kept["head-431"]["code"] == "request_header_fields_too_large"
+    assert kept["head-431"]["key_id"] == key["key_id"]
+    assert kept["head-431"]["body"] == ""
+    assert (kept[slow[1]]["route"], kept[slow[1]]["status"]) == ("conversion_batch", 408)
+    assert kept[slow[1]]["code"] == "request_timeout"
+    assert {row["route"]: row["rejected"] for row in rows} == {
+        "collect": {"request_header_fields_too_large": 1},
+        "conversion_batch": {"request_timeout": 1},
+    }
 
 
 def test_a_gzip_body_is_kept_as_sent_once_inflated(server: ServerProcess, partner: str) -> None:

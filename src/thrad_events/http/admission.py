@@ -64,15 +64,13 @@ def ingest_handle(
     async def handle(
         scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[Outcome, Answer]:
-        token = bearer_token(headers.get("authorization"))
+        authorization = headers.get("authorization")
         if declared_too_large(headers, max_bytes):
-            too_large = PayloadTooLarge(f"body is larger than {max_bytes} bytes")
             # Refused whatever the key; a known key's refusal is kept (ingest/delivery.py).
-            with contextlib.suppress(IngestError):
-                known = await keys.authenticate(token)
-                too_large.partner_id, too_large.key_id = known.partner_id, known.key_id
+            too_large = PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+            await attribute_to_key(keys, authorization, too_large)
             raise too_large
-        key = await keys.authenticate(token)
+        key = await keys.authenticate(bearer_token(authorization))
         body = None
         try:
             await limiter.check(key)
@@ -91,6 +89,14 @@ def ingest_handle(
             raise
 
     return handle
+
+
+async def attribute_to_key(keys: KeyCache, authorization: str | None, error: IngestError) -> None:
+    """Mark `error`, a refusal that does not depend on the key, with the key of `authorization`
+    when that is a valid one, so that it is kept for the key's partner; else leave it as is."""
+    with contextlib.suppress(IngestError):
+        known = await keys.authenticate(bearer_token(authorization), touch=False)
+        error.partner_id, error.key_id = known.partner_id, known.key_id
 
 
 def validate_only_asked(query_string: bytes) -> bool:

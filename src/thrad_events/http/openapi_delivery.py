@@ -54,7 +54,9 @@ def delivery_paths(components: dict[str, Any]) -> dict[str, Any]:
     return {
         "/v1/api/rejections": {
             "get": {
-                "summary": "Refused requests kept (400, 404, 408, 413, 415, 422), newest first",
+                "summary": (
+                    "Refused requests kept (400, 404, 408, 413, 415, 422, 431), newest first"
+                ),
                 "security": [{"bearer": []}],
                 "parameters": [
                     *shared,

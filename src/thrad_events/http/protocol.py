@@ -13,6 +13,10 @@ closed after it:
 - a request on a connection past the per-worker cap: 503 `unavailable` with Retry-After
   (uvicorn's `limit_concurrency` answers the same in plain text, so it is left off).
 
+Each of these answers carries an X-Request-ID (the client's when sane). A refusal of a head that
+carried an Authorization header before it was refused is handed to the app's REFUSED_HEAD hook
+(http/head_refusals.py), which keeps it as a rejection when the key is valid.
+
 The counting lives in the parser callbacks and costs a few integer adds per request; a timer is
 armed only for a head that did not arrive in one read.
 """
@@ -20,6 +24,7 @@ armed only for a head that did not arrive in one read.
 from __future__ import annotations
 
 import asyncio
+import logging
 from asyncio import TimerHandle
 from typing import Any
 
@@ -36,10 +41,16 @@ from thrad_events.errors import (
     Unavailable,
 )
 from thrad_events.http.errors import error_answer
+from thrad_events.logs import request_id_for
+
+log = logging.getLogger(__name__)
 
 # The lifespan state's key for what ends the app's open streams (the debugger's): a stream never
 # completes on its own, and uvicorn's stop waits for every response in progress.
 STOP_STREAMS = "thrad.stop_streams"
+# The lifespan state's key for what is told of a head refused here: (path, Authorization,
+# error, request id), called only when the head carried an Authorization header.
+REFUSED_HEAD = "thrad.refused_head"
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADER_LINES = 100
 # What the cap counts of a head beyond the URL and the header names and values: the method,
@@ -177,11 +188,17 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         unread, so it cannot carry another request."""
         self._cancel_head_timer()
         answer = error_answer(error)
+        # uvicorn keeps the current request's headers, lower-cased, as the parser reads them.
+        headers = dict(self.headers)
+        rid = request_id_for(_text(headers.get(b"x-request-id")))
+        if self.in_head:
+            self._tell_refused_head(_text(headers.get(b"authorization")), error, rid)
         content = [STATUS_LINE[answer.status]]
         for name, value in [*self.server_state.default_headers, *answer.headers]:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
+                b"x-request-id: " + rid.encode("ascii") + b"\r\n",
                 b"content-length: " + str(len(answer.body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n",
                 b"\r\n",
@@ -190,6 +207,16 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self.transport.close()
+
+    def _tell_refused_head(self, authorization: str | None, error: IngestError, rid: str) -> None:
+        hook = self.app_state.get(REFUSED_HEAD)
+        if hook is None or authorization is None:
+            return
+        path = self.url.partition(b"?")[0].decode("latin-1")
+        try:
+            hook(path, authorization, error, rid)
+        except Exception:  # the answer goes out whatever the hook does
+            log.exception("keeping a refused request head failed")
 
     def _refuse(self, error: IngestError) -> None:
         self.refusal = error
@@ -220,6 +247,10 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         self.send_error(
             RequestTimeout(f"request headers not received within {self.header_timeout_s:g} s")
         )
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 def _too_large() -> HeadersTooLarge:
