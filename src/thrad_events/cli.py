@@ -45,7 +45,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _store(database_url: str | None, *, create: bool = False) -> Store:
-    """The configured store, migrated; without `create`, a missing SQLite file is an error."""
+    """The configured store, migrated, closed when the command ends; without `create`, a
+    missing SQLite file is an error."""
     settings = _settings(database_url=database_url)
     missing = None if create else missing_sqlite_file(settings.database_url)
     if missing is not None:
@@ -55,6 +56,7 @@ def _store(database_url: str | None, *, create: bool = False) -> Store:
         )
     try:
         store = open_store(settings.database_url)
+        click.get_current_context().call_on_close(store.close_sync)
         store.migrate()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
@@ -179,7 +181,9 @@ def serve(
 def migrate(database_url: str | None) -> None:
     """Apply pending schema migrations."""
     try:
-        applied = open_store(_settings(database_url=database_url).database_url).migrate()
+        store = open_store(_settings(database_url=database_url).database_url)
+        click.get_current_context().call_on_close(store.close_sync)
+        applied = store.migrate()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except StorageError as exc:

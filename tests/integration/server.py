@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from click.testing import CliRunner
+
+from thrad_events.cli import main
 
 PYTHON = sys.executable
 
@@ -47,16 +50,15 @@ def cli(database_url: str, *args: str, env: Mapping[str, str] | None = None) -> 
     path = Path(database_url.removeprefix("sqlite:///"))
     if database_url.startswith("sqlite:///") and args[0] != "migrate" and not path.exists():
         cli(database_url, "migrate", env=env)
-    done = subprocess.run(
-        [PYTHON, "-m", "thrad_events", *args],
-        env=clean_env(database_url, env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"thrad-events {' '.join(args)} failed: {done.stderr}")
+    # In this process: the same click command as `python -m thrad_events`, without an
+    # interpreter start and the imports per call (tests call the CLI hundreds of times).
+    # Tests of the CLI as a process (exit codes, what reaches a terminal) run it themselves.
+    environment: dict[str, str | None] = {k: None for k in os.environ if k.startswith("THRAD_")}
+    environment.update(THRAD_DATABASE_URL=database_url, **(env or {}))
+    done = CliRunner().invoke(main, list(args), env=environment)
+    if done.exit_code != 0:
+        failure = done.stderr or repr(done.exception)
+        raise RuntimeError(f"thrad-events {' '.join(args)} failed: {failure}")
     return done.stdout
 
 

@@ -139,7 +139,7 @@ async def _load(store: Store) -> None:
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """The store holding the rows above."""
-    opened = open_store(database_url)
+    opened = open_store(database_url, write_timeout_s=30)
     opened.migrate()
     asyncio.run(_load(opened))
     try:
