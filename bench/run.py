@@ -5,6 +5,7 @@ For each scenario it starts `thrad-events serve --workers N` on a fresh store, d
 that every acknowledged request is a stored row, and reports req/s, p50/p99 and worker RSS.
 
     python bench/run.py [--duration 15] [--connections 64] [--workers 2] [--store sqlite]
+                        [--only SCENARIO ...]
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def main() -> None:
         help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
     )
     parser.add_argument("--batch", type=int, default=500, help="events per batch request")
-    parser.add_argument("--only", choices=KINDS, default=None)
+    parser.add_argument("--only", choices=KINDS, nargs="+", default=None, help="these scenarios")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -187,7 +188,7 @@ def main() -> None:
     floor = measure_floor(args.duration, args.connections, args.workers)
     results = []
     for kind in KINDS:
-        if args.only and kind != args.only:
+        if args.only and kind not in args.only:
             continue
         if args.store == "postgresql":
             # A fresh schema on the local server (THRAD_TEST_POSTGRES_URL), dropped afterwards.
