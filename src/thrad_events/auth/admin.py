@@ -105,12 +105,6 @@ def check_grace(value: int) -> int:
     return value
 
 
-def check_limit(value: int) -> int:
-    if not 1 <= value <= MAX_LIST_LIMIT:
-        raise field_error(ValidationFailed, "limit", f"must be from 1 to {MAX_LIST_LIMIT}")
-    return value
-
-
 # -- partners -----------------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.request import declared_too_large, read_body
 from thrad_events.ingest.problems import Format, Problems, check_fields, json_kind
 from thrad_events.ingest.validate import check_utf8
+from thrad_events.reports.query import limit_value
 from thrad_events.store.base import StorageError, Store
 
 # An operator's body is a few fields: anything larger is not one.
@@ -126,14 +127,9 @@ def admin_query(scope: Scope, allowed: tuple[str, ...]) -> dict[str, str]:
 
 def list_limit(query: Mapping[str, str]) -> int:
     """A list's `limit`: 1 to admin.MAX_LIST_LIMIT, admin.DEFAULT_LIST_LIMIT when not given."""
-    raw = query.get("limit")
-    if raw is None:
-        return admin.DEFAULT_LIST_LIMIT
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
-        raise field_error(
-            ValidationFailed, "limit", f"must be a whole number from 1 to {admin.MAX_LIST_LIMIT}"
-        )
-    return admin.check_limit(int(raw))
+    return limit_value(
+        query.get("limit"), default=admin.DEFAULT_LIST_LIMIT, maximum=admin.MAX_LIST_LIMIT
+    )
 
 
 def partner_list_query(scope: Scope) -> tuple[str | None, int]:

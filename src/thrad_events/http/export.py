@@ -22,7 +22,7 @@ from thrad_events.http.reports import ReportAccess, report_scope
 from thrad_events.http.streaming import StreamedAnswer
 from thrad_events.reports.export_cursor import CursorSigner, ExportCursor
 from thrad_events.reports.export_run import ExportPage, ExportRunner
-from thrad_events.reports.query import include_test, single_value, time_value
+from thrad_events.reports.query import include_test, limit_value, single_value, time_value
 from thrad_events.store.base import format_time, utcnow
 from thrad_events.store.export_keyset import KEYSET_TABLES
 
@@ -67,7 +67,9 @@ def export_handle(
         fmt = single_value(given, "format") or "jsonl"
         if fmt not in FORMATS:
             raise field_error(ValidationFailed, "format", "must be jsonl or csv")
-        limit = _limit(given)
+        limit = limit_value(
+            single_value(given, "limit"), default=DEFAULT_EXPORT_LIMIT, maximum=MAX_EXPORT_LIMIT
+        )
         raw_cursor = single_value(given, "cursor")
         if raw_cursor is not None:
             cursor = _own_cursor(cursors.decode(raw_cursor), table, partner_id, given)
@@ -135,16 +137,3 @@ def _window(given: dict[str, list[str]], horizon: datetime) -> tuple[datetime | 
     if since is not None and until is not None and since >= until:
         raise field_error(ValidationFailed, "since", "must be before until")
     return since, min(until, horizon) if until is not None else horizon
-
-
-def _limit(given: dict[str, list[str]]) -> int:
-    raw = single_value(given, "limit")
-    if raw is None:
-        return DEFAULT_EXPORT_LIMIT
-    text = raw.strip()
-    limit = int(text) if text.isascii() and text.isdigit() and len(text) <= 7 else 0
-    if not 1 <= limit <= MAX_EXPORT_LIMIT:
-        raise field_error(
-            ValidationFailed, "limit", f"must be an integer from 1 to {MAX_EXPORT_LIMIT}"
-        )
-    return limit

@@ -10,7 +10,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from thrad_events.errors import ValidationFailed, field_error
-from thrad_events.reports.query import given_parameters, group_by_names, single_value, time_range
+from thrad_events.reports.query import (
+    given_parameters,
+    group_by_names,
+    limit_value,
+    single_value,
+    time_range,
+)
 from thrad_events.store.delivery_reads import GROUPS, DeliveryQuery, RejectionsQuery
 
 REJECTIONS_DEFAULT_LIMIT = 100
@@ -23,15 +29,11 @@ def parse_rejections_query(
 ) -> RejectionsQuery:
     given = given_parameters(items, ("since", "until", "limit"))
     since, until = time_range(given, now)
-    raw = single_value(given, "limit")
-    limit = REJECTIONS_DEFAULT_LIMIT
-    if raw is not None:
-        text = raw.strip()
-        limit = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else 0
-        if not 1 <= limit <= REJECTIONS_MAX_LIMIT:
-            raise field_error(
-                ValidationFailed, "limit", f"must be an integer from 1 to {REJECTIONS_MAX_LIMIT}"
-            )
+    limit = limit_value(
+        single_value(given, "limit"),
+        default=REJECTIONS_DEFAULT_LIMIT,
+        maximum=REJECTIONS_MAX_LIMIT,
+    )
     return RejectionsQuery(since=since, until=until, partner_id=partner_id, limit=limit)
 
 

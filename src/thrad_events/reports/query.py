@@ -204,7 +204,7 @@ def parse_report_query(
         time_basis=_time_basis(given),
         group_by=group_by,
         filters=_filters(report, given.get("filter", [])),
-        limit=_limit(given),
+        limit=limit_value(single_value(given, "limit"), default=DEFAULT_LIMIT, maximum=MAX_LIMIT),
         include_test=include_test(given),
         names=_names(report, given),
     )
@@ -303,16 +303,17 @@ def include_test(given: Mapping[str, list[str]]) -> bool:
     raise field_error(ValidationFailed, "include_test", "must be true or false")
 
 
-def _limit(given: Mapping[str, list[str]]) -> int:
-    raw = single_value(given, "limit")
+def limit_value(raw: str | None, *, default: int, maximum: int) -> int:
+    """A `limit` parameter of any reader (reports, exports, rejections, admin lists): plain
+    ASCII digits, 1 to `maximum`, `default` when not given. No sign, no `_`, no exponent, and
+    no more digits than `maximum` has: what int() would also take is refused."""
     if raw is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(raw) if raw.strip().isascii() else 0
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise field_error(ValidationFailed, "limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        return default
+    text = raw.strip()
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(maximum))
+    limit = int(text) if digits else 0
+    if not 1 <= limit <= maximum:
+        raise field_error(ValidationFailed, "limit", f"must be a whole number from 1 to {maximum}")
     return limit
 
 

@@ -17,6 +17,7 @@ from thrad_events.reports.query import (
     FunnelQuery,
     Report,
     TimeBasis,
+    limit_value,
     parse_report_query,
 )
 from thrad_events.store.columns import EVENT_COLUMNS
@@ -195,3 +196,23 @@ def test_enrichment_fields_are_offered_once_the_table_has_the_column() -> None:
     offered = set(FIELDS[Report.EVENTS])
     for name in ("geo_country", "ua_browser", "ua_device_type"):
         assert (name in offered) == (name in EVENT_COLUMNS)
+
+
+@pytest.mark.parametrize("raw", ["1", " 7 ", "1000"])
+def test_a_limit_is_plain_digits_within_its_bounds(raw: str) -> None:
+    assert limit_value(raw, default=10, maximum=1000) == int(raw)
+
+
+def test_no_limit_is_the_default() -> None:
+    assert limit_value(None, default=10, maximum=1000) == 10
+
+
+@pytest.mark.parametrize(
+    "raw", ["0", "1001", "-5", "+5", "1_000", "1e3", "5.0", "", "٣", "x", "9" * 5000]
+)
+def test_a_limit_that_int_would_take_or_is_out_of_bounds_is_refused(raw: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        limit_value(raw, default=10, maximum=1000)
+    assert [(d.field, d.message) for d in refused.value.details] == [
+        ("limit", "must be a whole number from 1 to 1000")
+    ]
