@@ -304,3 +304,35 @@ def test_a_client_ip_over_its_rate_limit_is_refused(database_url: str, tmp_path:
             ]
         assert 429 in codes
         assert codes[0] == 204
+
+
+@pytest.mark.sqlite_only("the per-tag limit is the limiter's, the same on every store")
+def test_a_tag_over_its_rate_limit_is_refused_and_other_tags_are_not(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **SERVER_ENV,
+        "THRAD_TAG_RATE_LIMIT_PER_S": "3",
+        "THRAD_TAG_IP_RATE_LIMIT_PER_S": "1000",
+    }
+    with running_server(database_url, tmp_path / "server.log", env=env) as server:
+        busy, quiet = new_tag_id(), new_tag_id()
+        for tag_id in (busy, quiet):
+            register_tag(database_url, "acme", tag_id, "https://shop.example.com")
+        headers = {"origin": "https://shop.example.com", "content-type": "text/plain"}
+
+        def send(tag_id: str) -> httpx.Response:
+            body = json.dumps({"tag_id": tag_id, "event_name": "page_view"})
+            return http.post("/v1/tag/collect", content=body, headers=headers)
+
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            answers = [send(busy) for _ in range(10)]
+            other = send(quiet)
+    codes = [answer.status_code for answer in answers]
+    assert codes[:3] == [204, 204, 204]
+    assert 429 in codes
+    refused = answers[codes.index(429)]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
+    # The limit is the tag's: the same client, on another tag, is let in.
+    assert other.status_code == 204
