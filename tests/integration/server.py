@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -269,3 +270,23 @@ def real_click(
     if response.status_code != 302:
         raise RuntimeError(f"click link answered {response.status_code}: {response.text}")
     return str(httpx.URL(response.headers["location"]).params["thrad_click_id"])
+
+
+def error_of(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The answer is the service's JSON error with this status and code; its `error` object."""
+    assert answer.status_code == status, answer.text[:500]
+    assert answer.headers["content-type"] == "application/json", answer.headers
+    body = answer.json()
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str), error
+    assert error["message"], error
+    assert isinstance(error["details"], list), error
+    assert "Traceback" not in answer.text
+    return error
+
+
+def admin_fingerprint(token: str) -> str:
+    """How the audit trail names the holder of an admin token."""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:12]

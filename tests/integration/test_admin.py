@@ -9,7 +9,6 @@ with grace_seconds; audit of every admin action, HTTP or CLI, actor a token fing
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -24,17 +23,19 @@ import pytest
 
 from tests.integration.server import (
     ServerProcess,
+    admin_fingerprint,
     api_client,
     clean_env,
     cli,
     create_key,
+    error_of,
     running_server,
     unique_name,
 )
 from tests.postgres import postgres_schema
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
-FINGERPRINT = "token:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:12]
+FINGERPRINT = admin_fingerprint(ADMIN_TOKEN)
 REVOCATION_BOUND_S = 5.0
 README = Path(__file__).parents[2] / "README.md"
 
@@ -121,13 +122,6 @@ def audit(admin: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     answer = admin.get("/v1/admin/audit", params=params)
     assert answer.status_code == 200, answer.text
     return list(answer.json()["entries"])
-
-
-def error_of(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error = answer.json()["error"]
-    assert error["code"] == code
-    return dict(error)
 
 
 # -- partners -----------------------------------------------------------------------------------

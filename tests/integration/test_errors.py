@@ -16,6 +16,7 @@ from tests.integration.server import (
     ServerProcess,
     cli,
     create_key,
+    error_of,
     expired_key,
     export,
     real_click,
@@ -42,21 +43,6 @@ def _conversion(click: str, **fields: Any) -> dict[str, Any]:
     }
 
 
-def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the contract's JSON error with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    error: dict[str, Any] = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert isinstance(error["details"], list)
-    assert "Traceback" not in response.text
-    return error
-
-
 def _fields(error: dict[str, Any]) -> list[str]:
     return [detail["field"] for detail in error["details"]]
 
@@ -75,7 +61,7 @@ def test_body_not_json_or_not_an_object_is_400_invalid_json(
 ) -> None:
     """Contract: body is not JSON, or not a JSON object -> 400 invalid_json."""
     response = shared_client.post(path, content=body, headers={"Content-Type": "application/json"})
-    _error(response, 400, "invalid_json")
+    error_of(response, 400, "invalid_json")
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -88,7 +74,7 @@ def test_body_not_utf8_is_400_invalid_json(
     else:
         body = json.dumps(_conversion(click_id)).encode()[:-1] + b', "tier": "\xff"}'
     response = shared_client.post(path, content=body, headers={"Content-Type": "application/json"})
-    _error(response, 400, "invalid_json")
+    error_of(response, 400, "invalid_json")
 
 
 # -- 400 missing_field ------------------------------------------------------------------------
@@ -99,7 +85,7 @@ def test_collect_without_event_name_is_400_missing_field(
     shared_client: httpx.Client, body: dict[str, Any]
 ) -> None:
     """Seed: event_name is required; contract: missing (or null) -> 400 missing_field."""
-    error = _error(shared_client.post(COLLECT, json=body), 400, "missing_field")
+    error = error_of(shared_client.post(COLLECT, json=body), 400, "missing_field")
     assert _fields(error) == ["event_name"]
 
 
@@ -115,7 +101,7 @@ def test_conversion_without_a_required_field_is_400_missing_field(
         del body[field]
     else:
         body[field] = None
-    error = _error(shared_client.post(CONVERSION, json=body), 400, "missing_field")
+    error = error_of(shared_client.post(CONVERSION, json=body), 400, "missing_field")
     assert _fields(error) == [field]
 
 
@@ -142,7 +128,7 @@ def test_collect_wrong_type_or_format_is_422_naming_the_field(
     shared_client: httpx.Client, body: dict[str, Any], field: str
 ) -> None:
     """Contract: a field with the wrong type or format -> 422 validation_error, details name it."""
-    error = _error(shared_client.post(COLLECT, json=body), 422, "validation_error")
+    error = error_of(shared_client.post(COLLECT, json=body), 422, "validation_error")
     assert _fields(error) == [field]
 
 
@@ -170,7 +156,7 @@ def test_conversion_wrong_type_or_format_is_422_naming_the_field(
     """Contract: conversion_value a finite number (a string is a 422), currency ISO 4217,
     conversion_time with date and time, string fields strings -> else 422 naming the field."""
     body = _conversion(click_id, **fields)
-    error = _error(shared_client.post(CONVERSION, json=body), 422, "validation_error")
+    error = error_of(shared_client.post(CONVERSION, json=body), 422, "validation_error")
     assert _fields(error) == [field]
 
 
@@ -188,7 +174,7 @@ def _problems(error: dict[str, Any]) -> dict[str, str]:
 def test_collect_details_list_every_problem_in_plain_words(shared_client: httpx.Client) -> None:
     """Contract: details lists every problem found in the body, not only the first."""
     body = {"event_name": 5, "tag_id": ["t"], "consent": "yes", "params": [1], "view_time_ms": -1}
-    error = _error(shared_client.post(COLLECT, json=body), 422, "validation_error")
+    error = error_of(shared_client.post(COLLECT, json=body), 422, "validation_error")
     assert _problems(error) == {
         "event_name": "must be a string",
         "tag_id": "must be a string",
@@ -204,7 +190,7 @@ def test_a_missing_field_with_wrong_ones_is_400_listing_them_all(
 ) -> None:
     """Contract: a required field missing -> 400 missing_field; the type problems are listed."""
     body = {"tag_id": 1, "client_ip": "not-an-ip"}
-    error = _error(shared_client.post(COLLECT, json=body), 400, "missing_field")
+    error = error_of(shared_client.post(COLLECT, json=body), 400, "missing_field")
     assert _problems(error) == {
         "event_name": "required field is missing",
         "tag_id": "must be a string",
@@ -212,7 +198,7 @@ def test_a_missing_field_with_wrong_ones_is_400_listing_them_all(
     }
     conversion = _conversion(click_id, currency="ABC", conversion_value="49.99", order_id=5)
     del conversion["conversion_time"]
-    error = _error(shared_client.post(CONVERSION, json=conversion), 400, "missing_field")
+    error = error_of(shared_client.post(CONVERSION, json=conversion), 400, "missing_field")
     assert _problems(error) == {
         "conversion_time": "required field is missing",
         "conversion_value": "must be a number",
@@ -224,7 +210,7 @@ def test_a_missing_field_with_wrong_ones_is_400_listing_them_all(
 def test_a_timestamp_in_milliseconds_is_said_to_be(shared_client: httpx.Client) -> None:
     """Contract: a millisecond timestamp says that it looks like milliseconds."""
     body = {"event_name": "a", "timestamp": 1771879200000}
-    error = _error(shared_client.post(COLLECT, json=body), 422, "validation_error")
+    error = error_of(shared_client.post(COLLECT, json=body), 422, "validation_error")
     assert _problems(error) == {
         "timestamp": "looks like milliseconds: must be Unix time in seconds "
         "(1771879200, not 1771879200000)"
@@ -273,7 +259,7 @@ def test_rejected_bodies_store_nothing(
 
 
 def _unauthorized(response: httpx.Response) -> None:
-    _error(response, 401, "unauthorized")
+    error_of(response, 401, "unauthorized")
     assert response.headers["www-authenticate"].lower().startswith("bearer")
 
 
@@ -345,7 +331,7 @@ def test_conversion_with_unknown_click_id_is_404_click_not_found(
 ) -> None:
     """Seed: 404 click_id not found (conversion API); contract code click_not_found."""
     body = _conversion("11111111-1111-4111-8111-111111111111")
-    _error(shared_client.post(path, json=body), 404, "click_not_found")
+    error_of(shared_client.post(path, json=body), 404, "click_not_found")
 
 
 # -- 413 payload_too_large --------------------------------------------------------------------
@@ -356,7 +342,7 @@ def test_body_over_one_mebibyte_is_413(shared_client: httpx.Client, path: str) -
     """Contract: body larger than the limit (1 MiB) -> 413 payload_too_large."""
     padding = "x" * MIB
     response = shared_client.post(path, json={"event_name": "a", "params": {"pad": padding}})
-    _error(response, 413, "payload_too_large")
+    error_of(response, 413, "payload_too_large")
 
 
 def test_chunked_body_over_one_mebibyte_is_413(shared_client: httpx.Client) -> None:
@@ -369,7 +355,7 @@ def test_chunked_body_over_one_mebibyte_is_413(shared_client: httpx.Client) -> N
         yield b'"}}'
 
     response = shared_client.post(COLLECT, content=chunks())
-    _error(response, 413, "payload_too_large")
+    error_of(response, 413, "payload_too_large")
 
 
 def test_body_just_under_one_mebibyte_is_accepted(shared_client: httpx.Client) -> None:

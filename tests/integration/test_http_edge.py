@@ -13,12 +13,17 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, click_link, create_key, export
+from tests.integration.server import (
+    ServerProcess,
+    click_link,
+    create_key,
+    error_of,
+    export,
+)
 
 
 @dataclass
@@ -48,14 +53,6 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
 def no_server_errors(edge: Edge) -> Iterator[None]:
     with edge.server.logs_no_new_errors():
         yield
-
-
-def _error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text[:300]
-    assert answer.headers["content-type"] == "application/json"
-    error: dict[str, Any] = answer.json()["error"]
-    assert error["code"] == code, error
-    return error
 
 
 GZIP = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
@@ -89,7 +86,7 @@ def test_gzip_followed_by_trailing_bytes_is_400(edge: Edge, junk: bytes, said: s
     """Bytes after the last member are not silently dropped: the body is refused."""
     body = gzip.compress(b'{"event_name": "page_view"}') + junk
     answer = edge.http.post("/v1/api/collect", content=body, headers=GZIP)
-    assert said in _error(answer, 400, "invalid_json")["message"]
+    assert said in error_of(answer, 400, "invalid_json")["message"]
 
 
 def test_gzip_bomb_split_over_many_members_is_413(edge: Edge) -> None:
@@ -97,7 +94,9 @@ def test_gzip_bomb_split_over_many_members_is_413(edge: Edge) -> None:
     member = gzip.compress(b" " * 200_000)
     body = gzip.compress(b'{"event_name": "page_view"}') + member * 10
     assert len(body) < 1024 * 1024
-    _error(edge.http.post("/v1/api/collect", content=body, headers=GZIP), 413, "payload_too_large")
+    error_of(
+        edge.http.post("/v1/api/collect", content=body, headers=GZIP), 413, "payload_too_large"
+    )
 
 
 # -- 405 ------------------------------------------------------------------------------------------
@@ -119,7 +118,7 @@ def test_405_names_the_allowed_methods(
 ) -> None:
     """RFC 9110 15.5.6: a 405 carries Allow, listing the methods the path takes."""
     answer = edge.http.request(method, path, content=b"{}")
-    _error(answer, 405, "method_not_allowed")
+    error_of(answer, 405, "method_not_allowed")
     assert {m.strip() for m in answer.headers["allow"].split(",")} == allowed
 
 
@@ -137,7 +136,7 @@ def test_trailing_slash_is_a_json_404_never_a_redirect_to_the_host_header(
     answer = edge.http.request(
         method, path, json={"event_name": "page_view"}, headers={"Host": "evil.example"}
     )
-    _error(answer, 404, "not_found")
+    error_of(answer, 404, "not_found")
     assert "location" not in answer.headers
 
 

@@ -7,7 +7,6 @@ Contract: "thrad-events tags create --partner P --tag-id T --origin https://shop
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key, running_server
+from tests.integration.server import (
+    ServerProcess,
+    admin_fingerprint,
+    cli,
+    create_key,
+    error_of,
+    running_server,
+)
 from tests.integration.tagging import ADMIN_TOKEN, SERVER_ENV, new_tag_id, register_tag
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-FINGERPRINT = "token:" + hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()[:12]
+FINGERPRINT = admin_fingerprint(ADMIN_TOKEN)
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +140,6 @@ def test_the_cli_registers_lists_and_updates_tags(registry_server: ServerProcess
         register_tag(url, "globex", new_tag_id(), "https://*.globex.example")
     with pytest.raises(RuntimeError, match="already registered"):
         register_tag(url, "acme", tag_id, "https://acme.example")
-
-
-def error_of(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    error: dict[str, Any] = answer.json()["error"]
-    assert error["code"] == code, error
-    return error
 
 
 def audit_of(admin: httpx.Client, tag_id: str, since: datetime) -> list[dict[str, Any]]:

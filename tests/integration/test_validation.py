@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, export, real_click
+from tests.integration.server import (
+    ServerProcess,
+    error_of,
+    export,
+    real_click,
+)
 from thrad_events.ingest.clicklinks import MAX_FIELD_CHARS, MAX_URL_CHARS
 
 CONVERSION = "/v1/api/conversion"
@@ -37,9 +42,8 @@ def _conversion(click_id: str, **fields: Any) -> dict[str, Any]:
 
 
 def _error(response: httpx.Response, status: int, code: str, field: str) -> str:
-    assert response.status_code == status, response.text[:500]
-    error = response.json()["error"]
-    assert error["code"] == code, error
+    """The message of the error's one detail, which names `field`."""
+    error = error_of(response, status, code)
     [detail] = error["details"]
     assert detail["field"] == field, error
     message: str = detail["message"]
