@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Request
 
 from tests.integration.server import ServerProcess, real_click
 from thrad_events.http.docs_page import ASSET_PREFIX
-from thrad_events.http.openapi_shared import CLICK_ID_EXAMPLE
+from thrad_events.http.openapi.shared import CLICK_ID_EXAMPLE
 
 
 def test_every_request_body_example_is_accepted(

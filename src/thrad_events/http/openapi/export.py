@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from thrad_events.http.export import DEFAULT_EXPORT_LIMIT, EXPORT_TABLES, FORMATS, MAX_EXPORT_LIMIT
-from thrad_events.http.openapi_shared import (
+from thrad_events.http.openapi.shared import (
     ISO_TIME_PATTERN,
     PARTNER_ID,
     PARTNER_ID_PATTERN,

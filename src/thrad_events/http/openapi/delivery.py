@@ -1,11 +1,11 @@
 """The OpenAPI entries of GET /v1/api/rejections and GET /v1/api/reports/delivery
-(http/delivery.py), added to the document that http/openapi.py builds."""
+(http/delivery.py), added to the document that document.py builds."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from thrad_events.http.openapi_shared import query, read_errors, ref
+from thrad_events.http.openapi.shared import query, read_errors, ref
 from thrad_events.reports.delivery_query import REJECTIONS_MAX_LIMIT
 from thrad_events.store.delivery_reads import GROUPS, REJECTION_FIELDS
 

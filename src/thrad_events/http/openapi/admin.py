@@ -8,7 +8,7 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.http.admin_request import MAX_ADMIN_BODY_BYTES
-from thrad_events.http.openapi_shared import REF, error, json_content, query
+from thrad_events.http.openapi.shared import REF, error, json_content, query
 from thrad_events.schemas import (
     ApiKeyList,
     AuditList,

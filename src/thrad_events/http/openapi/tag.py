@@ -1,12 +1,12 @@
 """The browser Tag's part of the OpenAPI document: its script and its two public endpoints (no API
 key; the Origin decides). The registry, /v1/admin/tags, is documented with the admin API
-(http/admin_openapi.py)."""
+(admin.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from thrad_events.http.openapi_shared import error, json_content, ref
+from thrad_events.http.openapi.shared import error, json_content, ref
 
 _ORIGIN = {
     "name": "Origin",
