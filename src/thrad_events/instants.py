@@ -22,7 +22,7 @@ def format_time(moment: datetime) -> str:
 
 def shown_time(written: str) -> str:
     """A written time without a zero fraction (`2026-02-19T18:00:00Z`); one with a fraction, or
-    one written before times had one width (SQLite's older conversion_time rows), as it is."""
+    one already without it, as it is."""
     if written.endswith(_ZERO_FRACTION):
         return written[: -len(_ZERO_FRACTION)] + "Z"
     return written

@@ -204,3 +204,40 @@ def test_sqlite_writes_every_instant_in_one_form_and_exports_conversion_time_as_
         }
     finally:
         store.close_sync()
+
+
+def test_the_sqlite_migration_writes_older_whole_second_conversion_times_in_the_one_form(
+    tmp_path: Path,
+) -> None:
+    """Rows written before times had one width (`...:55Z`) are rewritten by migration 0010;
+    those with a fraction already had six digits."""
+    from tests.unit.store.rows import click, conversion, run
+
+    store = SqliteStore(f"sqlite:///{tmp_path / 'older.db'}")
+    store.migrate()
+    older = {"k-whole": "2026-02-19T18:00:55Z", "k-fraction": "2026-02-19T18:00:55.250000Z"}
+
+    async def work() -> None:
+        await store.insert_click(click("c1"))
+        for key, text in older.items():  # text is stored as it is, as older versions wrote it
+            row = {**conversion("c1", key), "conversion_time": text}
+            assert await store.insert_conversion(row) is InsertResult.INSERTED
+
+    try:
+        run(store, work)
+        with sqlite3.connect(store.path) as connection:
+            connection.execute("DELETE FROM schema_migrations WHERE version = 10")
+        assert store.migrate() == [10]
+        with sqlite3.connect(store.path) as connection:
+            stored = dict(connection.execute("SELECT dedupe_key, conversion_time FROM conversions"))
+        assert stored == {
+            "k-whole": "2026-02-19T18:00:55.000000Z",
+            "k-fraction": "2026-02-19T18:00:55.250000Z",
+        }
+        shown = {
+            row["dedupe_key"]: row["conversion_time"]
+            for row in store.export_rows("conversions", None)
+        }
+        assert shown == older
+    finally:
+        store.close_sync()

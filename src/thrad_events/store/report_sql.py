@@ -235,11 +235,10 @@ def _where(
     if table.epoch_time(query.time_basis):
         args = [_ceil_seconds(query.since), _ceil_seconds(query.until)]
     elif query.time_basis is TimeBasis.EVENT:
-        # SQLite's conversion_time rows written before times had one width (instants.py)
-        # carry a fraction only when one was sent ("...:55Z" or "...:55.250000Z"): only against
-        # a bound of whole seconds written with its zero fraction ("...:56.000000Z") do both
-        # forms sort as their instants. Event-time bounds are whole seconds, rounded up, on
-        # every table and store alike.
+        # Event-time bounds are whole seconds, rounded up, on every table and store alike (an
+        # event's timestamp has no fraction). Written with its zero fraction ("...:56.000000Z"),
+        # such a bound also places a conversion_time text written without one ("...:55Z", as
+        # before SQLite's migration 0010) by its instant.
         args = [format_time(_ceil_instant(query.since)), format_time(_ceil_instant(query.until))]
     else:
         args = [format_time(query.since), format_time(query.until)]

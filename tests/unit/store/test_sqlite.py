@@ -376,10 +376,10 @@ def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
 def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction_right(
     store: SqliteStore,
 ) -> None:
-    """SQLite's older rows keep conversion_time as it was sent ("...:55Z", "...:55.250000Z"),
-    text the store writes as it is (new rows are instants.py's fixed width); a report's range
-    (here until = now, with a fraction, as by default) must place both forms by their instant:
-    a conversion in the current second is in today's report."""
+    """A conversion_time given as text is stored as it is, with or without a fraction
+    ("...:55Z", "...:55.250000Z", as versions before SQLite's migration 0010 wrote it); a
+    report's range (here until = now, with a fraction, as by default) must place both forms by
+    their instant: a conversion in the current second is in today's report."""
     times = {
         "k-whole": "2026-02-19T18:00:55Z",
         "k-fraction": "2026-02-19T18:00:55.250000Z",
