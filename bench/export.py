@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.server import ServerProcess  # noqa: E402
 
 from thrad_events.auth import admin  # noqa: E402
-from thrad_events.store.base import format_time  # noqa: E402
+from thrad_events.instants import format_time  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore  # noqa: E402
 
 PAGE = 100_000

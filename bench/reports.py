@@ -25,15 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS  # noqa: E402
+from thrad_events.instants import format_time  # noqa: E402
 from thrad_events.reports.deadline import Deadline  # noqa: E402
 from thrad_events.reports.query import Report, parse_report_query  # noqa: E402
 from thrad_events.reports.run import answer  # noqa: E402
-from thrad_events.store.base import format_time  # noqa: E402
-from thrad_events.store.columns import (  # noqa: E402
-    CLICK_COLUMNS,
-    CONVERSION_COLUMNS,
-    EVENT_COLUMNS,
-)
 from thrad_events.store.sqlite import SqliteStore  # noqa: E402
 
 PARTNERS = [("ptn_acme", 0.7), ("ptn_bravo", 0.1), ("ptn_cargo", 0.1), ("ptn_delta", 0.05)]
@@ -154,7 +150,7 @@ def events(
             "geo_country": rng.choice(COUNTRIES),
             "ua_browser": rng.choice(BROWSERS),
         }
-        yield tuple(row.get(column) for column in EVENT_COLUMNS)
+        yield tuple(row.get(column) for column in EVENTS.columns)
 
 
 def click_rows(
@@ -172,7 +168,7 @@ def click_rows(
             "campaign_id": f"cmp_{campaign:02d}",
             "ad_id": f"ad_{campaign:02d}_{rng.randrange(5)}",
         }
-        rows.append(tuple(row.get(column) for column in CLICK_COLUMNS))
+        rows.append(tuple(row.get(column) for column in CLICKS.columns))
     return rows
 
 
@@ -180,7 +176,7 @@ def conversion_rows(
     clicks: list[tuple[Any, ...]], share: float, rng: random.Random
 ) -> list[tuple[Any, ...]]:
     rows = []
-    click_at = CLICK_COLUMNS.index("received_at")
+    click_at = CLICKS.columns.index("received_at")
     for i, click in enumerate(rng.sample(clicks, int(len(clicks) * share))):
         clicked = datetime.fromisoformat(click[click_at])
         converted = clicked + timedelta(seconds=rng.expovariate(1 / 3600))
@@ -198,7 +194,7 @@ def conversion_rows(
             "channel": "server",
             "params": json.dumps({"integration": "partner_s2s", "partner_id": partner}),
         }
-        rows.append(tuple(row.get(column) for column in CONVERSION_COLUMNS))
+        rows.append(tuple(row.get(column) for column in CONVERSIONS.columns))
     return rows
 
 
@@ -211,9 +207,9 @@ def load(path: Path, count: int, rng: random.Random) -> dict[str, int]:
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("BEGIN")
     for table, columns, rows in (
-        ("clicks", CLICK_COLUMNS, clicks),
-        ("conversions", CONVERSION_COLUMNS, conversions),
-        ("events", EVENT_COLUMNS, events(count, [c[0] for c in clicks], start, span_s, rng)),
+        ("clicks", CLICKS.columns, clicks),
+        ("conversions", CONVERSIONS.columns, conversions),
+        ("events", EVENTS.columns, events(count, [c[0] for c in clicks], start, span_s, rng)),
     ):
         marks = ", ".join("?" for _ in columns)
         connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from thrad_events.fields import EVENTS  # noqa: E402
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer  # noqa: E402
-from thrad_events.store.columns import EVENT_COLUMNS  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
 from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 
@@ -59,7 +59,7 @@ ROW: dict[str, Any] = {
 
 def rows(count: int) -> EventRows:
     """`count` new event rows, as the store hands them to its writer."""
-    values = [_values({**ROW, "event_id": str(uuid.uuid4())}, EVENT_COLUMNS) for _ in range(count)]
+    values = [_values({**ROW, "event_id": str(uuid.uuid4())}, EVENTS) for _ in range(count)]
     return EventRows(values)
 
 

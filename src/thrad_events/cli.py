@@ -18,6 +18,7 @@ import msgspec
 from thrad_events.auth import admin
 from thrad_events.config import ConfigError, Settings
 from thrad_events.errors import IngestError
+from thrad_events.instants import show_time
 from thrad_events.reports.query import Report
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store import missing_sqlite_file, open_store
@@ -234,7 +235,7 @@ def keys_create(
         )
     )
     key = made.record
-    expires_text = expires.isoformat().replace("+00:00", "Z") if expires else None
+    expires_text = show_time(expires) if expires else None
     if as_json:
         click.echo(
             _json.encode(

@@ -19,6 +19,7 @@ import msgspec
 
 from thrad_events.debugstream.capture import Capture
 from thrad_events.errors import IngestError, Outcome
+from thrad_events.instants import show_time
 
 # What fits in a NOTIFY payload (8000 bytes) with the bus's frame (a kind byte and the partner).
 MAX_EVENT_BYTES = 7800
@@ -76,7 +77,7 @@ def request_event(
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "type": "request",
-        "time": received_at.isoformat().replace("+00:00", "Z"),
+        "time": show_time(received_at),
         "route": route,
         "method": method,
         "path": path,

@@ -8,14 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-CAMPAIGN_COLUMNS = (
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "thrad_click_id",
-)
+from thrad_events.fields import CAMPAIGN_FIELDS
+
+CAMPAIGN_COLUMNS = CAMPAIGN_FIELDS
 # The longest value kept, as for the request's own identifiers (a longer one is cut).
 MAX_VALUE_CHARS = 256
 # Query strings past this length are not read for campaign fields (page_url itself is kept).

@@ -13,25 +13,17 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from thrad_events.enrich.campaign import CAMPAIGN_COLUMNS, campaign_columns
+from thrad_events.enrich.campaign import campaign_columns
 from thrad_events.enrich.consent import requires_minimisation
 from thrad_events.enrich.geo import NO_GEO, GeoColumns, GeoLookup
 from thrad_events.enrich.ip import truncate_ip
-from thrad_events.enrich.useragent import NO_USER_AGENT, UA_COLUMNS, UserAgentParser
+from thrad_events.enrich.useragent import NO_USER_AGENT, UserAgentParser
+from thrad_events.fields import ENRICHMENT_FIELDS
 
 log = logging.getLogger(__name__)
 
-ENRICHED_COLUMNS = (
-    "ip_address",
-    "sender_ip",
-    "geo_country",
-    "geo_region",
-    "geo_city",
-    "geo_lat",
-    "geo_lon",
-    *UA_COLUMNS,
-    *CAMPAIGN_COLUMNS,
-)
+# Every column this stage returns: the stored fields' enrichment (fields.py).
+ENRICHED_COLUMNS = ENRICHMENT_FIELDS
 
 
 class RowEnricher:

@@ -30,13 +30,16 @@ import iptocc
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
+from thrad_events.fields import GEO_FIELDS
+from thrad_events.instants import show_time
+
 log = logging.getLogger(__name__)
 
 # How often (at most) the .mmdb file is looked at for a replacement.
 CHECK_INTERVAL_S = 5.0
 # Distinct addresses whose answer is remembered; cleared when the database changes.
 CACHE_SIZE = 8192
-GEO_COLUMNS = ("geo_country", "geo_region", "geo_city", "geo_lat", "geo_lon")
+GEO_COLUMNS = GEO_FIELDS
 
 GeoColumns = Mapping[str, Any]
 
@@ -48,13 +51,7 @@ def geo_columns(
     lat: float | None = None,
     lon: float | None = None,
 ) -> GeoColumns:
-    return {
-        "geo_country": country,
-        "geo_region": region,
-        "geo_city": city,
-        "geo_lat": lat,
-        "geo_lon": lon,
-    }
+    return dict(zip(GEO_FIELDS, (country, region, city, lat, lon), strict=True))
 
 
 NO_GEO: GeoColumns = geo_columns()
@@ -305,7 +302,7 @@ def _number(value: Any) -> float | None:
 
 
 def _iso_date(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+    return show_time(datetime.fromtimestamp(epoch, UTC))
 
 
 def _version(distribution: str) -> str:
@@ -326,7 +323,7 @@ def _iptocc_build_date() -> str | None:
     if not isinstance(stamp, str):
         return None
     try:
-        return datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC).isoformat()[:19] + "Z"
+        return show_time(datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC))
     except ValueError:
         return None
 

@@ -17,20 +17,14 @@ from typing import Any
 import ua_parser
 from ua_parser import Domain
 
+from thrad_events.fields import USER_AGENT_FIELDS
+
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 8192
 # Real user agents are a few hundred characters; a longer string is parsed by its beginning.
 MAX_PARSED_CHARS = 1024
-UA_COLUMNS = (
-    "ua_browser",
-    "ua_os",
-    "ua_device",
-    "ua_browser_version",
-    "ua_os_version",
-    "ua_device_type",
-    "ua_is_bot",
-)
+UA_COLUMNS = USER_AGENT_FIELDS
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
 
 UserAgentColumns = Mapping[str, Any]

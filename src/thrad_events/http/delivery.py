@@ -18,7 +18,7 @@ from thrad_events.errors import Outcome
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.reports import ReportAccess, scoped_query
-from thrad_events.ingest.pipeline import format_instant
+from thrad_events.instants import show_time
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
 from thrad_events.reports.run import ReportRunner
 from thrad_events.store.base import Store, utcnow
@@ -42,8 +42,8 @@ def rejections_handle(store: Store, runner: ReportRunner, access: ReportAccess) 
     def answer(query: RejectionsQuery) -> dict[str, Any]:
         page = store.rejections(query)
         return {
-            "since": format_instant(query.since),
-            "until": format_instant(query.until),
+            "since": show_time(query.since),
+            "until": show_time(query.until),
             "partner_id": query.partner_id,
             "rejections": page.rejections,
             "truncated": page.truncated,
@@ -58,8 +58,8 @@ def delivery_handle(store: Store, runner: ReportRunner, access: ReportAccess) ->
     def answer(query: DeliveryQuery) -> dict[str, Any]:
         return {
             "report": "delivery",
-            "since": format_instant(query.since),
-            "until": format_instant(query.until),
+            "since": show_time(query.since),
+            "until": show_time(query.until),
             "partner_id": query.partner_id,
             "group_by": list(query.group_by),
             "rows": store.delivery(query),

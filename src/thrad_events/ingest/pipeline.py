@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from thrad_events.debugstream import capture as debug_capture
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable
+from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS
 from thrad_events.ingest import clicklinks, validate
 from thrad_events.ingest.dedupe import conversion_dedupe_key
 from thrad_events.ingest.normalize import (
@@ -92,10 +93,11 @@ class MintedClick:
     thrad_sig: str
 
 
-def format_instant(moment: datetime) -> str:
-    """UTC ISO-8601 with a Z, seconds precision unless the client sent a fraction."""
-    text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return text
+# Each table's columns copied as sent, read off the validated request (the click link for a
+# click); the pipeline sets the others. fields.py defines which are which.
+_event_sent = EVENTS.sent_values()
+_conversion_sent = CONVERSIONS.sent_values()
+_click_sent = CLICKS.sent_values()
 
 
 class Ingestor:
@@ -238,31 +240,19 @@ class Ingestor:
             tag_id = derive_tag_id(request.tag_id, request.page_url, ctx.origin, ctx.referer)
             channel = SERVER_CHANNEL
             params = stamp_params(request.params, key.partner_id, key.label)
-        row: dict[str, Any] = {
-            "received_at": received_at,
-            "partner_id": key.partner_id,
-            "event_name": request.event_name,
-            "tag_id": tag_id,
-            "event_id": request.event_id,
-            "timestamp": validate.truncate_timestamp(
-                request.timestamp, int(received_at.timestamp())
-            ),
-            "page_url": request.page_url,
-            "referrer": request.referrer,
-            "user_agent": user_agent,
-            "channel": channel,
-            "session_id": request.session_id,
-            "client_id": request.client_id,
-            "attribution_type": request.attribution_type,
-            "impression_id": request.impression_id,
-            "click_id": canonical_click_id(request.click_id),
-            "bid_id": request.bid_id,
-            "impression_state": request.impression_state,
-            "view_time_ms": view_time_ms,
-            "consent": request.consent,
-            "params": params,
-            "test": key.test,
-        }
+        row = _event_sent(request)
+        row["received_at"] = received_at
+        row["partner_id"] = key.partner_id
+        row["tag_id"] = tag_id
+        row["timestamp"] = validate.truncate_timestamp(
+            request.timestamp, int(received_at.timestamp())
+        )
+        row["user_agent"] = user_agent
+        row["channel"] = channel
+        row["click_id"] = canonical_click_id(request.click_id)
+        row["view_time_ms"] = view_time_ms
+        row["params"] = params
+        row["test"] = key.test
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enriched(row, user_agent, request.page_url, request.consent))
         if row["click_id"] is None:
@@ -311,29 +301,20 @@ class Ingestor:
         extra = {k: v for k, v in raw.items() if k not in CONVERSION_FIELDS}
         if extra:
             params["extra"] = sanitize_extra(extra)
-        row: dict[str, Any] = {
-            "received_at": received_at,
-            "partner_id": key.partner_id,
-            "click_id": click_id,
-            "conversion_time": format_instant(conversion_time),
-            "conversion_value": request.conversion_value,
-            "currency": currency,
-            "event_type": request.event_type or DEFAULT_EVENT_TYPE,
-            "order_id": request.order_id,
-            "event_id": request.event_id,
-            "idempotency_key": ctx.idempotency_key.strip() if ctx.idempotency_key else None,
-            "dedupe_key": dedupe_key,
-            "page_url": request.page_url,
-            "referrer": request.referrer,
-            "user_agent": user_agent,
-            "channel": channel,
-            "session_id": request.session_id,
-            "client_id": request.client_id,
-            "tag_id": tag_id,
-            "consent": request.consent,
-            "params": params,
-            "test": key.test,
-        }
+        row = _conversion_sent(request)
+        row["received_at"] = received_at
+        row["partner_id"] = key.partner_id
+        row["click_id"] = click_id
+        row["conversion_time"] = conversion_time  # written by the store (instants.py)
+        row["currency"] = currency
+        row["event_type"] = request.event_type or DEFAULT_EVENT_TYPE
+        row["idempotency_key"] = ctx.idempotency_key.strip() if ctx.idempotency_key else None
+        row["dedupe_key"] = dedupe_key
+        row["user_agent"] = user_agent
+        row["channel"] = channel
+        row["tag_id"] = tag_id
+        row["params"] = params
+        row["test"] = key.test
         row.update(self._addresses(ctx, client_ip))
         row.update(self._enriched(row, user_agent, request.page_url, request.consent))
         return row
@@ -375,20 +356,14 @@ class Ingestor:
         received_at = ctx.received_at or datetime.now(UTC)
         click_id = str(uuid.uuid4())
         expires_at = int(received_at.timestamp()) + self._click_ttl_s
-        row: dict[str, Any] = {
-            "click_id": click_id,
-            "received_at": received_at,
-            "expires_at": expires_at,
-            "landing_url": link.url,
-            "tag_id": link.tag_id,
-            "campaign_id": link.campaign_id,
-            "ad_id": link.ad_id,
-            "bid_id": link.bid_id,
-            "impression_id": link.impression_id,
-            "referrer": ctx.referer,
-            "user_agent": ctx.user_agent,
-            "test": test,
-        }
+        row = _click_sent(link)
+        row["click_id"] = click_id
+        row["received_at"] = received_at
+        row["expires_at"] = expires_at
+        row["landing_url"] = link.url
+        row["referrer"] = ctx.referer
+        row["user_agent"] = ctx.user_agent
+        row["test"] = test
         row.update(self._addresses(ctx, None))
         # A click's campaign fields are the ones its landing URL carries; it has no consent.
         row.update(self._enriched(row, ctx.user_agent, link.url or None, None))

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 import msgspec
 
+from thrad_events.fields import TABLES, Kind, kind_of
 from thrad_events.reports.safe_text import csv_cell
-from thrad_events.store.columns import JSON_COLUMNS, TABLES
 
 # Decimals inside params stay JSON numbers with their digits; conversion_value is stored as text.
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -46,7 +46,7 @@ def csv_chunks(
 ) -> Iterator[bytes]:
     """A header row, then one row per stored row with its cells made formula-safe."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(TABLES[table]), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(TABLES[table].columns), lineterminator="\n")
     writer.writeheader()
     count = 0
     for row in rows:
@@ -72,6 +72,6 @@ def write_csv(table: str, rows: Iterable[dict[str, Any]], out: TextIO) -> None:
 
 
 def _csv_value(column: str, value: Any) -> Any:
-    if value is not None and column in JSON_COLUMNS:
+    if value is not None and kind_of(column) is Kind.JSON:
         value = _encoder.encode(value).decode()
     return csv_cell(value) if isinstance(value, str) else value

@@ -19,7 +19,7 @@ from datetime import datetime
 import msgspec
 
 from thrad_events.errors import IngestError, ValidationFailed, field_error
-from thrad_events.store.base import format_time
+from thrad_events.instants import format_time
 from thrad_events.store.export_keyset import Keyset
 
 # Longer than any cursor the server makes (a partner id and three times are short).

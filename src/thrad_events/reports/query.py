@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from thrad_events.errors import ValidationFailed, field_error
-from thrad_events.store.columns import CLICK_COLUMNS, CONVERSION_COLUMNS, EVENT_COLUMNS
+from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS
 
 DEFAULT_RANGE = timedelta(days=7)
 # Times outside the years 1970 to 9999 (UTC) are mistakes.
@@ -136,7 +136,7 @@ FIELDS: dict[Report, dict[str, ReportField]] = {
         **_TIME,
         **_columns(
             FieldKind.COLUMN,
-            EVENT_COLUMNS,
+            EVENTS.columns,
             (
                 "event_name",
                 "tag_id",
@@ -152,14 +152,14 @@ FIELDS: dict[Report, dict[str, ReportField]] = {
         **_TIME,
         **_columns(
             FieldKind.COLUMN,
-            CONVERSION_COLUMNS,
+            CONVERSIONS.columns,
             ("tag_id", "event_type", "currency", "channel", "partner_id"),
         ),
-        **_columns(FieldKind.CLICK, CLICK_COLUMNS, ("campaign_id", "ad_id")),
+        **_columns(FieldKind.CLICK, CLICKS.columns, ("campaign_id", "ad_id")),
     },
     Report.FUNNEL: {
         **_TIME,
-        **_columns(FieldKind.COLUMN, CLICK_COLUMNS, ("campaign_id", "ad_id", "tag_id")),
+        **_columns(FieldKind.COLUMN, CLICKS.columns, ("campaign_id", "ad_id", "tag_id")),
     },
 }
 # Reports over a table with a params column also group and filter by its keys.

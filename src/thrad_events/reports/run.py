@@ -12,10 +12,10 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from thrad_events.errors import Unavailable
+from thrad_events.instants import show_time
 from thrad_events.reports.deadline import Deadline, ReportTimedOut
 from thrad_events.reports.query import (
     AnyReportQuery,
@@ -49,8 +49,8 @@ def answer(store: Store, query: AnyReportQuery, deadline: Deadline) -> ReportRes
     rows = store.report(dataclasses.replace(query, limit=query.limit + 1), deadline)
     return ReportResponse(
         report=report_of(query).value,
-        since=_instant(query.since),
-        until=_instant(query.until),
+        since=show_time(query.since),
+        until=show_time(query.until),
         time_basis=query.time_basis.value,
         partner_id=query.partner_id,
         group_by=[field.name for field in query.group_by],
@@ -92,7 +92,3 @@ class ReportRunner:
     async def close(self) -> None:
         """Wait for the report threads: a report given up on stops soon after its deadline."""
         await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
-
-
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

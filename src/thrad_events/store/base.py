@@ -1,5 +1,6 @@
 """The storage interface every backend implements (the Store protocol), with the key record,
-write results, storage errors and time helpers it speaks in; the columns are in columns.py."""
+write results and storage errors it speaks in; the columns are in fields.py, times are
+instants.py's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from thrad_events.instants import format_time
 from thrad_events.store.export_keyset import Keyset
 from thrad_events.store.test_rows import PURGE_BATCH_ROWS
 
@@ -170,11 +172,6 @@ class Store(Protocol):
         ...
 
     def close_sync(self) -> None: ...
-
-
-def format_time(moment: datetime) -> str:
-    """Fixed-width UTC ISO-8601, so stored times sort as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from thrad_events.store.base import format_time
+from thrad_events.instants import format_time
 
 
 @dataclass(frozen=True, slots=True)

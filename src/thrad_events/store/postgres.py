@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Any, cast
@@ -39,6 +39,8 @@ from thrad_events.config import (
     WRITE_TIMEOUT_S,
     ConfigError,
 )
+from thrad_events.fields import TABLES, Kind, kind_of
+from thrad_events.instants import format_time, show_time
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
@@ -51,9 +53,7 @@ from thrad_events.store.base import (
     RowResult,
     StorageError,
     T,
-    format_time,
 )
-from thrad_events.store.columns import TABLES
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import POSTGRES as SQL_DIALECT
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
@@ -121,19 +121,15 @@ def conninfo_of(database_url: str) -> str:
         raise ConfigError(f"THRAD_DATABASE_URL: not a PostgreSQL URL ({exc})") from None
 
 
-def instant_text(moment: datetime) -> str:
-    """conversion_time as the pipeline stores it: UTC ISO-8601 with Z, a fraction only if sent."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _from_db(column: str, value: Any) -> Any:
     """A stored value as SqliteStore's export gives it."""
     if value is None:
         return None
-    if column == "received_at":
+    kind = kind_of(column)
+    if kind is Kind.INSTANT:
         return format_time(value)
-    if isinstance(value, datetime):
-        return instant_text(value)
+    if kind is Kind.SENT_INSTANT:
+        return show_time(value)
     if isinstance(value, Decimal):
         return plain_text(value)  # numeric reads back as Decimal('1E-7') for 0.0000001
     return value
@@ -238,7 +234,7 @@ class PostgresStore:
             self._pool = None
             raise self._unreachable(exc) from exc
         self._tables = {
-            name: table_write(name, columns, types[name]) for name, columns in TABLES.items()
+            name: table_write(name, table.columns, types[name]) for name, table in TABLES.items()
         }
         sink = PostgresSink(
             self._pool,
@@ -516,7 +512,7 @@ class PostgresStore:
         start: Keyset | None = None,
         include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        columns = TABLES[table]
+        columns = TABLES[table].columns
         query = sql.SQL("SELECT {columns} FROM {table}").format(
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
             table=sql.Identifier(table),

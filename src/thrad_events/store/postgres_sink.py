@@ -28,9 +28,9 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from thrad_events.fields import TABLES
 from thrad_events.store import postgres_delivery
 from thrad_events.store.base import InsertResult, Row, RowResult, StorageError
-from thrad_events.store.columns import TABLES
 from thrad_events.store.delivery import DeliveryBatch
 from thrad_events.store.test_rows import converts
 

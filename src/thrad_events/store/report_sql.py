@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from thrad_events.instants import format_time
 from thrad_events.money import plain_text
 from thrad_events.reports.aggregate import (
     conversion_rate,
@@ -35,7 +36,6 @@ from thrad_events.reports.query import (
     ReportQuery,
     TimeBasis,
 )
-from thrad_events.store.base import format_time
 from thrad_events.store.test_rows import not_test
 from thrad_events.taxonomy import STANDARD_EVENT_NAMES
 
@@ -235,10 +235,10 @@ def _where(
     if table.epoch_time(query.time_basis):
         args = [_ceil_seconds(query.since), _ceil_seconds(query.until)]
     elif query.time_basis is TimeBasis.EVENT:
-        # SQLite keeps conversion_time as ISO text with a fraction only when one was sent
-        # ("...:55Z" or "...:55.250000Z"): only against a bound of whole seconds written with
-        # its zero fraction ("...:56.000000Z") do both forms sort as their instants. Event-time
-        # bounds are whole seconds, rounded up, on every table and store alike.
+        # Event-time bounds are whole seconds, rounded up, on every table and store alike (an
+        # event's timestamp has no fraction). Written with its zero fraction ("...:56.000000Z"),
+        # such a bound also places a conversion_time text written without one ("...:55Z", as
+        # before SQLite's migration 0010) by its instant.
         args = [format_time(_ceil_instant(query.since)), format_time(_ceil_instant(query.until))]
     else:
         args = [format_time(query.since), format_time(query.until)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,8 @@ from typing import Any, cast
 import msgspec
 
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
+from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS, TABLES, Kind, Table, kind_of
+from thrad_events.instants import format_time, shown_time
 from thrad_events.money import plain_text
 from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import AnyReportQuery
@@ -34,17 +37,9 @@ from thrad_events.store.base import (
     RowResult,
     StorageError,
     T,
-    format_time,
     utcnow,
 )
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
-from thrad_events.store.columns import (
-    CLICK_COLUMNS,
-    CONVERSION_COLUMNS,
-    EVENT_COLUMNS,
-    JSON_COLUMNS,
-    TABLES,
-)
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import SQLITE as SQL_DIALECT
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
@@ -84,55 +79,69 @@ def _format_time_cached(moment: datetime) -> str:
     return format_time(moment)
 
 
-def _to_db(column: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if column in JSON_COLUMNS:
-        return _json.encode(value).decode()
-    if isinstance(value, datetime):
-        return _format_time_cached(value)
-    if isinstance(value, Decimal):
-        # TEXT holding the amount as sent, in the plain notation the export promises.
-        return plain_text(value)
-    return value
+def _instant_to_db(value: Any) -> Any:
+    # A text value is a time already written (a row as older versions stored it, in tests).
+    return _format_time_cached(value) if isinstance(value, datetime) else value
 
 
-# Only these columns hold values that need converting; the rest bind as they are.
-_CONVERTED = frozenset({*JSON_COLUMNS, "received_at", "conversion_value"})
+def _json_to_db(value: Any) -> str:
+    return _json.encode(value).decode()
 
 
-def _values(row: Row, columns: tuple[str, ...]) -> tuple[Any, ...]:
+def _decimal_to_db(value: Any) -> Any:
+    # TEXT holding the amount as sent, in the plain notation the export promises.
+    return plain_text(value) if isinstance(value, Decimal) else value
+
+
+# How a value of each kind is bound, where it is not bound as it is.
+_TO_DB: dict[Kind, Callable[[Any], Any]] = {
+    Kind.JSON: _json_to_db,
+    Kind.INSTANT: _instant_to_db,
+    Kind.SENT_INSTANT: _instant_to_db,
+    Kind.DECIMAL: _decimal_to_db,
+}
+
+
+def _values(row: Row, table: Table) -> tuple[Any, ...]:
     """A row as a tuple in column order, each value in the type SQLite stores."""
-    return _row_builder(columns)(row)
+    return _row_builder(table)(row)
 
 
 @functools.cache
-def _row_builder(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
-    """`_values` for one table, with the positions to convert found once: rows become tuples
-    on the request's thread, so this is per-row hot-path work."""
-    converted = tuple((i, column) for i, column in enumerate(columns) if column in _CONVERTED)
-
+def _row_builder(table: Table) -> Callable[[Row], tuple[Any, ...]]:
+    """`_values` for one table, its getter and conversions made once from the table's fields:
+    rows become tuples on the request's thread, so this is per-row hot-path work."""
+    columns = table.columns
+    read_all = operator.itemgetter(*columns)
+    converted = tuple(
+        (i, _TO_DB[kind_of(column)])
+        for i, column in enumerate(columns)
+        if kind_of(column) in _TO_DB
+    )
     test_at = columns.index("test")
 
     def build(row: Row) -> tuple[Any, ...]:
-        get = row.get
-        values = [get(column) for column in columns]
-        for index, column in converted:
+        try:
+            values = list(read_all(row))
+        except KeyError:  # a row without some columns (no enrichment): NULL there
+            get = row.get
+            values = [get(column) for column in columns]
+        for index, convert in converted:
             value = values[index]
             if value is not None:
-                values[index] = _to_db(column, value)
+                values[index] = convert(value)
         values[test_at] = 1 if values[test_at] else 0  # NOT NULL: a row without it is live
         return tuple(values)
 
     return build
 
 
-_event_values = _row_builder(EVENT_COLUMNS)
-_conversion_values = _row_builder(CONVERSION_COLUMNS)
-_click_values = _row_builder(CLICK_COLUMNS)
+_event_values = _row_builder(EVENTS)
+_conversion_values = _row_builder(CONVERSIONS)
+_click_values = _row_builder(CLICKS)
 
 
-_CLICK_SQL = insert_sql("clicks", CLICK_COLUMNS)
+_CLICK_SQL = insert_sql("clicks", CLICKS.columns)
 
 
 class SqliteStore:
@@ -424,7 +433,7 @@ class SqliteStore:
         start: Keyset | None = None,
         include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        columns = TABLES[table]
+        columns = TABLES[table].columns
         condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
         where = f" WHERE {condition.sql}" if condition.sql else ""
         sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY received_at, rowid"
@@ -491,9 +500,12 @@ def _noop(connection: sqlite3.Connection) -> None:
 
 
 def _from_db(column: str, value: Any) -> Any:
-    if value is not None and column in JSON_COLUMNS:
+    kind = kind_of(column)
+    if value is not None and kind is Kind.JSON:
         return _json_decoder.decode(value)
-    if column == "test":
+    if value is not None and kind is Kind.SENT_INSTANT:
+        return shown_time(value)
+    if kind is Kind.FLAG:
         return bool(value)
     return value
 

@@ -8,8 +8,9 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
-from thrad_events.store.base import StorageError, format_time
-from thrad_events.store.columns import CONVERSION_COLUMNS, EVENT_COLUMNS
+from thrad_events.fields import CONVERSIONS, EVENTS
+from thrad_events.instants import format_time
+from thrad_events.store.base import StorageError
 from thrad_events.store.delivery import (
     INSERT_REJECTION_SQL,
     KEPT_IN_SECOND_SQL,
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 # Every commit is under the file's write lock: writers of all processes can share counter rows.
 SHARD = 0
 # Events and conversions put partner_id and received_at at the same places.
-_PARTNER = EVENT_COLUMNS.index("partner_id")
-_RECEIVED = EVENT_COLUMNS.index("received_at")
-assert CONVERSION_COLUMNS.index("partner_id") == _PARTNER
-assert CONVERSION_COLUMNS.index("received_at") == _RECEIVED
+_PARTNER = EVENTS.columns.index("partner_id")
+_RECEIVED = EVENTS.columns.index("received_at")
+assert CONVERSIONS.columns.index("partner_id") == _PARTNER
+assert CONVERSIONS.columns.index("received_at") == _RECEIVED
 
 
 def count_delivered(

@@ -35,8 +35,8 @@ from typing import Any, Protocol
 
 import msgspec
 
+from thrad_events.fields import CONVERSIONS, EVENTS
 from thrad_events.store.base import InsertResult, RowResult, StorageError
-from thrad_events.store.columns import CONVERSION_COLUMNS, EVENT_COLUMNS
 from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)
@@ -182,14 +182,14 @@ def insert_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
-_EVENT_SQL = insert_sql("events", EVENT_COLUMNS)
-_CONVERSION_SQL = insert_sql("conversions", CONVERSION_COLUMNS)
+_EVENT_SQL = insert_sql("events", EVENTS.columns)
+_CONVERSION_SQL = insert_sql("conversions", CONVERSIONS.columns)
 _CLICK_TEST_SQL = "SELECT test FROM clicks WHERE click_id = ?"
-_CONVERSION_CLICK = CONVERSION_COLUMNS.index("click_id")
-_CONVERSION_TEST = CONVERSION_COLUMNS.index("test")
+_CONVERSION_CLICK = CONVERSIONS.columns.index("click_id")
+_CONVERSION_TEST = CONVERSIONS.columns.index("test")
 # An event's unique key; test rows have a dedupe space of their own.
 _event_key: Callable[[Values], Values] = operator.itemgetter(
-    *(EVENT_COLUMNS.index(c) for c in ("partner_id", "test", "tag_id", "event_id"))
+    *(EVENTS.columns.index(c) for c in ("partner_id", "test", "tag_id", "event_id"))
 )
 # The keys of the rows one statement inserted: they took the ids from first_id on.
 _EVENT_KEYS_SINCE_SQL = (
@@ -200,9 +200,9 @@ _EVENT_KEYS_SINCE_SQL = (
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
 def _events_sql(rows: int) -> str:
-    marks = "(" + ", ".join("?" for _ in EVENT_COLUMNS) + ")"
+    marks = "(" + ", ".join("?" for _ in EVENTS.columns) + ")"
     return (
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+        f"INSERT INTO events ({', '.join(EVENTS.columns)}) VALUES "
         f"{', '.join([marks] * rows)} ON CONFLICT DO NOTHING"
     )
 

@@ -19,9 +19,10 @@ import pytest
 
 from tests.postgres import postgres_schema
 from tests.unit.store.rows import NOW, click, conversion, event, run
+from thrad_events.fields import TABLES, Kind, kind_of
+from thrad_events.instants import format_time
 from thrad_events.store.admin_sql import AdminSession
-from thrad_events.store.base import InsertResult, StorageError, format_time
-from thrad_events.store.columns import TABLES
+from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.postgres import PostgresStore, redacted
 from thrad_events.store.writer import QueueFull
 
@@ -216,17 +217,40 @@ def test_unreachable_postgres_is_one_clear_error_without_the_password() -> None:
     )
 
 
-def test_the_migrations_carry_every_column_of_the_row_tuples(url: str) -> None:
-    """store/base.py's column tuples are the schema: a column added there needs a migration."""
+# The PostgreSQL types (udt_name) a kind may be stored in.
+POSTGRES_TYPES = {
+    Kind.TEXT: {"text"},
+    Kind.INTEGER: {"int8", "int2"},  # ua_is_bot is a smallint 0/1
+    Kind.REAL: {"float8"},
+    Kind.FLAG: {"bool"},
+    Kind.JSON: {"jsonb"},
+    Kind.DECIMAL: {"numeric"},
+    Kind.INSTANT: {"timestamptz"},
+    Kind.SENT_INSTANT: {"timestamptz"},
+}
+
+
+def test_the_migrations_make_exactly_the_defined_columns_of_their_kinds(url: str) -> None:
+    """fields.py's tables are the schema: a column added there needs a migration."""
     store = PostgresStore(url)
     store.migrate()
     with psycopg.connect(url) as conn:
         found = {
-            (table, column)
-            for table, column in conn.execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
+            (table, column): udt
+            for table, column, udt in conn.execute(
+                "SELECT table_name, column_name, udt_name FROM information_schema.columns "
                 "WHERE table_schema = current_schema()"
             )
         }
-    missing = [(t, c) for t, columns in TABLES.items() for c in columns if (t, c) not in found]
+    missing = [(t, c) for t, table in TABLES.items() for c in table.columns if (t, c) not in found]
     assert missing == [], "add these columns to migrations/postgres/"
+    row_ids = {"events": {"id"}, "conversions": {"id"}, "clicks": set()}
+    for name, table in TABLES.items():
+        stored = {column for t, column in found if t == name} - row_ids[name]
+        assert stored == set(table.columns), f"{name}: a column no field defines"
+        wrong = {
+            column: found[(name, column)]
+            for column in table.columns
+            if found[(name, column)] not in POSTGRES_TYPES[kind_of(column)]
+        }
+        assert wrong == {}, f"{name}: columns of another kind than fields.py says"

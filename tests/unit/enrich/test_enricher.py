@@ -16,9 +16,9 @@ from thrad_events.enrich.enricher import ENRICHED_COLUMNS, RowEnricher
 from thrad_events.enrich.geo import BundledCountries, GeoColumns, open_geo
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
+from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.store.base import Store
-from thrad_events.store.columns import CLICK_COLUMNS, EVENT_COLUMNS
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -77,8 +77,8 @@ def test_every_enrichment_column_is_filled(enricher: RowEnricher) -> None:
 
 
 def test_every_enrichment_column_is_a_stored_column() -> None:
-    assert set(ENRICHED_COLUMNS) <= set(EVENT_COLUMNS)
-    assert set(ENRICHED_COLUMNS) <= set(CLICK_COLUMNS)
+    for table in (EVENTS, CONVERSIONS, CLICKS):
+        assert set(ENRICHED_COLUMNS) <= set(table.columns)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from thrad_events.errors import ValidationFailed
+from thrad_events.fields import EVENTS
 from thrad_events.reports.query import (
     DEFAULT_LIMIT,
     FIELDS,
@@ -20,7 +21,6 @@ from thrad_events.reports.query import (
     limit_value,
     parse_report_query,
 )
-from thrad_events.store.columns import EVENT_COLUMNS
 
 NOW = datetime(2026, 2, 19, 18, 0, tzinfo=UTC)
 
@@ -195,7 +195,7 @@ def test_each_report_offers_only_its_own_fields() -> None:
 def test_enrichment_fields_are_offered_once_the_table_has_the_column() -> None:
     offered = set(FIELDS[Report.EVENTS])
     for name in ("geo_country", "ua_browser", "ua_device_type"):
-        assert (name in offered) == (name in EVENT_COLUMNS)
+        assert (name in offered) == (name in EVENTS.columns)
 
 
 @pytest.mark.parametrize("raw", ["1", " 7 ", "1000"])

@@ -283,7 +283,7 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     """Random partners, clicks (one unknown), dedupe keys and order ids, some NULL, some rows
     already stored, singles and batches queued together: the writer's answers equal those of
     the same rows inserted one by one, in order, into a second database."""
-    from thrad_events.store.columns import CONVERSION_COLUMNS
+    from thrad_events.fields import CONVERSIONS
     from thrad_events.store.sqlite import _values
     from thrad_events.store.sqlite_writes import insert_conversion
 
@@ -324,9 +324,9 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
             (click_id,),
         )
     for row in earlier:
-        insert_conversion(connection, _values(row, CONVERSION_COLUMNS))
+        insert_conversion(connection, _values(row, CONVERSIONS))
     expected = [
-        [insert_conversion(connection, _values(row, CONVERSION_COLUMNS)) for row in rows]
+        [insert_conversion(connection, _values(row, CONVERSIONS)) for row in rows]
         for rows in [[rows[0]] for rows in batches[:5]] + batches[5:]
     ]
     connection.execute("COMMIT")
@@ -376,9 +376,10 @@ def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
 def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction_right(
     store: SqliteStore,
 ) -> None:
-    """SQLite keeps conversion_time as sent ("...:55Z", "...:55.250000Z"); a report's range
-    (here until = now, with a fraction, as by default) must place both forms by their instant:
-    a conversion in the current second is in today's report."""
+    """A conversion_time given as text is stored as it is, with or without a fraction
+    ("...:55Z", "...:55.250000Z", as versions before SQLite's migration 0010 wrote it); a
+    report's range (here until = now, with a fraction, as by default) must place both forms by
+    their instant: a conversion in the current second is in today's report."""
     times = {
         "k-whole": "2026-02-19T18:00:55Z",
         "k-fraction": "2026-02-19T18:00:55.250000Z",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from thrad_events.fields import TABLES
 from thrad_events.http.export import DEFAULT_EXPORT_LIMIT, EXPORT_TABLES, FORMATS, MAX_EXPORT_LIMIT
 from thrad_events.http.openapi.shared import (
     ISO_TIME_PATTERN,
@@ -13,7 +14,6 @@ from thrad_events.http.openapi.shared import (
     read_errors,
 )
 from thrad_events.reports.export_cursor import MAX_CURSOR_CHARS
-from thrad_events.store.columns import TABLES
 
 
 def export_paths() -> dict[str, Any]:
@@ -74,7 +74,7 @@ def export_paths() -> dict[str, Any]:
     for table in EXPORT_TABLES:
         row = {
             "type": "object",
-            "properties": {column: {} for column in TABLES[table]},
+            "properties": {column: {} for column in TABLES[table].columns},
             "description": "A stored row: the request's fields, received_at, partner_id and "
             "the enrichment",
         }
