@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thrad_events.cli import write_table
+from thrad_events.cli.common import write_table
 
 
 def test_the_table_has_a_header_row_and_shows_control_characters_as_escapes(

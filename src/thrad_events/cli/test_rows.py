@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import msgspec
 
-from thrad_events.cli import _settings, _store, database_option
+from thrad_events.cli.common import cli_settings, cli_store, database_option
 from thrad_events.store.base import StorageError
 from thrad_events.store.test_retention import purge_before
 
@@ -27,9 +27,9 @@ def test_rows() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rows deleted per table as JSON")
 def purge(database_url: str | None, older_than_days: int | None, as_json: bool) -> None:
     """Delete old test rows in short batches (live rows are never touched)."""
-    settings = _settings(database_url=database_url)
+    settings = cli_settings(database_url=database_url)
     days = settings.test_retention_days if older_than_days is None else older_than_days
-    store = _store(settings.database_url)
+    store = cli_store(settings.database_url)
     try:
         deleted = purge_before(store, days)
     except StorageError as exc:

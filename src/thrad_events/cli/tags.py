@@ -10,7 +10,7 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.auth.tags import create_tag, list_tags, update_tag
-from thrad_events.cli import _store, acting, database_option, write_table
+from thrad_events.cli.common import acting, cli_store, database_option, write_table
 from thrad_events.http.admin_tags import tag_answer
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store.tags import KEEP, TagRecord
@@ -59,7 +59,7 @@ def tags_create(
     as_json: bool,
 ) -> None:
     """Register a tag for a partner and the origins allowed to send for it."""
-    store = _store(database_url)
+    store = cli_store(database_url)
     tag = acting(
         lambda: create_tag(
             store,
@@ -78,7 +78,7 @@ def tags_create(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line")
 def tags_list(database_url: str | None, as_json: bool) -> None:
     """List registered tags, with a header row."""
-    found, _ = list_tags(_store(database_url), None, _EVERY_TAG)
+    found, _ = list_tags(cli_store(database_url), None, _EVERY_TAG)
     if as_json:
         for tag in found:
             click.echo(_json.encode(tag_answer(tag)))
@@ -111,7 +111,7 @@ def tags_update(
     """Change a tag's daily cap or origins; every server process applies it within seconds."""
     if daily_cap is None and not origins:
         raise click.UsageError("give --daily-cap or --origin")
-    store = _store(database_url)
+    store = cli_store(database_url)
     tag = acting(
         lambda: update_tag(
             store,

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import click
 import msgspec
 
-from thrad_events.cli import _partner_id, _store, database_option
+from thrad_events.cli.common import cli_store, database_option, partner_id_of
 from thrad_events.errors import IngestError
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
 from thrad_events.reports.render import cell_text, write_csv_rows
@@ -110,9 +110,9 @@ def delivery_report(
 def _reading(database_url: str | None, partner: str | None) -> Iterator[tuple[Store, str | None]]:
     """The store and the id of `partner` (a name or id; None: every partner) to read with; a
     bad parameter is a usage error, a failing store one line."""
-    store = _store(database_url)
+    store = cli_store(database_url)
     try:
-        yield store, _partner_id(store, partner) if partner else None
+        yield store, partner_id_of(store, partner) if partner else None
     except IngestError as exc:
         raise click.UsageError(exc.message) from None
     except StorageError as exc:
