@@ -33,15 +33,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'thrad.db'}"
         return
-    marker = request.node.get_closest_marker("sqlite_only")
-    if marker is not None:
-        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+    skip_if_sqlite_only(request)
     with postgres_schema() as url:
         yield url
 
 
+def skip_if_sqlite_only(request: pytest.FixtureRequest) -> None:
+    """Skip a test marked sqlite_only (it is running on PostgreSQL)."""
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+
+
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (a start costs about a second of CPU): for a test that needs
+    an empty database or stops it; the others share `module_server`."""
     with running_server(database_url, tmp_path / "server.log") as process:
         yield process
 
@@ -113,9 +120,9 @@ def module_server(
 ) -> Iterator[ServerProcess]:
     """The module's server for one test that keeps to partners of its own and reads only their
     rows; an error the server logs during the test fails the test."""
-    marker = request.node.get_closest_marker("sqlite_only")
-    if marker is not None and not shared_database_url.startswith("sqlite:"):
-        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+    if not shared_database_url.startswith("sqlite:"):
+        skip_if_sqlite_only(request)
+    # Looked up only now: a skipped test starts no server.
     shared: ServerProcess = request.getfixturevalue("shared_server")
     with shared.logs_no_new_errors():
         yield shared
