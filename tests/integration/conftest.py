@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.browser import launch_chromium
-from tests.integration.server import ServerProcess, create_key, running_server
+from tests.integration.server import ServerProcess, create_key, running_server, unique_name
 from tests.postgres import postgres_schema
 
 pytestmark = pytest.mark.integration
@@ -33,15 +33,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'thrad.db'}"
         return
-    marker = request.node.get_closest_marker("sqlite_only")
-    if marker is not None:
-        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+    skip_if_sqlite_only(request)
     with postgres_schema() as url:
         yield url
 
 
+def skip_if_sqlite_only(request: pytest.FixtureRequest) -> None:
+    """Skip a test marked sqlite_only (it is running on PostgreSQL)."""
+    marker = request.node.get_closest_marker("sqlite_only")
+    if marker is not None:
+        pytest.skip(f"SQLite only: {marker.args[0] if marker.args else 'SQLite behaviour'}")
+
+
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (a start costs about a second of CPU): for a test that needs
+    an empty database or stops it; the others share `module_server`."""
     with running_server(database_url, tmp_path / "server.log") as process:
         yield process
 
@@ -104,6 +111,45 @@ def shared_client(
             timeout=10,
         ) as http,
     ):
+        yield http
+
+
+@pytest.fixture
+def module_server(
+    request: pytest.FixtureRequest, shared_database_url: str
+) -> Iterator[ServerProcess]:
+    """The module's server for one test that keeps to partners of its own and reads only their
+    rows; an error the server logs during the test fails the test."""
+    if not shared_database_url.startswith("sqlite:"):
+        skip_if_sqlite_only(request)
+    # Looked up only now: a skipped test starts no server.
+    shared: ServerProcess = request.getfixturevalue("shared_server")
+    with shared.logs_no_new_errors():
+        yield shared
+
+
+@pytest.fixture
+def partner() -> str:
+    """A partner no other test uses."""
+    return unique_name("partner")
+
+
+@pytest.fixture
+def partner_key(module_server: ServerProcess, partner: str) -> dict[str, Any]:
+    """A fresh API key of the test's own `partner` on the module's server."""
+    return create_key(module_server.database_url, partner)
+
+
+@pytest.fixture
+def partner_client(
+    module_server: ServerProcess, partner_key: dict[str, Any]
+) -> Iterator[httpx.Client]:
+    """A client of the module's server, authenticated with `partner_key`."""
+    with httpx.Client(
+        base_url=module_server.base_url,
+        headers={"Authorization": f"Bearer {partner_key['api_key']}"},
+        timeout=10,
+    ) as http:
         yield http
 
 

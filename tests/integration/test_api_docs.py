@@ -1,5 +1,6 @@
 """The API docs as a partner reads them: /openapi.json's examples work on the real server, and
-/docs renders it with Swagger UI served by the server itself, nothing fetched from elsewhere."""
+/docs renders it with Swagger UI served by the server itself, nothing fetched from elsewhere. One
+server per module (and store); the examples are sent with a key of a partner of the test's own."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from thrad_events.http.openapi.shared import CLICK_ID_EXAMPLE
 
 
 def test_every_request_body_example_is_accepted(
-    server: ServerProcess, client: httpx.Client
+    module_server: ServerProcess, partner_client: httpx.Client
 ) -> None:
     """Each documented example, sent as documented (conversions on a real click), is stored."""
-    document = client.get("/openapi.json").json()
-    click_id = real_click(server)
+    document = partner_client.get("/openapi.json").json()
+    click_id = real_click(module_server)
     sent = 0
     for path, item in document["paths"].items():
         operation = item.get("post")
@@ -40,7 +41,9 @@ def test_every_request_body_example_is_accepted(
         body = json.dumps(example).replace(CLICK_ID_EXAMPLE, click_id)
         # Aliases share the example: vary the ids so each is stored, not a duplicate.
         body = body.replace("order-12", f"order-{sent}-12").replace('"pv-', f'"pv-{sent}-')
-        answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        answer = partner_client.post(
+            path, content=body, headers={"Content-Type": "application/json"}
+        )
         assert answer.status_code in (200, 204), (path, answer.text)
         if answer.status_code == 200:
             found: Any = answer.json()
@@ -53,8 +56,8 @@ def test_every_request_body_example_is_accepted(
 
 
 @pytest.mark.sqlite_only("the page and its assets do not depend on the store")
-def test_docs_assets_are_cached_and_revalidated(server: ServerProcess) -> None:
-    url = f"{server.base_url}{ASSET_PREFIX}swagger-ui-bundle.js"
+def test_docs_assets_are_cached_and_revalidated(module_server: ServerProcess) -> None:
+    url = f"{module_server.base_url}{ASSET_PREFIX}swagger-ui-bundle.js"
     first = httpx.get(url)
     assert first.status_code == 200
     assert first.headers["content-type"].startswith("text/javascript")
@@ -65,7 +68,7 @@ def test_docs_assets_are_cached_and_revalidated(server: ServerProcess) -> None:
 
 
 @pytest.mark.sqlite_only("the page and its assets do not depend on the store")
-def test_docs_assets_cannot_reach_other_files(server: ServerProcess) -> None:
+def test_docs_assets_cannot_reach_other_files(module_server: ServerProcess) -> None:
     """Assets are fixed routes: no request path opens a file."""
     for path in (
         f"{ASSET_PREFIX}../../../../etc/passwd",
@@ -74,7 +77,7 @@ def test_docs_assets_cannot_reach_other_files(server: ServerProcess) -> None:
         f"{ASSET_PREFIX}index.j2",
         "/docs/../openapi.json/../../etc/passwd",
     ):
-        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        with socket.create_connection(("127.0.0.1", module_server.port)) as sock:
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             answer = b""
             while chunk := sock.recv(65536):
@@ -85,7 +88,7 @@ def test_docs_assets_cannot_reach_other_files(server: ServerProcess) -> None:
 
 @pytest.mark.sqlite_only("the page and its assets do not depend on the store")
 def test_docs_page_renders_the_api_offline(
-    chromium: Browser, server: ServerProcess, tmp_path: Path
+    chromium: Browser, module_server: ServerProcess, tmp_path: Path
 ) -> None:
     """The page loads with no request leaving the server, and shows the operations with
     their parameters, descriptions and try-it."""
@@ -100,7 +103,7 @@ def test_docs_page_renders_the_api_offline(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        answer = page.goto(f"{server.base_url}/docs")
+        answer = page.goto(f"{module_server.base_url}/docs")
         assert answer is not None
         assert answer.status == 200
         page.wait_for_selector(".opblock-summary-path", timeout=20_000)

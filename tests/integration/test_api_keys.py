@@ -128,7 +128,8 @@ def test_revoked_key_is_refused_by_the_running_server_within_5_s(
 
 
 def test_revoked_key_is_refused_by_every_worker_within_5_s(tmp_path: Path) -> None:
-    """Contract: revoking takes effect within 5 seconds *on every process* (2 workers here)."""
+    """Contract: revoking takes effect within 5 seconds *on every process* (2 workers here, a
+    server of its own)."""
     database_url = f"sqlite:///{tmp_path / 'thrad.db'}"
     server = ServerProcess(database_url, tmp_path / "server.log", workers=2)
     try:
@@ -185,15 +186,15 @@ def test_key_expiring_while_in_use_is_refused_as_soon_as_it_expires(
 
 
 def test_keys_list_has_a_header_row_and_tells_active_expired_and_revoked_apart(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
     """`keys list` prints a header row; the status column says `expired` for a key past its
     expiry and `revoked` for a revoked one (an expired key used to show as `active`)."""
-    active = create_key(database_url, "acme", "live", "--rate-limit", "7")
-    revoked = create_key(database_url, "acme", "gone")
-    cli(database_url, "keys", "revoke", revoked["key_id"])
-    expired = expired_key(database_url)
-    lines = cli(database_url, "keys", "list").splitlines()
+    active = create_key(module_server.database_url, partner, "live", "--rate-limit", "7")
+    revoked = create_key(module_server.database_url, partner, "gone")
+    cli(module_server.database_url, "keys", "revoke", revoked["key_id"])
+    expired = expired_key(module_server.database_url, partner)
+    lines = cli(module_server.database_url, "keys", "list").splitlines()
     assert lines[0].split() == [
         "KEY_ID",
         "PARTNER",
@@ -213,8 +214,10 @@ def test_keys_list_has_a_header_row_and_tells_active_expired_and_revoked_apart(
     assert by_id[active["key_id"]][lines[0].index("RATE_LIMIT") :].split()[0] == "7"
     listed = {
         entry["key_id"]: entry["status"]
-        for entry in map(json.loads, cli(database_url, "keys", "list", "--json").splitlines())
-        if entry["label"] != "dev"
+        for entry in map(
+            json.loads, cli(module_server.database_url, "keys", "list", "--json").splitlines()
+        )
+        if entry["partner"] == partner
     }
     assert listed == {
         active["key_id"]: "active",
@@ -224,18 +227,20 @@ def test_keys_list_has_a_header_row_and_tells_active_expired_and_revoked_apart(
 
 
 def test_last_used_at_moves_only_when_the_key_is_let_in(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
     """A request refused with 401 (revoked key) leaves last_used_at alone, so a revoked key
     never looks in use; an accepted request sets it."""
-    used = create_key(database_url, "acme", "used")
-    revoked = create_key(database_url, "acme", "revoked")
-    cli(database_url, "keys", "revoke", revoked["key_id"])
-    assert _collect_status(server.base_url, used["api_key"]) == 204
-    assert _collect_status(server.base_url, revoked["api_key"]) == 401
+    used = create_key(module_server.database_url, partner, "used")
+    revoked = create_key(module_server.database_url, partner, "revoked")
+    cli(module_server.database_url, "keys", "revoke", revoked["key_id"])
+    assert _collect_status(module_server.base_url, used["api_key"]) == 204
+    assert _collect_status(module_server.base_url, revoked["api_key"]) == 401
 
     def last_used() -> dict[str, Any]:
-        entries = map(json.loads, cli(database_url, "keys", "list", "--json").splitlines())
+        entries = map(
+            json.loads, cli(module_server.database_url, "keys", "list", "--json").splitlines()
+        )
         return {entry["key_id"]: entry["last_used_at"] for entry in entries}
 
     deadline = time.monotonic() + 5

@@ -1,5 +1,6 @@
 """The event debugger page, GET /debugger, in a real headless Chromium: a partner enters a key
-and sees its requests arrive live, as text, with outcome colours, filters, pause and details."""
+and sees its requests arrive live, as text, with outcome colours, filters, pause and details.
+One server per module (and store); each test's key is of a partner of its own."""
 
 from __future__ import annotations
 
@@ -33,17 +34,23 @@ def connected(page: Page, server: ServerProcess, key: str) -> None:
 
 
 def test_requests_show_live_with_outcome_errors_and_stored_row(
-    chromium: Browser, server: ServerProcess, key: dict[str, Any], tmp_path: Path
+    chromium: Browser, module_server: ServerProcess, partner_key: dict[str, Any], tmp_path: Path
 ) -> None:
     page = chromium.new_page(viewport={"width": 1400, "height": 900})
     try:
-        connected(page, server, key["api_key"])
-        assert key["api_key"] not in page.url
+        connected(page, module_server, partner_key["api_key"])
+        assert partner_key["api_key"] not in page.url
         rows = page.locator("#events tbody tr")
 
-        assert send(server, key, {"event_name": HOSTILE_NAME, "event_id": "x-1"}) == 204
-        assert send(server, key, {"event_name": HOSTILE_NAME, "event_id": "x-1"}) == 204
-        assert send(server, key, {"event_name": "signup_started", "tag_id": 7}) == 422
+        assert (
+            send(module_server, partner_key, {"event_name": HOSTILE_NAME, "event_id": "x-1"}) == 204
+        )
+        assert (
+            send(module_server, partner_key, {"event_name": HOSTILE_NAME, "event_id": "x-1"}) == 204
+        )
+        assert (
+            send(module_server, partner_key, {"event_name": "signup_started", "tag_id": 7}) == 422
+        )
         expect(rows).to_have_count(3, timeout=15_000)
 
         # Newest first; the outcome is a coloured badge.
@@ -65,7 +72,7 @@ def test_requests_show_live_with_outcome_errors_and_stored_row(
         rows.nth(2).click()
         expect(detail).to_contain_text("Stored row")
         expect(detail.locator(".kv")).to_contain_text("ua_device_type")
-        expect(detail.locator(".kv")).to_contain_text(key["partner_id"])
+        expect(detail.locator(".kv")).to_contain_text(partner_key["partner_id"])
         assert detail.locator("img").count() == 0
 
         page.select_option("#filter-outcome", "rejected")
@@ -77,7 +84,7 @@ def test_requests_show_live_with_outcome_errors_and_stored_row(
         expect(rows).to_have_count(3)
 
         page.click("#pause")
-        assert send(server, key, {"event_name": "while_paused"}) == 204
+        assert send(module_server, partner_key, {"event_name": "while_paused"}) == 204
         expect(page.locator("#buffered")).to_have_text("1", timeout=15_000)
         expect(rows).to_have_count(3)
         page.click("#pause")
@@ -88,10 +95,10 @@ def test_requests_show_live_with_outcome_errors_and_stored_row(
         page.close()
 
 
-def test_a_wrong_key_is_told_why(chromium: Browser, server: ServerProcess) -> None:
+def test_a_wrong_key_is_told_why(chromium: Browser, module_server: ServerProcess) -> None:
     page = chromium.new_page()
     try:
-        page.goto(f"{server.base_url}/debugger")
+        page.goto(f"{module_server.base_url}/debugger")
         page.fill("#key", "thr_not-a-real-key")
         page.click("#connect")
         expect(page.locator("#message")).to_contain_text("unauthorized", timeout=15_000)
@@ -100,9 +107,9 @@ def test_a_wrong_key_is_told_why(chromium: Browser, server: ServerProcess) -> No
         page.close()
 
 
-def test_the_page_needs_nothing_from_elsewhere(server: ServerProcess) -> None:
+def test_the_page_needs_nothing_from_elsewhere(module_server: ServerProcess) -> None:
     """Served whole by the server (works offline), and its policy runs no script but its own."""
-    answer = httpx.get(f"{server.base_url}/debugger", timeout=10)
+    answer = httpx.get(f"{module_server.base_url}/debugger", timeout=10)
     assert answer.status_code == 200
     assert 'src="http' not in answer.text
     assert 'href="http' not in answer.text

@@ -1,8 +1,13 @@
-"""Request ids, JSON logs and Prometheus metrics, as an operator sees them."""
+"""Request ids, JSON logs and Prometheus metrics, as an operator sees them.
+
+Most tests share one server per module (and store), each with a key of a partner of its own;
+those that need other settings start servers of their own.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -12,27 +17,27 @@ from tests.integration.server import ServerProcess, create_key
 
 
 def test_every_answer_carries_a_request_id_and_a_sane_client_id_is_kept(
-    client: httpx.Client,
+    partner_client: httpx.Client,
 ) -> None:
-    minted = client.post("/v1/api/collect", json={"event_name": "x"})
+    minted = partner_client.post("/v1/api/collect", json={"event_name": "x"})
     assert len(minted.headers["X-Request-ID"]) == 32
-    kept = client.post(
+    kept = partner_client.post(
         "/v1/api/collect", json={"event_name": 1}, headers={"X-Request-ID": "trace-42"}
     )
     assert kept.headers["X-Request-ID"] == "trace-42"
-    hostile = client.post(
+    hostile = partner_client.post(
         "/v1/api/collect", json={"event_name": "x"}, headers={"X-Request-ID": "a b<script>"}
     )
     assert hostile.headers["X-Request-ID"] != "a b<script>"
 
 
 def test_logs_are_json_lines_and_never_hold_the_api_key(
-    server: ServerProcess, client: httpx.Client, key: dict[str, str]
+    module_server: ServerProcess, partner_client: httpx.Client, partner_key: dict[str, str]
 ) -> None:
-    client.post("/v1/api/collect", content=b"{broken")
-    client.post("/v1/api/collect", json={"event_name": "ok"})
-    log = server.log()
-    assert key["api_key"] not in log
+    partner_client.post("/v1/api/collect", content=b"{broken")
+    partner_client.post("/v1/api/collect", json={"event_name": "ok"})
+    log = module_server.log()
+    assert partner_key["api_key"] not in log
     assert "Bearer" not in log
     for line in log.splitlines():
         if line.startswith("{"):
@@ -40,19 +45,38 @@ def test_logs_are_json_lines_and_never_hold_the_api_key(
             assert {"ts", "level", "message"} <= set(entry)
 
 
-def test_metrics_count_outcomes_by_route(server: ServerProcess, client: httpx.Client) -> None:
-    client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
-    client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
-    client.post("/v1/api/collect", json={"event_name": 5})
+def _outcomes(server: ServerProcess) -> dict[str, float]:
+    """The collect route's outcome counters as /metrics shows them now (absent: none yet)."""
     text = httpx.get(f"{server.base_url}/metrics").text
-    assert 'thrad_outcomes_total{outcome="stored",route="collect"} 1.0' in text
-    assert 'thrad_outcomes_total{outcome="duplicate",route="collect"} 1.0' in text
-    assert 'thrad_outcomes_total{outcome="validation_error",route="collect"} 1.0' in text
+    found = re.findall(
+        r'^thrad_outcomes_total\{outcome="(\w+)",route="collect"\} (\S+)$', text, re.M
+    )
+    return {outcome: float(value) for outcome, value in found}
+
+
+def test_metrics_count_outcomes_by_route(
+    module_server: ServerProcess, partner_client: httpx.Client
+) -> None:
+    """Each outcome counts exactly once per request (the module's earlier tests counted too:
+    the counters are compared with theirs before this test's requests)."""
+    before = _outcomes(module_server)
+    partner_client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
+    partner_client.post("/v1/api/collect", json={"event_name": "a", "event_id": "1", "tag_id": "t"})
+    partner_client.post("/v1/api/collect", json={"event_name": 5})
+    after = _outcomes(module_server)
+    added = {outcome: after[outcome] - before.get(outcome, 0.0) for outcome in after}
+    assert {outcome: n for outcome, n in added.items() if n} == {
+        "stored": 1.0,
+        "duplicate": 1.0,
+        "validation_error": 1.0,
+    }
+    text = httpx.get(f"{module_server.base_url}/metrics").text
     assert "thrad_write_batch_rows_bucket" in text
     assert "thrad_request_duration_seconds_bucket" in text
 
 
 def test_metrics_of_two_workers_are_summed(tmp_path: Path) -> None:
+    """A server of its own: two workers, and counters that only this test's requests moved."""
     database_url = f"sqlite:///{tmp_path / 'm.db'}"
     server = ServerProcess(database_url, tmp_path / "m.log", workers=2)
     try:
@@ -75,7 +99,7 @@ def test_access_log_is_off_by_default_and_one_json_line_per_request_with_the_fla
     tmp_path: Path,
 ) -> None:
     """THRAD_ACCESS_LOG=1 adds one line per request (method, path, status), never the key;
-    without it no request line is logged."""
+    without it no request line is logged. (Servers of their own: the setting is only theirs.)"""
     for flag in ("0", "1"):
         database_url = f"sqlite:///{tmp_path / f'access-{flag}.db'}"
         server = ServerProcess(
@@ -103,23 +127,23 @@ def test_access_log_is_off_by_default_and_one_json_line_per_request_with_the_fla
 
 
 def test_each_rejected_request_is_one_info_line_naming_partner_key_route_and_code(
-    server: ServerProcess, client: httpx.Client, key: dict[str, str]
+    module_server: ServerProcess, partner_client: httpx.Client, partner_key: dict[str, str]
 ) -> None:
     """At the default level an operator sees every refusal: one line with the route, status,
     code, partner, key id and request id, never the key or the body."""
-    refused = client.post(
+    refused = partner_client.post(
         "/v1/api/collect",
         content=b'{"event_name": 5, "secret_body": "s3cr3t"}',
         headers={"X-Request-ID": "rejected-1"},
     )
     assert refused.status_code == 422
     unknown = httpx.post(
-        f"{server.base_url}/v1/api/collect",
+        f"{module_server.base_url}/v1/api/collect",
         json={"event_name": "a"},
         headers={"Authorization": "Bearer thr_not-a-key", "X-Request-ID": "rejected-2"},
     )
     assert unknown.status_code == 401
-    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in module_server.log().splitlines() if line.startswith("{")]
     rejected = {
         line["request_id"]: line for line in lines if line.get("message") == "request rejected"
     }
@@ -128,10 +152,10 @@ def test_each_rejected_request_is_one_info_line_naming_partner_key_route_and_cod
         "route": "collect",
         "status": 422,
         "code": "validation_error",
-        "key_id": key["key_id"],
+        "key_id": partner_key["key_id"],
     }
-    assert rejected["rejected-1"]["partner_id"] == key["partner_id"]
+    assert rejected["rejected-1"]["partner_id"] == partner_key["partner_id"]
     assert rejected["rejected-2"]["code"] == "unauthorized"
     assert rejected["rejected-2"]["key_id"] is None
-    assert "s3cr3t" not in server.log()
-    assert key["api_key"] not in server.log()
+    assert "s3cr3t" not in module_server.log()
+    assert partner_key["api_key"] not in module_server.log()

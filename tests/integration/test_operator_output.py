@@ -2,7 +2,8 @@
 no formula a spreadsheet would run, the `report` table prints no escape sequence, control
 character or bidi override to the terminal and reads no rich markup, and JSON stays exact.
 
-The hostile strings go in through the real server, as any partner could send them.
+The hostile strings go in through the real server, as any partner could send them: one server
+per module (and store), each test with a partner of its own whose rows it reads.
 """
 
 from __future__ import annotations
@@ -41,29 +42,29 @@ def send_hostile_rows(server: ServerProcess, client: httpx.Client) -> None:
 
 
 def test_csv_exports_hold_no_formula_and_keep_numbers(
-    server: ServerProcess, client: httpx.Client
+    module_server: ServerProcess, partner_client: httpx.Client, partner: str
 ) -> None:
-    send_hostile_rows(server, client)
+    send_hostile_rows(module_server, partner_client)
 
-    _, events = export_csv(server.database_url, "events")
+    _, events = export_csv(module_server.database_url, "events", "--partner", partner)
     assert {row["event_name"] for row in events} == CSV_NAMES
     assert {row["tag_id"] for row in events} == {"'+cmd"}
-    (conversion,) = export_csv(server.database_url, "conversions")[1]
+    (conversion,) = export_csv(module_server.database_url, "conversions", "--partner", partner)[1]
     assert conversion["order_id"] == "'=1+1"
     # A negative amount is data, which a spreadsheet reads as the number it is.
     assert conversion["conversion_value"] == "-5.00"
 
-    exact = export(server.database_url, "events")
+    exact = export(module_server.database_url, "events", "--partner", partner)
     assert sorted(row["event_name"] for row in exact) == sorted(NAMES)
 
 
 def test_report_table_prints_client_text_inert_and_csv_and_json_as_the_export_does(
-    server: ServerProcess, client: httpx.Client
+    module_server: ServerProcess, partner_client: httpx.Client, partner: str
 ) -> None:
-    send_hostile_rows(server, client)
-    options = ("report", "events", "--group-by", "event_name")
+    send_hostile_rows(module_server, partner_client)
+    options = ("report", "events", "--group-by", "event_name", "--partner", partner)
 
-    table = cli(server.database_url, *options)
+    table = cli(module_server.database_url, *options)
     assert "\x1b" not in table
     assert "\x07" not in table
     assert "\u202e" not in table
@@ -71,8 +72,8 @@ def test_report_table_prints_client_text_inert_and_csv_and_json_as_the_export_do
     assert "invoice\\u202egnp.exe" in table
     assert MARKUP in table
 
-    rows = list(csv.DictReader(io.StringIO(cli(server.database_url, *options, "--csv"))))
+    rows = list(csv.DictReader(io.StringIO(cli(module_server.database_url, *options, "--csv"))))
     assert {row["event_name"] for row in rows} == CSV_NAMES
 
-    answer: dict[str, Any] = json.loads(cli(server.database_url, *options, "--json"))
+    answer: dict[str, Any] = json.loads(cli(module_server.database_url, *options, "--json"))
     assert {row["event_name"] for row in answer["rows"]} == set(NAMES)

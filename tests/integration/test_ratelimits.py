@@ -1,4 +1,7 @@
-"""Per-key rate limits: 429 with Retry-After and RateLimit-* headers, checked before the body."""
+"""Per-key rate limits: 429 with Retry-After and RateLimit-* headers, checked before the body.
+
+Most tests share one server per module (and store), each with keys of a partner of its own.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +23,11 @@ def _event() -> dict[str, str]:
 
 
 def test_key_over_its_rate_limit_gets_429_with_retry_after(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "limited", "--rate-limit", "5")
+    key = create_key(module_server.database_url, partner, "limited", "--rate-limit", "5")
     headers = {"Authorization": f"Bearer {key['api_key']}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+    with httpx.Client(base_url=module_server.base_url, headers=headers, timeout=10) as http:
         statuses = [http.post("/v1/api/collect", json=_event()) for _ in range(20)]
     limited = [r for r in statuses if r.status_code == 429]
     assert 5 <= sum(r.status_code == 204 for r in statuses) <= 10
@@ -36,16 +39,16 @@ def test_key_over_its_rate_limit_gets_429_with_retry_after(
     assert answer.headers["RateLimit-Remaining"] == "0"
     assert int(answer.headers["RateLimit-Reset"]) >= 1
     # Only the admitted requests were stored.
-    stored = export(database_url, "events")
+    stored = export(module_server.database_url, "events", "--partner", partner)
     assert len(stored) == sum(r.status_code == 204 for r in statuses)
 
 
 def test_rate_limit_is_checked_before_the_body_is_parsed(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "limited", "--rate-limit", "1")
+    key = create_key(module_server.database_url, partner, "limited", "--rate-limit", "1")
     headers = {"Authorization": f"Bearer {key['api_key']}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+    with httpx.Client(base_url=module_server.base_url, headers=headers, timeout=10) as http:
         answers = [http.post("/v1/api/collect", content=b"not json") for _ in range(5)]
     codes = [r.status_code for r in answers]
     assert codes[0] == 400
@@ -53,19 +56,20 @@ def test_rate_limit_is_checked_before_the_body_is_parsed(
 
 
 def test_keys_update_changes_the_limit_of_a_running_server(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    key = create_key(database_url, "acme", "limited", "--rate-limit", "2")
-    cli(database_url, "keys", "update", key["key_id"], "--rate-limit", "1000")
+    key = create_key(module_server.database_url, partner, "limited", "--rate-limit", "2")
+    cli(module_server.database_url, "keys", "update", key["key_id"], "--rate-limit", "1000")
     headers = {"Authorization": f"Bearer {key['api_key']}"}
     deadline = time.monotonic() + 6
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+    with httpx.Client(base_url=module_server.base_url, headers=headers, timeout=10) as http:
         while True:
-            time.sleep(1.1)  # a fresh window each round
+            # The key's window is empty at first (never used); after a refused round, a new one.
             codes = [http.post("/v1/api/collect", json=_event()).status_code for _ in range(10)]
             if codes.count(204) == 10:
                 break
             assert time.monotonic() < deadline, f"new limit not applied: {codes}"
+            time.sleep(1.1)
 
 
 def _redis_up() -> bool:
@@ -89,7 +93,8 @@ def redis_url() -> str:
 def test_redis_shares_one_limit_across_processes(
     database_url: str, tmp_path: Path, redis_url: str
 ) -> None:
-    """Two server processes with THRAD_REDIS_URL admit one key's limit in total, not each."""
+    """Two server processes with THRAD_REDIS_URL admit one key's limit in total, not each.
+    (Servers of its own: the Redis setting is only its.)"""
     env = {"THRAD_REDIS_URL": redis_url}
     first = ServerProcess(database_url, tmp_path / "a.log", env=env)
     second = ServerProcess(database_url, tmp_path / "b.log", env=env)
@@ -112,6 +117,7 @@ def test_redis_shares_one_limit_across_processes(
 def test_serve_refuses_to_start_when_redis_is_unreachable(
     database_url: str, tmp_path: Path
 ) -> None:
+    """A start of its own, with a setting only it uses (and which never serves)."""
     with pytest.raises(RuntimeError, match="THRAD_REDIS_URL"):
         ServerProcess(
             database_url, tmp_path / "s.log", env={"THRAD_REDIS_URL": "redis://127.0.0.1:1/0"}

@@ -1,5 +1,6 @@
 """Reports by event time: a backfilled row (sent today, dated days ago) lands on its own day,
-unless the report asks for time_basis=received. Through the real server, on both stores."""
+unless the report asks for time_basis=received. Through the real server, on both stores: one
+server per module (and store), each test with a key of a partner of its own and reports of it."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def by_day(found: dict[str, Any], metric: str) -> dict[str, int]:
 
 
 def test_the_event_time_places_backfilled_rows_on_their_own_day(
-    server: ServerProcess, client: httpx.Client
+    module_server: ServerProcess, partner_client: httpx.Client, partner: str
 ) -> None:
     today = datetime.now(UTC).date()
     past = datetime.combine(today - timedelta(days=3), datetime.min.time(), UTC) + timedelta(
@@ -35,10 +36,10 @@ def test_the_event_time_places_backfilled_rows_on_their_own_day(
         {"event_name": "page_view", "timestamp": int(past.timestamp())},
         {"event_name": "page_view"},  # no timestamp: the receive time
     ):
-        answer = client.post("/v1/api/collect", json={"tag_id": "adv_001", **body})
+        answer = partner_client.post("/v1/api/collect", json={"tag_id": "adv_001", **body})
         assert answer.status_code == 204, answer.text
-    click_id = real_click(server)
-    answer = client.post(
+    click_id = real_click(module_server)
+    answer = partner_client.post(
         "/v1/api/conversion",
         json={
             "click_id": click_id,
@@ -50,45 +51,61 @@ def test_the_event_time_places_backfilled_rows_on_their_own_day(
     )
     assert answer.status_code == 200, answer.text
 
-    events = report(client, "events", group_by="day")
+    events = report(partner_client, "events", group_by="day")
     assert events["time_basis"] == "event"
     assert by_day(events, "events") == {past_day: 1, today_day: 1}
-    received = report(client, "events", group_by="day", time_basis="received")
+    received = report(partner_client, "events", group_by="day", time_basis="received")
     assert received["time_basis"] == "received"
     assert by_day(received, "events") == {today_day: 2}
 
-    conversions = report(client, "conversions", group_by="day")
+    conversions = report(partner_client, "conversions", group_by="day")
     assert by_day(conversions, "conversions") == {past_day: 1}
-    received = report(client, "conversions", group_by="day", time_basis="received")
+    received = report(partner_client, "conversions", group_by="day", time_basis="received")
     assert by_day(received, "conversions") == {today_day: 1}
 
     # since and until select by the basis: the backfilled day holds only the backfilled rows.
     day = {"since": past_day, "until": (past.date() + timedelta(days=1)).isoformat()}
-    assert report(client, "events", **day)["rows"] == [{"events": 1}]
-    assert report(client, "events", **day, time_basis="received")["rows"] == [{"events": 0}]
-    assert report(client, "conversions", **day)["rows"] == [
+    assert report(partner_client, "events", **day)["rows"] == [{"events": 1}]
+    assert report(partner_client, "events", **day, time_basis="received")["rows"] == [{"events": 0}]
+    assert report(partner_client, "conversions", **day)["rows"] == [
         {"conversions": 1, "revenue": {"EUR": "9.5"}}
     ]
-    assert report(client, "conversions", **day, time_basis="received")["rows"] == [
+    assert report(partner_client, "conversions", **day, time_basis="received")["rows"] == [
         {"conversions": 0, "revenue": {}}
     ]
-    hour = report(client, "events", **day, group_by="hour")
+    hour = report(partner_client, "events", **day, group_by="hour")
     assert [row["hour"] for row in hour["rows"]] == [f"{past_day}T12:00:00Z"]
 
     # A click has only its receive time: the funnel is the same on both bases.
-    funnel = report(client, "funnel", group_by="day")
-    assert funnel["rows"] == report(client, "funnel", group_by="day", time_basis="received")["rows"]
+    funnel = report(partner_client, "funnel", group_by="day")
+    assert (
+        funnel["rows"]
+        == report(partner_client, "funnel", group_by="day", time_basis="received")["rows"]
+    )
     assert [(row["day"], row["clicks"]) for row in funnel["rows"]] == [(today_day, 1)]
 
-    as_cli = json.loads(cli(server.database_url, "report", "events", "--group-by", "day", "--json"))
-    assert by_day(as_cli, "events") == {past_day: 1, today_day: 1}
     as_cli = json.loads(
         cli(
-            server.database_url,
+            module_server.database_url,
             "report",
             "events",
             "--group-by",
             "day",
+            "--partner",
+            partner,
+            "--json",
+        )
+    )
+    assert by_day(as_cli, "events") == {past_day: 1, today_day: 1}
+    as_cli = json.loads(
+        cli(
+            module_server.database_url,
+            "report",
+            "events",
+            "--group-by",
+            "day",
+            "--partner",
+            partner,
             "--time-basis",
             "received",
             "--json",
@@ -98,12 +115,12 @@ def test_the_event_time_places_backfilled_rows_on_their_own_day(
 
 
 def test_an_unknown_time_basis_is_a_422_naming_it(
-    server: ServerProcess, client: httpx.Client
+    module_server: ServerProcess, partner_client: httpx.Client, partner: str
 ) -> None:
     for name in ("events", "conversions", "funnel"):
-        answer = client.get(f"/v1/api/reports/{name}", params={"time_basis": "clicked"})
+        answer = partner_client.get(f"/v1/api/reports/{name}", params={"time_basis": "clicked"})
         assert answer.status_code == 422
         (detail,) = answer.json()["error"]["details"]
         assert detail["field"] == "time_basis"
     with pytest.raises(RuntimeError, match="time_basis"):
-        cli(server.database_url, "report", "events", "--time-basis", "clicked")
+        cli(module_server.database_url, "report", "events", "--time-basis", "clicked")

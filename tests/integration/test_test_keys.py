@@ -2,7 +2,8 @@
 
 A test key's rows are stored flagged test, never dedupe against live rows, stay out of reports
 and exports unless asked (include_test=true, --include-test), and are deleted after
-THRAD_TEST_RETENTION_DAYS. Every test runs on SQLite and PostgreSQL.
+THRAD_TEST_RETENTION_DAYS. Every test runs on SQLite and PostgreSQL, most on one server per
+module (and store) with keys of partners of their own.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ CONVERSION = {
 }
 
 
-@pytest.fixture
-def signed_server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server whose click secret the test knows."""
-    with running_server(
-        database_url, tmp_path / "server.log", env={"THRAD_CLICK_SECRET": SECRET}
-    ) as process:
+@pytest.fixture(scope="module")
+def shared_server(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The module's server (one per store), whose click secret the tests know: each test's keys
+    are of a partner of its own, and it reads only its own rows."""
+    log_path = tmp_path_factory.mktemp("test-keys") / "server.log"
+    with running_server(shared_database_url, log_path, env=SECRET_ENV) as process:
         yield process
 
 
@@ -54,21 +57,23 @@ def _test_key(database_url: str, partner: str = "acme") -> dict[str, Any]:
 
 
 def test_a_test_key_secret_starts_thr_test_and_keys_list_says_test(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    test_key = _test_key(database_url)
-    live_key = create_key(database_url)
+    test_key = _test_key(module_server.database_url, partner)
+    live_key = create_key(module_server.database_url, partner)
     assert test_key["api_key"].startswith("thr_test_")
     assert test_key["test"] is True
     assert not live_key["api_key"].startswith("thr_test_")
     listed = {
         entry["key_id"]: entry
-        for entry in map(json.loads, cli(database_url, "keys", "list", "--json").splitlines())
+        for entry in map(
+            json.loads, cli(module_server.database_url, "keys", "list", "--json").splitlines()
+        )
     }
     assert listed[test_key["key_id"]]["test"] is True
     assert listed[live_key["key_id"]]["test"] is False
     assert listed[test_key["key_id"]]["key_prefix"].startswith("thr_test_")
-    lines = cli(database_url, "keys", "list").splitlines()
+    lines = cli(module_server.database_url, "keys", "list").splitlines()
     test_at = lines[0].index("TEST")
     by_id = {line.split()[0]: line for line in lines[1:]}
     assert by_id[test_key["key_id"]][test_at:].strip() == "yes"
@@ -76,14 +81,17 @@ def test_a_test_key_secret_starts_thr_test_and_keys_list_says_test(
 
 
 def test_test_rows_are_flagged_and_exported_only_when_asked(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    test_key, live_key = _test_key(database_url), create_key(database_url)
+    test_key, live_key = (
+        _test_key(module_server.database_url, partner),
+        create_key(module_server.database_url, partner),
+    )
     event_id = f"ev-{uuid.uuid4()}"
     body = {"event_name": "page_view", "tag_id": "t1", "event_id": event_id}
     with (
-        api_client(server, test_key["api_key"]) as test_http,
-        api_client(server, live_key["api_key"]) as live_http,
+        api_client(module_server, test_key["api_key"]) as test_http,
+        api_client(module_server, live_key["api_key"]) as live_http,
     ):
         assert test_http.post("/v1/api/collect", json=body).status_code == 204
         # The same (tag_id, event_id) from a live key is a different event: stored too.
@@ -91,26 +99,31 @@ def test_test_rows_are_flagged_and_exported_only_when_asked(
         # And a repeat within each dedupe space is still a repeat.
         assert test_http.post("/v1/api/collect", json=body).status_code == 204
         assert live_http.post("/v1/api/collect", json=body).status_code == 204
-    default = [row for row in export(database_url, "events") if row["event_id"] == event_id]
+    default = [
+        row for row in export(module_server.database_url, "events") if row["event_id"] == event_id
+    ]
     assert [row["test"] for row in default] == [False]
     everything = [
         row
-        for row in export(database_url, "events", "--include-test")
+        for row in export(module_server.database_url, "events", "--include-test")
         if row["event_id"] == event_id
     ]
     assert sorted(row["test"] for row in everything) == [False, True]
 
 
 def test_conversions_of_test_and_live_keys_never_dedupe_against_each_other(
-    signed_server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    test_key, live_key = _test_key(database_url), create_key(database_url)
-    click_id = real_click(signed_server, env=SECRET_ENV)
+    test_key, live_key = (
+        _test_key(module_server.database_url, partner),
+        create_key(module_server.database_url, partner),
+    )
+    click_id = real_click(module_server, env=SECRET_ENV)
     body = {**CONVERSION, "click_id": click_id, "order_id": "order-1"}
     headers = {"Idempotency-Key": f"idem-{uuid.uuid4()}"}
     with (
-        api_client(signed_server, test_key["api_key"]) as test_http,
-        api_client(signed_server, live_key["api_key"]) as live,
+        api_client(module_server, test_key["api_key"]) as test_http,
+        api_client(module_server, live_key["api_key"]) as live,
     ):
         # A test key converts a live click (a followed click link, tried in staging).
         first = test_http.post("/v1/api/conversion", json=body, headers=headers)
@@ -127,17 +140,17 @@ def test_conversions_of_test_and_live_keys_never_dedupe_against_each_other(
         assert batch.json()["results"][0]["status"] == "duplicate"
     rows = [
         row
-        for row in export(database_url, "conversions", "--include-test")
+        for row in export(module_server.database_url, "conversions", "--include-test")
         if row["click_id"] == click_id
     ]
     assert sorted(row["test"] for row in rows) == [False, True]
 
 
 def test_a_test_key_creates_test_clicks_signed_like_the_redirect(
-    signed_server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    test_key = _test_key(database_url)
-    with api_client(signed_server, test_key["api_key"]) as http:
+    test_key = _test_key(module_server.database_url, partner)
+    with api_client(module_server, test_key["api_key"]) as http:
         created = http.post(
             "/v1/api/test/clicks", json={"campaign_id": "c1", "ad_id": "a1", "bid_id": "b1"}
         )
@@ -156,7 +169,10 @@ def test_a_test_key_creates_test_clicks_signed_like_the_redirect(
             "/v1/api/conversion", json={**CONVERSION, "click_id": click["click_id"]}
         )
         assert converted.json() == {"status": "ok"}
-    clicks = {row["click_id"]: row for row in export(database_url, "clicks", "--include-test")}
+    clicks = {
+        row["click_id"]: row
+        for row in export(module_server.database_url, "clicks", "--include-test")
+    }
     stored = clicks[click["click_id"]]
     assert (stored["campaign_id"], stored["ad_id"], stored["bid_id"], stored["test"]) == (
         "c1",
@@ -164,18 +180,23 @@ def test_a_test_key_creates_test_clicks_signed_like_the_redirect(
         "b1",
         True,
     )
-    assert click["click_id"] not in {row["click_id"] for row in export(database_url, "clicks")}
+    assert click["click_id"] not in {
+        row["click_id"] for row in export(module_server.database_url, "clicks")
+    }
 
 
 def test_test_clicks_refuse_live_keys_and_bad_bodies(
-    server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    live_key, test_key = create_key(database_url), _test_key(database_url)
-    with api_client(server, live_key["api_key"]) as live:
+    live_key, test_key = (
+        create_key(module_server.database_url, partner),
+        _test_key(module_server.database_url, partner),
+    )
+    with api_client(module_server, live_key["api_key"]) as live:
         refused = live.post("/v1/api/test/clicks", json={})
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "forbidden"
-    with api_client(server, test_key["api_key"]) as http:
+    with api_client(module_server, test_key["api_key"]) as http:
         bad = http.post(
             "/v1/api/test/clicks", json={"campaign_id": 7, "ad_id": "x" * 300, "landing": "u"}
         )
@@ -183,14 +204,17 @@ def test_test_clicks_refuse_live_keys_and_bad_bodies(
         fields = {detail["field"] for detail in bad.json()["error"]["details"]}
         assert fields == {"campaign_id", "ad_id", "landing"}
         assert http.post("/v1/api/test/clicks", content=b"[1]").status_code == 400
-    assert httpx.post(f"{server.base_url}/v1/api/test/clicks", json={}).status_code == 401
+    assert httpx.post(f"{module_server.base_url}/v1/api/test/clicks", json={}).status_code == 401
 
 
-def test_a_live_key_cannot_convert_a_test_click(server: ServerProcess, database_url: str) -> None:
-    live_key, test_key = create_key(database_url), _test_key(database_url)
-    with api_client(server, test_key["api_key"]) as http:
+def test_a_live_key_cannot_convert_a_test_click(module_server: ServerProcess, partner: str) -> None:
+    live_key, test_key = (
+        create_key(module_server.database_url, partner),
+        _test_key(module_server.database_url, partner),
+    )
+    with api_client(module_server, test_key["api_key"]) as http:
         click_id = http.post("/v1/api/test/clicks", json={}).json()["click_id"]
-    with api_client(server, live_key["api_key"]) as live:
+    with api_client(module_server, live_key["api_key"]) as live:
         answer = live.post("/v1/api/conversion", json={**CONVERSION, "click_id": click_id})
         assert answer.status_code == 404
         assert answer.json()["error"]["code"] == "click_not_found"
@@ -201,12 +225,12 @@ def test_a_live_key_cannot_convert_a_test_click(server: ServerProcess, database_
 
 
 def test_clicks_create_stores_a_click_a_live_key_converts(
-    signed_server: ServerProcess, database_url: str
+    module_server: ServerProcess, partner: str
 ) -> None:
-    live_key = create_key(database_url)
+    live_key = create_key(module_server.database_url, partner)
     minted = json.loads(
         cli(
-            database_url,
+            module_server.database_url,
             *("clicks", "create", "--campaign-id", "c9", "--bid-id", "b9", "--json"),
             env=SECRET_ENV,
         )
@@ -216,23 +240,28 @@ def test_clicks_create_stores_a_click_a_live_key_converts(
         SECRET.encode(), f"{minted['click_id']}.{minted['thrad_exp']}".encode(), hashlib.sha256
     ).hexdigest()
     assert minted["thrad_sig"] == expected
-    plain = cli(database_url, "clicks", "create").strip()
+    plain = cli(module_server.database_url, "clicks", "create").strip()
     assert uuid.UUID(plain).version == 4
-    with api_client(signed_server, live_key["api_key"]) as live:
+    with api_client(module_server, live_key["api_key"]) as live:
         for click_id in (minted["click_id"], plain):
             answer = live.post("/v1/api/conversion", json={**CONVERSION, "click_id": click_id})
             assert answer.json() == {"status": "ok"}
-    clicks = {row["click_id"]: row for row in export(database_url, "clicks")}
+    clicks = {row["click_id"]: row for row in export(module_server.database_url, "clicks")}
     assert clicks[minted["click_id"]]["campaign_id"] == "c9"
     assert clicks[minted["click_id"]]["test"] is False
 
 
-def test_reports_leave_test_rows_out_unless_asked(server: ServerProcess, database_url: str) -> None:
-    test_key, live_key = _test_key(database_url, "shop"), create_key(database_url, "shop")
+def test_reports_leave_test_rows_out_unless_asked(
+    module_server: ServerProcess, partner: str
+) -> None:
+    test_key, live_key = (
+        _test_key(module_server.database_url, partner),
+        create_key(module_server.database_url, partner),
+    )
     tag = f"tag-{uuid.uuid4()}"
     with (
-        api_client(server, test_key["api_key"]) as test_http,
-        api_client(server, live_key["api_key"]) as live,
+        api_client(module_server, test_key["api_key"]) as test_http,
+        api_client(module_server, live_key["api_key"]) as live,
     ):
         click_id = test_http.post("/v1/api/test/clicks", json={"campaign_id": tag}).json()[
             "click_id"
@@ -265,10 +294,18 @@ def test_reports_leave_test_rows_out_unless_asked(server: ServerProcess, databas
         wrong = live.get("/v1/api/reports/events", params={"include_test": "yes"})
         assert wrong.status_code == 422
         assert wrong.json()["error"]["details"][0]["field"] == "include_test"
-    table = cli(database_url, "report", "events", "--filter", f"tag_id:{tag}", "--json")
+    table = cli(
+        module_server.database_url, "report", "events", "--filter", f"tag_id:{tag}", "--json"
+    )
     assert json.loads(table)["rows"] == [{"events": 1}]
     table = cli(
-        database_url, "report", "events", "--filter", f"tag_id:{tag}", "--include-test", "--json"
+        module_server.database_url,
+        "report",
+        "events",
+        "--filter",
+        f"tag_id:{tag}",
+        "--include-test",
+        "--json",
     )
     assert json.loads(table)["rows"] == [{"events": 3}]
 
@@ -305,6 +342,7 @@ def _counts(database_url: str) -> dict[str, int]:
 def test_old_test_rows_are_deleted_by_the_cli_and_live_rows_kept(
     server: ServerProcess, database_url: str
 ) -> None:
+    """A server of its own: the purge (and the ageing here) reach every partner's test rows."""
     test_key, live_key = _test_key(database_url), create_key(database_url)
     with (
         api_client(server, test_key["api_key"]) as test_http,
@@ -327,6 +365,7 @@ def test_old_test_rows_are_deleted_by_the_cli_and_live_rows_kept(
 
 
 def test_the_server_deletes_old_test_rows_when_it_starts(database_url: str, tmp_path: Path) -> None:
+    """Servers of its own: it restarts one, and counts every partner's test rows."""
     with (
         running_server(database_url, tmp_path / "first.log") as first,
         api_client(first, _test_key(database_url)["api_key"]) as http,
