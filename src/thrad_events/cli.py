@@ -529,9 +529,9 @@ def report(
     as_csv: bool,
 ) -> None:
     """Events, conversions and revenue, or the click funnel: as GET /v1/api/reports/..."""
+    from thrad_events.deadline import Deadline, ReportTimedOut
     from thrad_events.errors import IngestError
     from thrad_events.reports import render
-    from thrad_events.reports.deadline import Deadline, ReportTimedOut
     from thrad_events.reports.query import parse_report_query
     from thrad_events.reports.run import answer
 

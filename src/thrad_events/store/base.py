@@ -15,11 +15,11 @@ from thrad_events.store.export_keyset import Keyset
 from thrad_events.store.test_rows import PURGE_BATCH_ROWS
 
 if TYPE_CHECKING:
-    from thrad_events.reports.deadline import Deadline
-    from thrad_events.reports.query import AnyReportQuery
+    from thrad_events.deadline import Deadline
     from thrad_events.store.admin_sql import AdminSession
     from thrad_events.store.delivery import DeliveryBatch
     from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsPage, RejectionsQuery
+    from thrad_events.store.dialect import SqlDialect
     from thrad_events.store.tags import TagTable
 
 
@@ -98,11 +98,20 @@ class Store(Protocol):
 
     def queue_depth(self) -> int: ...
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        """One row per group, JSON-ready (reports/query.py says what a query may ask).
+    @property
+    def dialect(self) -> SqlDialect:
+        """The SQL this store speaks (store/dialect.py)."""
+        ...
+
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
+        """The raw rows of one read-only statement (a report's, reports/sql.py), in this
+        store's dialect with its bound `args`.
 
         Blocking: runs in the calling thread (a report thread, or the CLI's) on that thread's
-        own connection, and raises ReportTimedOut once `deadline` has passed.
+        own connection; the database interrupts the statement once `deadline` has passed, and
+        it raises ReportTimedOut then, StorageError when the store cannot answer.
         """
         ...
 

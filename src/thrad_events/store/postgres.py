@@ -39,12 +39,11 @@ from thrad_events.config import (
     WRITE_TIMEOUT_S,
     ConfigError,
 )
+from thrad_events.deadline import Deadline
 from thrad_events.fields import TABLES, Kind, kind_of
 from thrad_events.instants import format_time, show_time
 from thrad_events.money import plain_text
-from thrad_events.reports.deadline import Deadline
-from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import delivery_reads, report_sql, test_rows
+from thrad_events.store import delivery_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -135,51 +134,12 @@ def _from_db(column: str, value: Any) -> Any:
     return value
 
 
-# -- reports ---------------------------------------------------------------------------------
-
-
-class PostgresDialect:
-    placeholder = "%s"
-
-    def day(self, column: str) -> str:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-    def hour(self, column: str) -> str:
-        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"')"""
-
-    def epoch_seconds(self, column: str) -> str:
-        return f"floor(extract(epoch FROM {column}))::bigint"
-
-    def from_epoch(self, column: str) -> str:
-        return f"to_timestamp({column})"
-
-    def params_text(self, column: str, path: tuple[str, ...]) -> report_sql.Fragment:
-        return f"({column} #>> %s::text[])", (list(path),)
-
-    def text(self, expression: str) -> str:
-        return f'({expression}) COLLATE "C"'  # code point order, as SQLite's BINARY
-
-    def money_by_currency(self, currency: str, amount: str) -> str:
-        # NUMERIC's text is the digits stored; the exact sum is done by the shared arithmetic.
-        return f"string_agg({currency} || ':' || {amount}::text, ',')"
-
-    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
-        return report_sql.currency_amounts(raw, deadline)
-
-    def int_list(self, expression: str) -> str:
-        return f"array_remove(array_agg({expression}), NULL)"
-
-    def ints(self, raw: Any) -> list[int]:
-        return [int(value) for value in raw or ()]
-
-
-POSTGRES = PostgresDialect()
-
-
 # -- the store -------------------------------------------------------------------------------
 
 
 class PostgresStore:
+    dialect = SQL_DIALECT
+
     def __init__(
         self,
         database_url: str,
@@ -358,8 +318,9 @@ class PostgresStore:
 
     # -- reports -------------------------------------------------------------------------------
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        prepared = report_sql.prepare(query, POSTGRES)
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
         timeout_ms = math.floor(deadline.remaining_s() * 1000)
         if timeout_ms <= 0:
             raise deadline.timed_out()
@@ -367,14 +328,14 @@ class PostgresStore:
         try:
             with conn.transaction():
                 conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                found = conn.execute(prepared.sql, prepared.args).fetchall()
+                found = conn.execute(statement, args).fetchall()
         except psycopg.errors.QueryCanceled as exc:
             raise deadline.timed_out() from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._unreachable(exc) from exc
         except (psycopg.DataError, psycopg.ProgrammingError) as exc:
             raise StorageError(f"report failed: {exc}") from exc
-        return prepared.rows(found, deadline)
+        return found
 
     def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
         with self._admin_errors():

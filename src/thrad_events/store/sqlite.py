@@ -23,12 +23,11 @@ from typing import Any, cast
 import msgspec
 
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
+from thrad_events.deadline import Deadline
 from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS, TABLES, Kind, Table, kind_of
 from thrad_events.instants import format_time, shown_time
 from thrad_events.money import plain_text
-from thrad_events.reports.deadline import Deadline
-from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import delivery_reads, report_sql, test_rows
+from thrad_events.store import delivery_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
 from thrad_events.store.base import (
     ApiKeyRecord,
@@ -145,6 +144,8 @@ _CLICK_SQL = insert_sql("clicks", CLICKS.columns)
 
 
 class SqliteStore:
+    dialect = SQL_DIALECT
+
     def __init__(
         self,
         database_url: str,
@@ -323,19 +324,20 @@ class SqliteStore:
             counts_before=counts_before,
         )
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        prepared = report_sql.prepare(query, report_sql.SQLITE)
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
         connection = self._thread_connection()
         connection.set_progress_handler(deadline.passed, REPORT_CHECK_STEPS)
         try:
-            found = connection.execute(prepared.sql, prepared.args).fetchall()
+            found = connection.execute(statement, args).fetchall()
         except sqlite3.Error as exc:
             if deadline.passed():
                 raise deadline.timed_out() from exc
             raise StorageError(f"report failed: {exc}") from exc
         finally:
             connection.set_progress_handler(None, 0)
-        return prepared.rows(found, deadline)
+        return found
 
     # -- administration ----------------------------------------------------------------------
 

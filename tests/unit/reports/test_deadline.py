@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pytest
 
+from thrad_events.deadline import Deadline, ReportTimedOut
+from thrad_events.reports import sql as report_sql
 from thrad_events.reports.aggregate import SUM_CHECK_EVERY, exact_sum
-from thrad_events.reports.deadline import Deadline, ReportTimedOut
 from thrad_events.reports.query import EventsQuery
-from thrad_events.store import report_sql
 
 SPENT = Deadline(30, time.monotonic() - 1)
 

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from tests.unit.store.rows import NOW, click, conversion, event, run
-from thrad_events.reports.deadline import Deadline
+from thrad_events.deadline import Deadline
 from thrad_events.reports.query import Report, parse_report_query
+from thrad_events.reports.sql import report_rows
 from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.sqlite import SqliteStore
 from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
@@ -400,6 +401,6 @@ def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction
         partner_id=None,
         now=datetime(2026, 2, 20, tzinfo=UTC),
     )
-    [row] = store.report(query, Deadline.after(10))
+    [row] = report_rows(store, query, Deadline.after(10))
     # Event-time bounds are whole seconds, rounded up: until 55.7 covers all of second 55.
     assert row["conversions"] == 2

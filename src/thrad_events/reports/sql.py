@@ -5,8 +5,9 @@ position), then its aggregates. Every value that comes from a user (times, filte
 keys, the partner) is a bound parameter; field names come only from the whitelist in
 reports/query.py. Group values are text and sort by code point with NULL first, in every store.
 Money and time-to-convert are aggregated as lists, read back by the dialect and summed exactly in
-Python (reports/aggregate.py), so every store answers to the digit. SqliteDialect is here;
-PostgresDialect lives with its store in store/postgres.py.
+Python (reports/aggregate.py), so every store answers to the digit. `report_rows` runs a report on a
+store: the SQL in the store's dialect, through the store's one read under the deadline
+(Store.read), then the rows shaped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from thrad_events.deadline import Deadline
 from thrad_events.instants import format_time
 from thrad_events.money import plain_text
 from thrad_events.reports.aggregate import (
@@ -24,7 +26,6 @@ from thrad_events.reports.aggregate import (
     exact_sum,
     time_to_convert,
 )
-from thrad_events.reports.deadline import Deadline
 from thrad_events.reports.query import (
     AnyReportQuery,
     ConversionsQuery,
@@ -36,6 +37,8 @@ from thrad_events.reports.query import (
     ReportQuery,
     TimeBasis,
 )
+from thrad_events.store import dialect as store_dialect
+from thrad_events.store.base import Store
 from thrad_events.store.test_rows import not_test
 from thrad_events.taxonomy import STANDARD_EVENT_NAMES
 
@@ -165,6 +168,61 @@ class SqliteDialect:
 
 
 SQLITE = SqliteDialect()
+
+
+class PostgresDialect:
+    placeholder = "%s"
+
+    def day(self, column: str) -> str:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+    def hour(self, column: str) -> str:
+        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"')"""
+
+    def epoch_seconds(self, column: str) -> str:
+        return f"floor(extract(epoch FROM {column}))::bigint"
+
+    def from_epoch(self, column: str) -> str:
+        return f"to_timestamp({column})"
+
+    def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
+        return f"({column} #>> %s::text[])", (list(path),)
+
+    def text(self, expression: str) -> str:
+        return f'({expression}) COLLATE "C"'  # code point order, as SQLite's BINARY
+
+    def money_by_currency(self, currency: str, amount: str) -> str:
+        # NUMERIC's text is the digits stored; the exact sum is done by the shared arithmetic.
+        return f"string_agg({currency} || ':' || {amount}::text, ',')"
+
+    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
+        return currency_amounts(raw, deadline)
+
+    def int_list(self, expression: str) -> str:
+        return f"array_remove(array_agg({expression}), NULL)"
+
+    def ints(self, raw: Any) -> list[int]:
+        return [int(value) for value in raw or ()]
+
+
+POSTGRES = PostgresDialect()
+
+# Each store's report expressions, by the SQL dialect the store speaks.
+_DIALECTS: dict[str, Dialect] = {
+    store_dialect.SQLITE.name: SQLITE,
+    store_dialect.POSTGRES.name: POSTGRES,
+}
+
+
+def dialect_of(store: Store) -> Dialect:
+    return _DIALECTS[store.dialect.name]
+
+
+def report_rows(store: Store, query: AnyReportQuery, deadline: Deadline) -> list[ReportRow]:
+    """The report's JSON-ready rows, one per group; blocking, on the calling thread. Raises
+    ReportTimedOut once `deadline` has passed, StorageError when the store cannot answer."""
+    prepared = prepare(query, dialect_of(store))
+    return prepared.rows(store.read(prepared.sql, prepared.args, deadline), deadline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from thrad_events.reports import sql as report_sql
 from thrad_events.reports.query import (
     ConversionsQuery,
     EventsQuery,
@@ -11,7 +12,6 @@ from thrad_events.reports.query import (
     Report,
     parse_report_query,
 )
-from thrad_events.store import report_sql
 
 HOSTILE = "x' OR 1=1; DROP TABLE events; --"
 
