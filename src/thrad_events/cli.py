@@ -18,11 +18,12 @@ import msgspec
 from thrad_events.auth import admin
 from thrad_events.config import ConfigError, Settings
 from thrad_events.errors import IngestError
-from thrad_events.instants import show_time
+from thrad_events.instants import show_time, utcnow
 from thrad_events.reports.query import Report
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store import missing_sqlite_file, open_store
-from thrad_events.store.base import StorageError, Store, utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

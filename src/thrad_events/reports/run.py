@@ -25,7 +25,8 @@ from thrad_events.reports.query import (
 )
 from thrad_events.reports.sql import report_rows
 from thrad_events.schemas import ReportFilter, ReportResponse
-from thrad_events.store.base import StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 # Reports a worker process runs at once; more wait for a thread, within their own budget. The
 # bound keeps slow reports from taking every core the ingest path needs.

@@ -45,16 +45,10 @@ from thrad_events.instants import format_time, show_time
 from thrad_events.money import plain_text
 from thrad_events.store import delivery_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
-from thrad_events.store.base import (
-    ApiKeyRecord,
-    InsertResult,
-    Row,
-    RowResult,
-    StorageError,
-    T,
-)
+from thrad_events.store.base import T
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import POSTGRES as SQL_DIALECT
+from thrad_events.store.errors import StorageError
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.postgres_sink import (
     AsyncConn,
@@ -67,6 +61,7 @@ from thrad_events.store.postgres_sink import (
     column_types,
     table_write,
 )
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.tags import TagTable
 from thrad_events.store.writer import TaskWriter
 

@@ -30,8 +30,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from thrad_events.fields import TABLES
 from thrad_events.store import postgres_delivery
-from thrad_events.store.base import InsertResult, Row, RowResult, StorageError
 from thrad_events.store.delivery import DeliveryBatch
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import InsertResult, Row, RowResult
 from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)

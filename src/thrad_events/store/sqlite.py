@@ -25,23 +25,17 @@ import msgspec
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
 from thrad_events.deadline import Deadline
 from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS, TABLES, Kind, Table, kind_of
-from thrad_events.instants import format_time, shown_time
+from thrad_events.instants import format_time, shown_time, utcnow
 from thrad_events.money import plain_text
 from thrad_events.store import delivery_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
-from thrad_events.store.base import (
-    ApiKeyRecord,
-    InsertResult,
-    Row,
-    RowResult,
-    StorageError,
-    T,
-    utcnow,
-)
+from thrad_events.store.base import T
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import SQLITE as SQL_DIALECT
+from thrad_events.store.errors import StorageError
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.sqlite_delivery import DeliveryWrite, count_delivered
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,

@@ -25,7 +25,8 @@ from tests.unit.store.rows import NOW, click, conversion, event, run
 from thrad_events.deadline import Deadline
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.reports.sql import report_rows
-from thrad_events.store.base import InsertResult, StorageError
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import InsertResult
 from thrad_events.store.sqlite import SqliteStore
 from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
 
