@@ -51,16 +51,13 @@ from thrad_events.store.dialect import POSTGRES as SQL_DIALECT
 from thrad_events.store.errors import StorageError
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
 from thrad_events.store.postgres_sink import (
-    AsyncConn,
     DeliveryRows,
     KeyTouch,
     PostgresSink,
     PostgresWrite,
     TableRows,
-    TableWrite,
-    column_types,
-    table_write,
 )
+from thrad_events.store.postgres_tables import AsyncConn, TableWrite, column_types, table_write
 from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.tags import TagTable
 from thrad_events.store.writer import TaskWriter
