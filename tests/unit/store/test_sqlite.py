@@ -286,7 +286,7 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     already stored, singles and batches queued together: the writer's answers equal those of
     the same rows inserted one by one, in order, into a second database."""
     from thrad_events.fields import CONVERSIONS
-    from thrad_events.store.sqlite import _values
+    from thrad_events.store.sqlite_values import row_values
     from thrad_events.store.sqlite_writes import insert_conversion
 
     rng = random.Random(11)
@@ -326,9 +326,9 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
             (click_id,),
         )
     for row in earlier:
-        insert_conversion(connection, _values(row, CONVERSIONS))
+        insert_conversion(connection, row_values(row, CONVERSIONS))
     expected = [
-        [insert_conversion(connection, _values(row, CONVERSIONS)) for row in rows]
+        [insert_conversion(connection, row_values(row, CONVERSIONS)) for row in rows]
         for rows in [[rows[0]] for rows in batches[:5]] + batches[5:]
     ]
     connection.execute("COMMIT")
