@@ -1,6 +1,7 @@
 """How the two stores differ in the SQL the store modules write once (admin_sql.py, tags.py,
 delivery.py, delivery_reads.py, export_keyset.py): the placeholder, how a time is bound and read
-back, and whether rows about to change are locked. The reports' expressions are reports/sql.py's.
+back, and whether rows about to change are locked. The reports' expressions are
+reports/dialects.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from thrad_events.instants import format_time
 
 @dataclass(frozen=True, slots=True)
 class SqlDialect:
-    name: str  # the store's: what other layers tell the stores apart by (reports/sql.py)
+    name: str  # the store's: what other layers tell the stores apart by (reports/dialects.py)
     placeholder: str
     bind_time: Callable[[datetime], Any]  # a time as the store compares it
     read_time: Callable[[Any], str]  # a stored time as format_time's text
