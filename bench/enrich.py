@@ -32,7 +32,8 @@ from thrad_events.enrich.geo import open_geo  # noqa: E402
 from thrad_events.enrich.ip import TrustedProxies  # noqa: E402
 from thrad_events.enrich.useragent import UserAgentParser  # noqa: E402
 from thrad_events.ingest.pipeline import Ingestor, RequestContext  # noqa: E402
-from thrad_events.store.base import ApiKeyRecord, Store  # noqa: E402
+from thrad_events.store.base import Store  # noqa: E402
+from thrad_events.store.records import ApiKeyRecord  # noqa: E402
 
 BUDGET_US = 30.0
 USER_AGENTS = [

@@ -25,9 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from thrad_events.deadline import Deadline  # noqa: E402
 from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS  # noqa: E402
 from thrad_events.instants import format_time  # noqa: E402
-from thrad_events.reports.deadline import Deadline  # noqa: E402
 from thrad_events.reports.query import Report, parse_report_query  # noqa: E402
 from thrad_events.reports.run import answer  # noqa: E402
 from thrad_events.store.sqlite import SqliteStore  # noqa: E402

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from thrad_events.fields import EVENTS  # noqa: E402
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer  # noqa: E402
-from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
+from thrad_events.store.sqlite import SqliteStore  # noqa: E402
+from thrad_events.store.sqlite_values import row_values  # noqa: E402
 from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 
 ROW: dict[str, Any] = {
@@ -59,7 +60,7 @@ ROW: dict[str, Any] = {
 
 def rows(count: int) -> EventRows:
     """`count` new event rows, as the store hands them to its writer."""
-    values = [_values({**ROW, "event_id": str(uuid.uuid4())}, EVENTS) for _ in range(count)]
+    values = [row_values({**ROW, "event_id": str(uuid.uuid4())}, EVENTS) for _ in range(count)]
     return EventRows(values)
 
 

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from sqlite_commit import ROW, write  # noqa: E402
 
 from thrad_events.fields import EVENTS  # noqa: E402
-from thrad_events.store.sqlite import SqliteStore, _values  # noqa: E402
+from thrad_events.store.sqlite import SqliteStore  # noqa: E402
+from thrad_events.store.sqlite_values import row_values  # noqa: E402
 from thrad_events.store.sqlite_writes import EventRows  # noqa: E402
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
@@ -48,7 +49,7 @@ def batches(rows: int, batch: int) -> list[EventRows]:
     return [
         EventRows(
             [
-                _values({**ROW, "event_id": f"1-4242-{i}"}, EVENTS)
+                row_values({**ROW, "event_id": f"1-4242-{i}"}, EVENTS)
                 for i in range(start, min(rows, start + batch))
             ]
         )

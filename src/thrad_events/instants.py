@@ -31,3 +31,7 @@ def shown_time(written: str) -> str:
 def show_time(moment: datetime) -> str:
     """`shown_time` of an instant: `2026-02-19T18:00:00Z`, or with its microseconds."""
     return shown_time(format_time(moment))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

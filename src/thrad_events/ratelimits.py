@@ -22,7 +22,7 @@ from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRa
 from limits.util import WindowStats
 
 from thrad_events.errors import RateLimited
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.integration.server import ServerProcess, cli, create_key, real_click, running_server
-from thrad_events.reports.deadline import Deadline
+from thrad_events.deadline import Deadline
 from thrad_events.reports.query import FIELDS, Report, parse_report_query
 from thrad_events.reports.run import answer
 from thrad_events.store import open_store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 
 def api_key(key_id: str = "key_1", *, rate_limit: int | None = None) -> ApiKeyRecord:

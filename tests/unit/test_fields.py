@@ -34,7 +34,8 @@ from thrad_events.fields import (
 from thrad_events.ingest.clicklinks import ClickLink
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.schemas import CollectRequest, ConversionRequest
-from thrad_events.store.base import InsertResult, Row, Store
+from thrad_events.store.base import Store
+from thrad_events.store.records import InsertResult, Row
 from thrad_events.store.sqlite import SqliteStore
 
 # The declared SQLite type of each kind.

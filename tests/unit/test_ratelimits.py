@@ -14,7 +14,7 @@ import pytest
 from tests.unit.keys import api_key
 from thrad_events.errors import RateLimited
 from thrad_events.ratelimits import KeyRateLimiter, MemoryCounters, limiter_storage
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 
 async def _admitted(limiter: KeyRateLimiter, key: ApiKeyRecord, hits: int) -> int:

@@ -17,9 +17,10 @@ from typing import Any
 
 from thrad_events.auth.keys import new_key_secret
 from thrad_events.errors import Conflict, NotFound, ValidationFailed, field_error
-from thrad_events.instants import format_time
+from thrad_events.instants import format_time, utcnow
 from thrad_events.store.admin_sql import AdminSession, AuditRecord, PartnerRecord
-from thrad_events.store.base import ApiKeyRecord, Store, utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.records import ApiKeyRecord
 
 CLI_ACTOR = "cli"
 MAX_PARTNER_NAME_CHARS = 128

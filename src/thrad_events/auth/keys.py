@@ -16,7 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from thrad_events.errors import Unauthorized, Unavailable
-from thrad_events.store.base import ApiKeyRecord, StorageError, Store, utcnow
+from thrad_events.instants import utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import ApiKeyRecord
 
 KEY_PREFIX = "thr_"
 TEST_KEY_PREFIX = "thr_test_"

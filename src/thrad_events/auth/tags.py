@@ -28,8 +28,10 @@ from thrad_events.errors import (
     ValidationFailed,
     field_error,
 )
+from thrad_events.instants import utcnow
 from thrad_events.store.admin_sql import AdminSession
-from thrad_events.store.base import StorageError, Store, utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 from thrad_events.store.tags import KEEP, TagRecord, TagSession
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -9,7 +9,7 @@ import msgspec
 
 from thrad_events.cli.common import cli_settings, cli_store, database_option
 from thrad_events.errors import IngestError
-from thrad_events.store.base import StorageError
+from thrad_events.store.errors import StorageError
 
 _json = msgspec.json.Encoder(decimal_format="number")
 

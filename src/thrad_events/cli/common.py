@@ -18,7 +18,8 @@ from thrad_events.config import ConfigError, Settings
 from thrad_events.errors import IngestError
 from thrad_events.reports.safe_text import terminal_text
 from thrad_events.store import missing_sqlite_file, open_store
-from thrad_events.store.base import StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

@@ -17,9 +17,11 @@ import msgspec
 
 from thrad_events.cli.common import cli_store, database_option, partner_id_of
 from thrad_events.errors import IngestError
+from thrad_events.instants import utcnow
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
 from thrad_events.reports.render import cell_text, write_csv_rows
-from thrad_events.store.base import StorageError, Store, utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 _json = msgspec.json.Encoder()
 # Shown of a body in the table; --json gives it whole (2 KiB at most).

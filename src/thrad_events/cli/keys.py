@@ -12,8 +12,7 @@ import msgspec
 
 from thrad_events.auth import admin
 from thrad_events.cli.common import acting, cli_store, database_option, parse_time, write_table
-from thrad_events.instants import show_time
-from thrad_events.store.base import utcnow
+from thrad_events.instants import show_time, utcnow
 
 _json = msgspec.json.Encoder(decimal_format="number")
 _KEY_COLUMNS = (

@@ -10,8 +10,9 @@ import click
 from thrad_events.cli.common import cli_settings, cli_store, database_option, partner_id_of
 from thrad_events.cli.delivery import delivery_report
 from thrad_events.errors import IngestError
+from thrad_events.instants import utcnow
 from thrad_events.reports.query import Report
-from thrad_events.store.base import StorageError, utcnow
+from thrad_events.store.errors import StorageError
 
 
 @click.command()
@@ -59,8 +60,8 @@ def report(
     as_csv: bool,
 ) -> None:
     """Events, conversions and revenue, or the click funnel: as GET /v1/api/reports/..."""
+    from thrad_events.deadline import Deadline, ReportTimedOut
     from thrad_events.reports import render
-    from thrad_events.reports.deadline import Deadline, ReportTimedOut
     from thrad_events.reports.query import parse_report_query
     from thrad_events.reports.run import answer
 

@@ -6,7 +6,7 @@ import click
 import msgspec
 
 from thrad_events.cli.common import cli_settings, cli_store, database_option
-from thrad_events.store.base import StorageError
+from thrad_events.store.errors import StorageError
 from thrad_events.store.test_retention import purge_before
 
 

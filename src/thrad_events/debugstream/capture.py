@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thrad_events.errors import IngestError, Outcome
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 from thrad_events.store.tags import TagRecord
 
 

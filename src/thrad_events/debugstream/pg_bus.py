@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from thrad_events.store.postgres import conninfo_of
+from thrad_events.store.postgres_connections import conninfo_of
 
 log = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
 from thrad_events.http.routing import Route, get, patch, post
 from thrad_events.ingest.problems import Format
+from thrad_events.instants import utcnow
 from thrad_events.schemas import (
     ApiKey,
     ApiKeyList,
@@ -48,7 +49,7 @@ from thrad_events.schemas import (
     PartnerCreateRequest,
     PartnerList,
 )
-from thrad_events.store.base import ApiKeyRecord, utcnow
+from thrad_events.store.records import ApiKeyRecord
 
 __all__ = ["AdminAccess", "admin_routes", "api_key"]
 

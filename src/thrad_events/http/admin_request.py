@@ -38,7 +38,8 @@ from thrad_events.http.request import declared_too_large, read_body
 from thrad_events.ingest.problems import Format, Problems, check_fields, json_kind
 from thrad_events.ingest.validate import check_utf8
 from thrad_events.reports.query import limit_value
-from thrad_events.store.base import StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 # An operator's body is a few fields: anything larger is not one.
 MAX_ADMIN_BODY_BYTES = 16 * 1024

@@ -29,8 +29,8 @@ from thrad_events.http.errors import Answer
 from thrad_events.http.request import context_of, declared_too_large, read_body
 from thrad_events.ingest.pipeline import RequestContext
 from thrad_events.ratelimits import KeyRateLimiter
-from thrad_events.store.base import ApiKeyRecord
 from thrad_events.store.delivery import BODY_EXCERPT_BYTES
+from thrad_events.store.records import ApiKeyRecord
 
 Result = TypeVar("Result")
 # An endpoint's validate_only: the admitted body checked and answered, nothing stored.

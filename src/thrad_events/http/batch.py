@@ -29,7 +29,7 @@ from thrad_events.schemas import (
     ErrorBody,
     ErrorDetail,
 )
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 _encoder = msgspec.json.Encoder()
 

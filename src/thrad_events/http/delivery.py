@@ -18,10 +18,10 @@ from thrad_events.errors import Outcome
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.http.reports import ReportAccess, scoped_query
-from thrad_events.instants import show_time
+from thrad_events.instants import show_time, utcnow
 from thrad_events.reports.delivery_query import parse_delivery_query, parse_rejections_query
 from thrad_events.reports.run import ReportRunner
-from thrad_events.store.base import Store, utcnow
+from thrad_events.store.base import Store
 from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsQuery
 
 _encoder = msgspec.json.Encoder()

@@ -20,11 +20,10 @@ from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import Answer
 from thrad_events.http.reports import ReportAccess, report_scope
 from thrad_events.http.streaming import StreamedAnswer
-from thrad_events.instants import format_time
+from thrad_events.instants import format_time, utcnow
 from thrad_events.reports.export_cursor import CursorSigner, ExportCursor
 from thrad_events.reports.export_run import ExportPage, ExportRunner
 from thrad_events.reports.query import include_test, limit_value, single_value, time_value
-from thrad_events.store.base import utcnow
 from thrad_events.store.export_keyset import KEYSET_TABLES
 
 EXPORT_TABLES = KEYSET_TABLES

@@ -20,10 +20,10 @@ from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
 from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
+from thrad_events.instants import utcnow
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.reports.run import ReportRunner
-from thrad_events.store.base import utcnow
 
 _encoder = msgspec.json.Encoder()
 # A report holds a partner's business figures: no shared cache may keep it.

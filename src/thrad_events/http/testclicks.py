@@ -17,7 +17,7 @@ from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.ingest.pipeline import Ingestor, MintedClick, RequestContext
 from thrad_events.ingest.validate import decode_click_create
 from thrad_events.schemas import CreatedClick
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 _encoder = msgspec.json.Encoder()
 

@@ -17,7 +17,7 @@ from thrad_events.schemas import (
     ValidationProblem,
     ValidationResult,
 )
-from thrad_events.store.base import ApiKeyRecord
+from thrad_events.store.records import ApiKeyRecord
 
 _encoder = msgspec.json.Encoder()
 

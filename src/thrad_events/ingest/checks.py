@@ -19,7 +19,9 @@ from thrad_events.errors import IngestError, Unavailable
 from thrad_events.ingest.normalize import SERVER_CHANNEL, STAMPED_PARAMS
 from thrad_events.ingest.pipeline import Ingestor, RequestContext
 from thrad_events.schemas import CONVERSION_FIELDS, CollectRequest
-from thrad_events.store.base import ApiKeyRecord, StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import ApiKeyRecord
 from thrad_events.store.test_rows import converts
 
 # (field, message); the field is None for a problem of the body as a whole (not JSON, ...).

@@ -24,7 +24,7 @@ import anyio
 import msgspec
 
 from thrad_events.errors import IngestError, Outcome
-from thrad_events.store.base import ApiKeyRecord, StorageError, Store
+from thrad_events.store.base import Store
 from thrad_events.store.delivery import (
     KEPT_PER_KEY_PER_S,
     KEPT_STATUSES,
@@ -35,6 +35,8 @@ from thrad_events.store.delivery import (
     unkept_counts,
 )
 from thrad_events.store.delivery_reads import COUNTS_KEPT_DAYS
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import ApiKeyRecord
 
 log = logging.getLogger(__name__)
 

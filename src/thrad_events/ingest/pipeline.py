@@ -26,8 +26,10 @@ from thrad_events.ingest.normalize import (
     stamp_tag_params,
 )
 from thrad_events.schemas import CONVERSION_FIELDS
-from thrad_events.store.base import ApiKeyRecord, InsertResult, Row, StorageError, Store
+from thrad_events.store.base import Store
 from thrad_events.store.delivery import current_route
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row
 from thrad_events.store.tags import TagRecord
 
 # Who sent a request: a partner's backend (its API key), or a page through a registered browser

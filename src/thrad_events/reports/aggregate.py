@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from thrad_events.reports.deadline import Deadline
+from thrad_events.deadline import Deadline
 
 # Addition in this context is exact: the result has as many digits as it needs.
 _EXACT = decimal.Context(

@@ -21,7 +21,8 @@ from typing import Any
 
 from thrad_events.errors import Unavailable
 from thrad_events.reports.export import csv_chunks, jsonl_chunks
-from thrad_events.store.base import StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 from thrad_events.store.export_keyset import Keyset
 
 log = logging.getLogger("thrad_events.export")

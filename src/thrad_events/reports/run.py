@@ -14,17 +14,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from thrad_events.deadline import Deadline, ReportTimedOut
 from thrad_events.errors import Unavailable
 from thrad_events.instants import show_time
-from thrad_events.reports.deadline import Deadline, ReportTimedOut
 from thrad_events.reports.query import (
     AnyReportQuery,
     ConversionsQuery,
     EventsQuery,
     Report,
 )
+from thrad_events.reports.sql import report_rows
 from thrad_events.schemas import ReportFilter, ReportResponse
-from thrad_events.store.base import StorageError, Store
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 # Reports a worker process runs at once; more wait for a thread, within their own budget. The
 # bound keeps slow reports from taking every core the ingest path needs.
@@ -46,7 +48,7 @@ def answer(store: Store, query: AnyReportQuery, deadline: Deadline) -> ReportRes
 
     The store is asked for one group more than the limit, to tell whether the answer is whole.
     """
-    rows = store.report(dataclasses.replace(query, limit=query.limit + 1), deadline)
+    rows = report_rows(store, dataclasses.replace(query, limit=query.limit + 1), deadline)
     return ReportResponse(
         report=report_of(query).value,
         since=show_time(query.since),

@@ -14,8 +14,8 @@ from typing import Any, LiteralString, Protocol
 
 import msgspec
 
-from thrad_events.store.base import ApiKeyRecord
 from thrad_events.store.dialect import SqlDialect
+from thrad_events.store.records import ApiKeyRecord
 from thrad_events.store.tags import TagSession
 
 _json = msgspec.json.Encoder()

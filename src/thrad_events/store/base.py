@@ -1,70 +1,24 @@
-"""The storage interface every backend implements (the Store protocol), with the key record,
-write results and storage errors it speaks in; the columns are in fields.py, times are
-instants.py's."""
+"""The storage interface every backend implements (the Store protocol). It alone names the other
+store modules' types; what it answers in is records.py's and errors.py's, the columns are in
+fields.py, times are instants.py's."""
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
-from thrad_events.instants import format_time
+from thrad_events.deadline import Deadline
+from thrad_events.store.admin_sql import AdminSession
+from thrad_events.store.delivery import DeliveryBatch
+from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsPage, RejectionsQuery
+from thrad_events.store.dialect import SqlDialect
 from thrad_events.store.export_keyset import Keyset
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
+from thrad_events.store.tags import TagTable
 from thrad_events.store.test_rows import PURGE_BATCH_ROWS
 
-if TYPE_CHECKING:
-    from thrad_events.reports.deadline import Deadline
-    from thrad_events.reports.query import AnyReportQuery
-    from thrad_events.store.admin_sql import AdminSession
-    from thrad_events.store.delivery import DeliveryBatch
-    from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsPage, RejectionsQuery
-    from thrad_events.store.tags import TagTable
-
-
-Row = Mapping[str, Any]
 T = TypeVar("T")
-
-
-class InsertResult(enum.Enum):
-    INSERTED = "inserted"
-    DUPLICATE = "duplicate"
-    CLICK_NOT_FOUND = "click_not_found"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    key_id: str
-    partner_id: str
-    partner_name: str
-    label: str
-    key_hash: str
-    key_prefix: str
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
-    rate_limit: int | None
-    # A test key (secret thr_test_...): its rows are stored flagged test (store/test_rows.py).
-    test: bool = False
-
-    def status(self, now: datetime | None = None) -> str:
-        """`revoked`, `expired` or `active`: what a request with this key meets at `now`
-        (the current time when not given, read only for a key that can expire)."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= format_time(now or utcnow()):
-            return "expired"
-        return "active"
-
-
-class StorageError(Exception):
-    """The store could not answer (unreachable, locked beyond its timeout, saturated)."""
-
-
-# One row's answer in a many-row write: how it was stored, or why it alone failed.
-RowResult = InsertResult | StorageError
 
 
 class Store(Protocol):
@@ -98,11 +52,20 @@ class Store(Protocol):
 
     def queue_depth(self) -> int: ...
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        """One row per group, JSON-ready (reports/query.py says what a query may ask).
+    @property
+    def dialect(self) -> SqlDialect:
+        """The SQL this store speaks (store/dialect.py)."""
+        ...
+
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
+        """The raw rows of one read-only statement (a report's, reports/sql.py), in this
+        store's dialect with its bound `args`.
 
         Blocking: runs in the calling thread (a report thread, or the CLI's) on that thread's
-        own connection, and raises ReportTimedOut once `deadline` has passed.
+        own connection; the database interrupts the statement once `deadline` has passed, and
+        it raises ReportTimedOut then, StorageError when the store cannot answer.
         """
         ...
 
@@ -172,7 +135,3 @@ class Store(Protocol):
         ...
 
     def close_sync(self) -> None: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from thrad_events.store.base import InsertResult
+from thrad_events.store.records import InsertResult
 
 current_route: ContextVar[str | None] = ContextVar("thrad_route", default=None)
 

@@ -1,6 +1,7 @@
 """How the two stores differ in the SQL the store modules write once (admin_sql.py, tags.py,
 delivery.py, delivery_reads.py, export_keyset.py): the placeholder, how a time is bound and read
-back, and whether rows about to change are locked. The reports' expressions are report_sql.py's.
+back, and whether rows about to change are locked. The reports' expressions are
+reports/dialects.py's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from thrad_events.instants import format_time
 
 @dataclass(frozen=True, slots=True)
 class SqlDialect:
+    name: str  # the store's: what other layers tell the stores apart by (reports/dialects.py)
     placeholder: str
     bind_time: Callable[[datetime], Any]  # a time as the store compares it
     read_time: Callable[[Any], str]  # a stored time as format_time's text
@@ -31,5 +33,5 @@ def _same(moment: datetime) -> datetime:
 
 
 # SQLite keeps times as format_time's text, and its write lock already serialises writes.
-SQLITE = SqlDialect("?", format_time, str, lock_rows=False)
-POSTGRES = SqlDialect("%s", _same, format_time, lock_rows=True)
+SQLITE = SqlDialect("sqlite", "?", format_time, str, lock_rows=False)
+POSTGRES = SqlDialect("postgresql", "%s", _same, format_time, lock_rows=True)

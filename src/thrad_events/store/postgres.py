@@ -5,9 +5,10 @@ TaskWriter), which hands its batches to PostgresSink (store/postgres_sink.py). E
 bounded: a request that cannot be committed within its timeout gets StorageError (503), and the
 pool reconnects on its own when PostgreSQL comes back. Administrative writes (the CLI, start-up:
 migrations, settings, the operator's actions) are the one other path: plain synchronous
-connections, `_admin_connection()` in autocommit and one of its own per `admin` transaction. They
-need no process lock: PostgreSQL's row locks order them with the writer's statements, and
-migrations take an advisory lock.
+connections (store/postgres_connections.py), the administration connection in autocommit and
+one of its own per `admin` transaction. They need no process lock: PostgreSQL's row locks order
+them with the writer's statements, and migrations take an advisory lock. Reports and exports
+read on their own threads' connections (store/postgres_reads.py).
 """
 
 from __future__ import annotations
@@ -15,67 +16,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal
-from importlib import resources
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-import msgspec
 import psycopg
-import psycopg.conninfo
-import psycopg.errors
-import psycopg.rows
-import psycopg.types.json
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from thrad_events.config import (
     WRITE_BATCH_MAX_ROWS,
     WRITE_QUEUE_MAX_ROWS,
     WRITE_TIMEOUT_S,
-    ConfigError,
 )
-from thrad_events.fields import TABLES, Kind, kind_of
-from thrad_events.instants import format_time, show_time
-from thrad_events.money import plain_text
-from thrad_events.reports.deadline import Deadline
-from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import delivery_reads, report_sql, test_rows
+from thrad_events.deadline import Deadline
+from thrad_events.fields import TABLES
+from thrad_events.store import delivery_reads, postgres_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
-from thrad_events.store.base import (
-    ApiKeyRecord,
-    InsertResult,
-    Row,
-    RowResult,
-    StorageError,
-    T,
-)
+from thrad_events.store.base import T
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import POSTGRES as SQL_DIALECT
-from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
+from thrad_events.store.errors import StorageError
+from thrad_events.store.export_keyset import Keyset
+from thrad_events.store.migration_files import migration_files
+from thrad_events.store.postgres_connections import CONNECT_TIMEOUT_S, BlockingConnections
 from thrad_events.store.postgres_sink import (
-    AsyncConn,
     DeliveryRows,
     KeyTouch,
     PostgresSink,
     PostgresWrite,
     TableRows,
-    TableWrite,
-    column_types,
-    table_write,
 )
+from thrad_events.store.postgres_tables import AsyncConn, TableWrite, column_types, table_write
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.tags import TagTable
 from thrad_events.store.writer import TaskWriter
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 3
-# Past this an unanswered query counts as a dead connection (TCP keepalive and user timeout).
-TCP_USER_TIMEOUT_MS = 5000
 # The writer's connection, key lookups and readiness pings. Reports have connections of their
 # own, one per report thread (reports/run.py): five in all, as before reports left the pool.
 POOL_MAX_SIZE = 3
@@ -87,99 +64,10 @@ PING_TIMEOUT_S = 1.0
 # A number both migrating processes agree on, with the schema: one migrates, the other waits.
 MIGRATION_LOCK = 0x7E4D
 
-_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-
-def redacted(database_url: str) -> str:
-    """The URL without its password (in the authority or the query), for messages."""
-    parts = urlsplit(database_url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = "&".join(
-        f"{name}=***" if name == "password" else f"{name}={value}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def conninfo_of(database_url: str) -> str:
-    """libpq's connection string for a postgresql:// URL, with our timeouts added."""
-    try:
-        return psycopg.conninfo.make_conninfo(
-            database_url,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            application_name="thrad-events",
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=2,
-            tcp_user_timeout=TCP_USER_TIMEOUT_MS,
-        )
-    except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"THRAD_DATABASE_URL: not a PostgreSQL URL ({exc})") from None
-
-
-def _from_db(column: str, value: Any) -> Any:
-    """A stored value as SqliteStore's export gives it."""
-    if value is None:
-        return None
-    kind = kind_of(column)
-    if kind is Kind.INSTANT:
-        return format_time(value)
-    if kind is Kind.SENT_INSTANT:
-        return show_time(value)
-    if isinstance(value, Decimal):
-        return plain_text(value)  # numeric reads back as Decimal('1E-7') for 0.0000001
-    return value
-
-
-# -- reports ---------------------------------------------------------------------------------
-
-
-class PostgresDialect:
-    placeholder = "%s"
-
-    def day(self, column: str) -> str:
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-    def hour(self, column: str) -> str:
-        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24":00:00Z"')"""
-
-    def epoch_seconds(self, column: str) -> str:
-        return f"floor(extract(epoch FROM {column}))::bigint"
-
-    def from_epoch(self, column: str) -> str:
-        return f"to_timestamp({column})"
-
-    def params_text(self, column: str, path: tuple[str, ...]) -> report_sql.Fragment:
-        return f"({column} #>> %s::text[])", (list(path),)
-
-    def text(self, expression: str) -> str:
-        return f'({expression}) COLLATE "C"'  # code point order, as SQLite's BINARY
-
-    def money_by_currency(self, currency: str, amount: str) -> str:
-        # NUMERIC's text is the digits stored; the exact sum is done by the shared arithmetic.
-        return f"string_agg({currency} || ':' || {amount}::text, ',')"
-
-    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
-        return report_sql.currency_amounts(raw, deadline)
-
-    def int_list(self, expression: str) -> str:
-        return f"array_remove(array_agg({expression}), NULL)"
-
-    def ints(self, raw: Any) -> list[int]:
-        return [int(value) for value in raw or ()]
-
-
-POSTGRES = PostgresDialect()
-
-
-# -- the store -------------------------------------------------------------------------------
-
 
 class PostgresStore:
+    dialect = SQL_DIALECT
+
     def __init__(
         self,
         database_url: str,
@@ -190,7 +78,7 @@ class PostgresStore:
         write_timeout_s: float = WRITE_TIMEOUT_S,
     ) -> None:
         self.database_url = database_url
-        self._conninfo = conninfo_of(database_url)
+        self._conns = BlockingConnections(database_url)
         self._write_timeout_s = write_timeout_s
         self._batch_rows = write_batch_max_rows
         self._queue_rows = write_queue_max_rows
@@ -198,17 +86,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[AsyncConn] | None = None
         self._writer: TaskWriter[PostgresWrite] | None = None
         self._tables: dict[str, TableWrite] = {}
-        self._admin: psycopg.Connection[Any] | None = None
-        # Reports run in threads (reports/run.py), each on a connection of its own, kept open.
-        self._report_local = threading.local()
-        self._report_conns: list[psycopg.Connection[Any]] = []
-        self._report_conns_lock = threading.Lock()
-
-    def _unreachable(self, exc: BaseException) -> StorageError:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return StorageError(
-            f"PostgreSQL at {redacted(self.database_url)} is not reachable: {first_line}"
-        )
+        # Administration, and the reads on report threads (reports/run.py) and the CLI's.
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -216,7 +94,7 @@ class PostgresStore:
         if self._writer is not None:
             return
         self._pool = AsyncConnectionPool(
-            self._conninfo,
+            self._conns.conninfo,
             min_size=1,
             max_size=POOL_MAX_SIZE,
             open=False,
@@ -232,7 +110,7 @@ class PostgresStore:
         except (psycopg.Error, PoolTimeout) as exc:
             await self._pool.close()
             self._pool = None
-            raise self._unreachable(exc) from exc
+            raise self._conns.unreachable(exc) from exc
         self._tables = {
             name: table_write(name, table.columns, types[name]) for name, table in TABLES.items()
         }
@@ -251,7 +129,7 @@ class PostgresStore:
         )
         self._writer.start()
         # Serving uses the pool only: the administration connection of start-up is not kept.
-        self._close_admin()
+        self._conns.close_admin()
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -260,8 +138,7 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-        await asyncio.to_thread(self._close_admin)
-        await asyncio.to_thread(self._close_report_connections)
+        await asyncio.to_thread(self._conns.close)
 
     def queue_depth(self) -> int:
         return self._writer.depth() if self._writer is not None else 0
@@ -323,7 +200,7 @@ class PostgresStore:
                     conn = await stack.enter_async_context(self._pool.connection(timeout_s))
                 else:
                     conn = await stack.enter_async_context(
-                        await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                        await psycopg.AsyncConnection.connect(self._conns.conninfo, autocommit=True)
                     )
                 yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, TimeoutError) as e:
@@ -358,92 +235,31 @@ class PostgresStore:
 
     # -- reports -------------------------------------------------------------------------------
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        prepared = report_sql.prepare(query, POSTGRES)
-        timeout_ms = math.floor(deadline.remaining_s() * 1000)
-        if timeout_ms <= 0:
-            raise deadline.timed_out()
-        conn = self._report_connection()
-        try:
-            with conn.transaction():
-                conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                found = conn.execute(prepared.sql, prepared.args).fetchall()
-        except psycopg.errors.QueryCanceled as exc:
-            raise deadline.timed_out() from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise self._unreachable(exc) from exc
-        except (psycopg.DataError, psycopg.ProgrammingError) as exc:
-            raise StorageError(f"report failed: {exc}") from exc
-        return prepared.rows(found, deadline)
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
+        return postgres_reads.read(self._conns, statement, args, deadline)
 
     def rejections(self, query: delivery_reads.RejectionsQuery) -> delivery_reads.RejectionsPage:
-        with self._admin_errors():
-            return delivery_reads.read_rejections(self._report_connection(), SQL_DIALECT, query)
+        with self._conns.errors():
+            return delivery_reads.read_rejections(self._conns.of_thread(), SQL_DIALECT, query)
 
     def delivery(self, query: delivery_reads.DeliveryQuery) -> list[dict[str, Any]]:
-        with self._admin_errors():
-            return delivery_reads.read_delivery(self._report_connection(), SQL_DIALECT, query)
+        with self._conns.errors():
+            return delivery_reads.read_delivery(self._conns.of_thread(), SQL_DIALECT, query)
 
     def prune_delivery(self, rejections_before: datetime, counts_before: datetime) -> int:
         def run(delete: Callable[[Any], int]) -> int:
-            conn = self._report_connection()
+            conn = self._conns.of_thread()
             with conn.transaction():
                 return delete(conn)
 
-        with self._admin_errors():
+        with self._conns.errors():
             return delivery_reads.prune(
                 run, SQL_DIALECT, rejections_before=rejections_before, counts_before=counts_before
             )
 
-    def _report_connection(self) -> psycopg.Connection[Any]:
-        """The calling thread's connection for reports, (re)opened when missing or broken."""
-        conn: psycopg.Connection[Any] | None = getattr(self._report_local, "conn", None)
-        if conn is not None and not (conn.closed or conn.broken):
-            return conn
-        if conn is not None:
-            conn.close()
-        conn = self._connect_admin()
-        self._report_local.conn = conn
-        with self._report_conns_lock:
-            self._report_conns = [c for c in self._report_conns if not c.closed]
-            self._report_conns.append(conn)
-        return conn
-
-    def _close_report_connections(self) -> None:
-        """Once no report runs any more: at shutdown, after the report threads have ended."""
-        with self._report_conns_lock:
-            conns, self._report_conns = self._report_conns, []
-        for conn in conns:
-            conn.close()
-
     # -- administration ----------------------------------------------------------------------
-
-    def _connect_admin(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(self._conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise self._unreachable(exc) from exc
-        psycopg.types.json.set_json_loads(_json_decoder.decode, conn)
-        return conn
-
-    def _admin_connection(self) -> psycopg.Connection[Any]:
-        """The one connection administrative reads and writes use, (re)opened when needed."""
-        if self._admin is None or self._admin.closed or self._admin.broken:
-            self._close_admin()
-            self._admin = self._connect_admin()
-        return self._admin
-
-    def _close_admin(self) -> None:
-        conn, self._admin = self._admin, None
-        if conn is not None:
-            conn.close()
-
-    @contextlib.contextmanager
-    def _admin_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise self._unreachable(exc) from exc
 
     def migrate(self) -> list[int]:
         """Apply the numbered SQL files not applied yet; returns the versions applied now.
@@ -451,7 +267,7 @@ class PostgresStore:
         An advisory lock makes processes starting together take turns: the first applies, the
         others then find nothing left to do.
         """
-        with self._connect_admin() as conn, self._admin_errors():
+        with self._conns.connect() as conn, self._conns.errors():
             lock = (MIGRATION_LOCK,)
             conn.execute(
                 "SELECT pg_advisory_lock(%s, hashtext(coalesce(current_schema(), '')))", lock
@@ -463,7 +279,7 @@ class PostgresStore:
                 )
                 done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
                 applied = []
-                for version, text in migrations("postgres"):
+                for version, text in migration_files("postgres"):
                     if version in done:
                         continue
                     with conn.transaction():
@@ -487,14 +303,14 @@ class PostgresStore:
         # A connection of its own: admin requests run on threads of their own, and the shared
         # administration connection's transaction must not be theirs.
         try:
-            with self._admin_errors(), self._connect_admin() as conn, conn.transaction():
+            with self._conns.errors(), self._conns.connect() as conn, conn.transaction():
                 return work(AdminSession(conn, SQL_DIALECT))
         except psycopg.Error as exc:
             raise StorageError(f"administration failed: {exc}") from exc
 
     def setting(self, name: str, default: str) -> str:
-        with self._admin_errors():
-            conn = self._admin_connection()
+        with self._conns.errors():
+            conn = self._conns.admin()
             conn.execute(
                 "INSERT INTO settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                 (name, default),
@@ -512,33 +328,9 @@ class PostgresStore:
         start: Keyset | None = None,
         include_test: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        columns = TABLES[table].columns
-        query = sql.SQL("SELECT {columns} FROM {table}").format(
-            columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-            table=sql.Identifier(table),
+        return postgres_reads.export_rows(
+            self._conns, table, since, until, partner_id, limit, start, include_test
         )
-        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
-        params = condition.params
-        if condition.sql:
-            query += sql.SQL(" WHERE " + condition.sql.replace("?", "%s"))
-        # clicks have no id: their key breaks ties instead.
-        tie = "click_id" if table == "clicks" else "id"
-        query += sql.SQL(" ORDER BY received_at, {}").format(sql.Identifier(tie))
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        with self._admin_errors():
-            # The calling thread's own connection: exports may run on several threads at once.
-            conn = self._report_connection()
-            # A server-side cursor streams a table of any size in pieces.
-            with conn.transaction(), conn.cursor(name=f"export_{table}") as cursor:
-                cursor.itersize = 2000
-                cursor.execute(query, params)
-                for row in cursor:
-                    yield {
-                        column: _from_db(column, value)
-                        for column, value in zip(columns, row, strict=True)
-                    }
 
     def export_next_start(
         self,
@@ -550,19 +342,17 @@ class PostgresStore:
         limit: int,
         include_test: bool = False,
     ) -> Keyset | None:
-        condition = export_condition(since, until, partner_id, start, SQL_DIALECT, include_test)
-        query, params = next_start_sql(table, condition, SQL_DIALECT)
-        with self._admin_errors():
-            found = self._report_connection().execute(query, [*params, limit]).fetchone()
-        return None if found is None else (format_time(found[0]), int(found[1]))
+        return postgres_reads.export_next_start(
+            self._conns, table, since, until, partner_id, start, limit, include_test
+        )
 
     def purge_test_rows(
         self, before: datetime, batch_rows: int = test_rows.PURGE_BATCH_ROWS
     ) -> dict[str, int]:
         def delete_batch(table: str, key: str, limit: int) -> int:
             statement = test_rows.purge_sql(table, key, "%s", "true")
-            with self._admin_errors():
-                cursor = self._admin_connection().execute(
+            with self._conns.errors():
+                cursor = self._conns.admin().execute(
                     statement,
                     (before, limit),
                 )
@@ -577,22 +367,11 @@ class PostgresStore:
             return table
 
         def read(run: Callable[[Any], Any]) -> Any:
-            with self._admin_errors():
-                return run(self._admin_connection())
+            with self._conns.errors():
+                return run(self._conns.admin())
 
         self._tag_table = TagTable(read, SQL_DIALECT)
         return self._tag_table
 
     def close_sync(self) -> None:
-        self._close_admin()
-        self._close_report_connections()
-
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    folder = resources.files("thrad_events.store") / "migrations" / dialect
-    found = [
-        (int(entry.name.split("_", 1)[0]), entry.read_text())
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    ]
-    return sorted(found)
+        self._conns.close()

@@ -8,42 +8,30 @@ the same transaction. Reads (key lookups, reports, exports) use one connection p
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-import msgspec
-
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
-from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS, TABLES, Kind, Table, kind_of
-from thrad_events.instants import format_time, shown_time
-from thrad_events.money import plain_text
-from thrad_events.reports.deadline import Deadline
-from thrad_events.reports.query import AnyReportQuery
-from thrad_events.store import delivery_reads, report_sql, test_rows
+from thrad_events.deadline import Deadline
+from thrad_events.fields import CLICKS, TABLES
+from thrad_events.instants import format_time, utcnow
+from thrad_events.store import delivery_reads, test_rows
 from thrad_events.store.admin_sql import KEY_SELECT, AdminSession, key_record
-from thrad_events.store.base import (
-    ApiKeyRecord,
-    InsertResult,
-    Row,
-    RowResult,
-    StorageError,
-    T,
-    utcnow,
-)
+from thrad_events.store.base import T
 from thrad_events.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 from thrad_events.store.delivery import DeliveryBatch, current_route
 from thrad_events.store.dialect import SQLITE as SQL_DIALECT
+from thrad_events.store.errors import StorageError
 from thrad_events.store.export_keyset import Keyset, export_condition, next_start_sql
+from thrad_events.store.migration_files import migration_files
+from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.sqlite_delivery import DeliveryWrite, count_delivered
+from thrad_events.store.sqlite_values import click_values, conversion_values, event_values, from_db
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
     ConversionRow,
@@ -60,8 +48,6 @@ from thrad_events.store.writer import ThreadedWriter
 
 log = logging.getLogger(__name__)
 
-_json = msgspec.json.Encoder(decimal_format="number")
-_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 BUSY_TIMEOUT_MS = 5000
 # SQLite calls the report's deadline check every this many virtual machine steps (a millisecond
 # or so).
@@ -73,78 +59,12 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url.removeprefix("sqlite:///"))
 
 
-@functools.lru_cache(maxsize=64)
-def _format_time_cached(moment: datetime) -> str:
-    # The rows of one request (a batch) share one received_at: format it once.
-    return format_time(moment)
-
-
-def _instant_to_db(value: Any) -> Any:
-    # A text value is a time already written (a row as older versions stored it, in tests).
-    return _format_time_cached(value) if isinstance(value, datetime) else value
-
-
-def _json_to_db(value: Any) -> str:
-    return _json.encode(value).decode()
-
-
-def _decimal_to_db(value: Any) -> Any:
-    # TEXT holding the amount as sent, in the plain notation the export promises.
-    return plain_text(value) if isinstance(value, Decimal) else value
-
-
-# How a value of each kind is bound, where it is not bound as it is.
-_TO_DB: dict[Kind, Callable[[Any], Any]] = {
-    Kind.JSON: _json_to_db,
-    Kind.INSTANT: _instant_to_db,
-    Kind.SENT_INSTANT: _instant_to_db,
-    Kind.DECIMAL: _decimal_to_db,
-}
-
-
-def _values(row: Row, table: Table) -> tuple[Any, ...]:
-    """A row as a tuple in column order, each value in the type SQLite stores."""
-    return _row_builder(table)(row)
-
-
-@functools.cache
-def _row_builder(table: Table) -> Callable[[Row], tuple[Any, ...]]:
-    """`_values` for one table, its getter and conversions made once from the table's fields:
-    rows become tuples on the request's thread, so this is per-row hot-path work."""
-    columns = table.columns
-    read_all = operator.itemgetter(*columns)
-    converted = tuple(
-        (i, _TO_DB[kind_of(column)])
-        for i, column in enumerate(columns)
-        if kind_of(column) in _TO_DB
-    )
-    test_at = columns.index("test")
-
-    def build(row: Row) -> tuple[Any, ...]:
-        try:
-            values = list(read_all(row))
-        except KeyError:  # a row without some columns (no enrichment): NULL there
-            get = row.get
-            values = [get(column) for column in columns]
-        for index, convert in converted:
-            value = values[index]
-            if value is not None:
-                values[index] = convert(value)
-        values[test_at] = 1 if values[test_at] else 0  # NOT NULL: a row without it is live
-        return tuple(values)
-
-    return build
-
-
-_event_values = _row_builder(EVENTS)
-_conversion_values = _row_builder(CONVERSIONS)
-_click_values = _row_builder(CLICKS)
-
-
 _CLICK_SQL = insert_sql("clicks", CLICKS.columns)
 
 
 class SqliteStore:
+    dialect = SQL_DIALECT
+
     def __init__(
         self,
         database_url: str,
@@ -215,7 +135,7 @@ class SqliteStore:
 
     async def insert_event(self, row: Row) -> InsertResult:
         results: list[RowResult] = await self._writer.write(
-            EventRows([_event_values(row)], current_route.get())
+            EventRows([event_values(row)], current_route.get())
         )
         result = results[0]
         if isinstance(result, StorageError):  # a row refused alone fails its request
@@ -223,7 +143,7 @@ class SqliteStore:
         return result
 
     async def insert_events(self, rows: Sequence[Row]) -> list[RowResult]:
-        batch = [_event_values(row) for row in rows]
+        batch = [event_values(row) for row in rows]
         results: list[RowResult] = await self._writer.write(
             EventRows(batch, current_route.get()), len(batch)
         )
@@ -231,19 +151,19 @@ class SqliteStore:
 
     async def insert_conversion(self, row: Row) -> InsertResult:
         result: InsertResult = await self._writer.write(
-            ConversionRow(_conversion_values(row), current_route.get())
+            ConversionRow(conversion_values(row), current_route.get())
         )
         return result
 
     async def insert_conversions(self, rows: Sequence[Row]) -> list[RowResult]:
-        batch = [_conversion_values(row) for row in rows]
+        batch = [conversion_values(row) for row in rows]
         results: list[RowResult] = await self._writer.write(
             ConversionRows(batch, current_route.get()), len(batch)
         )
         return results
 
     async def insert_click(self, row: Row) -> InsertResult:
-        values = _click_values(row)
+        values = click_values(row)
 
         def op(connection: sqlite3.Connection) -> InsertResult:
             inserted = connection.execute(_CLICK_SQL, values).rowcount
@@ -323,19 +243,20 @@ class SqliteStore:
             counts_before=counts_before,
         )
 
-    def report(self, query: AnyReportQuery, deadline: Deadline) -> list[dict[str, Any]]:
-        prepared = report_sql.prepare(query, report_sql.SQLITE)
+    def read(
+        self, statement: str, args: Sequence[Any], deadline: Deadline
+    ) -> Sequence[Sequence[Any]]:
         connection = self._thread_connection()
         connection.set_progress_handler(deadline.passed, REPORT_CHECK_STEPS)
         try:
-            found = connection.execute(prepared.sql, prepared.args).fetchall()
+            found = connection.execute(statement, args).fetchall()
         except sqlite3.Error as exc:
             if deadline.passed():
                 raise deadline.timed_out() from exc
             raise StorageError(f"report failed: {exc}") from exc
         finally:
             connection.set_progress_handler(None, 0)
-        return prepared.rows(found, deadline)
+        return found
 
     # -- administration ----------------------------------------------------------------------
 
@@ -360,7 +281,7 @@ class SqliteStore:
         )
         done = {v for (v,) in connection.execute("SELECT version FROM schema_migrations")}
         applied = []
-        for version, sql in _migrations("sqlite"):
+        for version, sql in migration_files("sqlite"):
             if version in done:
                 continue
             stamp = format_time(utcnow())
@@ -442,7 +363,7 @@ class SqliteStore:
             sql += " LIMIT ?"
             params.append(limit)
         for row in self._thread_connection().execute(sql, params):
-            yield {column: _from_db(column, row[column]) for column in columns}
+            yield {column: from_db(column, row[column]) for column in columns}
 
     def export_next_start(
         self,
@@ -497,23 +418,3 @@ class SqliteStore:
 
 def _noop(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchone()
-
-
-def _from_db(column: str, value: Any) -> Any:
-    kind = kind_of(column)
-    if value is not None and kind is Kind.JSON:
-        return _json_decoder.decode(value)
-    if value is not None and kind is Kind.SENT_INSTANT:
-        return shown_time(value)
-    if kind is Kind.FLAG:
-        return bool(value)
-    return value
-
-
-def _migrations(dialect: str) -> list[tuple[int, str]]:
-    folder = resources.files("thrad_events.store") / "migrations" / dialect
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)

@@ -10,7 +10,6 @@ from typing import Any
 
 from thrad_events.fields import CONVERSIONS, EVENTS
 from thrad_events.instants import format_time
-from thrad_events.store.base import StorageError
 from thrad_events.store.delivery import (
     INSERT_REJECTION_SQL,
     KEPT_IN_SECOND_SQL,
@@ -24,6 +23,7 @@ from thrad_events.store.delivery import (
     second_bounds,
     unkept_counts,
 )
+from thrad_events.store.errors import StorageError
 from thrad_events.store.sqlite_writes import Write
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,8 @@ from typing import Any, Protocol
 import msgspec
 
 from thrad_events.fields import CONVERSIONS, EVENTS
-from thrad_events.store.base import InsertResult, RowResult, StorageError
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import InsertResult, RowResult
 from thrad_events.store.test_rows import converts
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,9 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from thrad_events.store.base import StorageError, Store, utcnow
+from thrad_events.instants import utcnow
+from thrad_events.store.base import Store
+from thrad_events.store.errors import StorageError
 
 log = logging.getLogger(__name__)
 

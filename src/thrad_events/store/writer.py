@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from thrad_events.store.base import StorageError
+from thrad_events.store.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ import pytest
 
 from tests.postgres import postgres_schema
 from tests.unit.store.rows import NOW, event, run
-from thrad_events.store.base import InsertResult, StorageError
 from thrad_events.store.delivery import current_route
 from thrad_events.store.delivery_reads import DeliveryQuery
+from thrad_events.store.errors import StorageError
 from thrad_events.store.postgres import PostgresStore
+from thrad_events.store.records import InsertResult
 
 RANGE = DeliveryQuery(NOW - timedelta(hours=1), NOW + timedelta(hours=1), None, ("route",))
 

@@ -22,8 +22,10 @@ from tests.unit.store.rows import NOW, click, conversion, event, run
 from thrad_events.fields import TABLES, Kind, kind_of
 from thrad_events.instants import format_time
 from thrad_events.store.admin_sql import AdminSession
-from thrad_events.store.base import InsertResult, StorageError
-from thrad_events.store.postgres import PostgresStore, redacted
+from thrad_events.store.errors import StorageError
+from thrad_events.store.postgres import PostgresStore
+from thrad_events.store.postgres_connections import redacted
+from thrad_events.store.records import InsertResult
 from thrad_events.store.writer import QueueFull
 
 

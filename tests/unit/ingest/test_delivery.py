@@ -13,9 +13,9 @@ from tests.unit.store.rows import NOW, PARTNER, event, run
 from thrad_events.errors import InvalidJson, RateLimited, Unavailable, ValidationFailed
 from thrad_events.ingest import delivery
 from thrad_events.ingest.delivery import DeliveryRecorder
-from thrad_events.store.base import StorageError
 from thrad_events.store.delivery import DeliveryBatch, current_route, minute_after
 from thrad_events.store.delivery_reads import DeliveryQuery, RejectionsQuery
+from thrad_events.store.errors import StorageError
 from thrad_events.store.sqlite import SqliteStore
 
 WHEN = datetime(2026, 2, 19, 18, 0, 0, 500000, tzinfo=UTC)

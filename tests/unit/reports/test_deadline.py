@@ -12,10 +12,11 @@ from decimal import Decimal
 
 import pytest
 
+from thrad_events.deadline import Deadline, ReportTimedOut
+from thrad_events.reports import dialects
+from thrad_events.reports import sql as report_sql
 from thrad_events.reports.aggregate import SUM_CHECK_EVERY, exact_sum
-from thrad_events.reports.deadline import Deadline, ReportTimedOut
 from thrad_events.reports.query import EventsQuery
-from thrad_events.store import report_sql
 
 SPENT = Deadline(30, time.monotonic() - 1)
 
@@ -57,12 +58,12 @@ def test_an_exact_sum_stops_soon_once_the_deadline_passed() -> None:
 def test_shaping_the_rows_stops_once_the_deadline_passed() -> None:
     """Each row is shaped under the report's deadline, and a conversions row's money totals too."""
     query = EventsQuery(since=_at(0), until=_at(1), partner_id=None)
-    prepared = report_sql.events_report(query, report_sql.SQLITE)
+    prepared = report_sql.events_report(query, dialects.SQLITE)
     assert prepared.rows([(3,)], Deadline.after(30)) == [{"events": 3}]
     with pytest.raises(ReportTimedOut):
         prepared.rows([(3,)], SPENT)
     with pytest.raises(ReportTimedOut):
-        report_sql.currency_amounts(",".join(["USD:1"] * 2 * SUM_CHECK_EVERY), SPENT)
+        dialects.currency_amounts(",".join(["USD:1"] * 2 * SUM_CHECK_EVERY), SPENT)
 
 
 def _at(day: int) -> datetime:

@@ -22,9 +22,11 @@ from typing import Any
 import pytest
 
 from tests.unit.store.rows import NOW, click, conversion, event, run
-from thrad_events.reports.deadline import Deadline
+from thrad_events.deadline import Deadline
 from thrad_events.reports.query import Report, parse_report_query
-from thrad_events.store.base import InsertResult, StorageError
+from thrad_events.reports.sql import report_rows
+from thrad_events.store.errors import StorageError
+from thrad_events.store.records import InsertResult
 from thrad_events.store.sqlite import SqliteStore
 from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
 
@@ -284,7 +286,7 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
     already stored, singles and batches queued together: the writer's answers equal those of
     the same rows inserted one by one, in order, into a second database."""
     from thrad_events.fields import CONVERSIONS
-    from thrad_events.store.sqlite import _values
+    from thrad_events.store.sqlite_values import row_values
     from thrad_events.store.sqlite_writes import insert_conversion
 
     rng = random.Random(11)
@@ -324,9 +326,9 @@ def test_queued_conversions_are_answered_as_one_insert_per_row_in_arrival_order(
             (click_id,),
         )
     for row in earlier:
-        insert_conversion(connection, _values(row, CONVERSIONS))
+        insert_conversion(connection, row_values(row, CONVERSIONS))
     expected = [
-        [insert_conversion(connection, _values(row, CONVERSIONS)) for row in rows]
+        [insert_conversion(connection, row_values(row, CONVERSIONS)) for row in rows]
         for rows in [[rows[0]] for rows in batches[:5]] + batches[5:]
     ]
     connection.execute("COMMIT")
@@ -400,6 +402,6 @@ def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction
         partner_id=None,
         now=datetime(2026, 2, 20, tzinfo=UTC),
     )
-    [row] = store.report(query, Deadline.after(10))
+    [row] = report_rows(store, query, Deadline.after(10))
     # Event-time bounds are whole seconds, rounded up: until 55.7 covers all of second 55.
     assert row["conversions"] == 2

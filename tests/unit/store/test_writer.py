@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from thrad_events.store.base import StorageError
+from thrad_events.store.errors import StorageError
 from thrad_events.store.sqlite_writes import Write, transaction
 from thrad_events.store.writer import QueueFull, TaskWriter, ThreadedWriter, WriterStalled
 

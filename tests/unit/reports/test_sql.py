@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from thrad_events.reports import dialects
+from thrad_events.reports import sql as report_sql
 from thrad_events.reports.query import (
     ConversionsQuery,
     EventsQuery,
@@ -11,7 +13,6 @@ from thrad_events.reports.query import (
     Report,
     parse_report_query,
 )
-from thrad_events.store import report_sql
 
 HOSTILE = "x' OR 1=1; DROP TABLE events; --"
 
@@ -29,7 +30,7 @@ def test_filter_values_params_keys_times_and_partner_are_bound_not_written_into_
         now=datetime(2026, 2, 20, tzinfo=UTC),
     )
     assert isinstance(query, EventsQuery)
-    prepared = report_sql.events_report(query, report_sql.SQLITE)
+    prepared = report_sql.events_report(query, dialects.SQLITE)
     for text in (HOSTILE, "step", "extra", "2026-02-18"):
         assert text not in prepared.sql
     assert prepared.sql.count("?") == len(prepared.args)
@@ -56,9 +57,9 @@ def test_every_report_binds_as_many_values_as_it_has_placeholders() -> None:
         assert isinstance(conversions, ConversionsQuery)
         assert isinstance(funnel, FunnelQuery)
         for prepared in (
-            report_sql.events_report(events, report_sql.SQLITE),
-            report_sql.conversions_report(conversions, report_sql.SQLITE),
-            report_sql.funnel_report(funnel, report_sql.SQLITE),
+            report_sql.events_report(events, dialects.SQLITE),
+            report_sql.conversions_report(conversions, dialects.SQLITE),
+            report_sql.funnel_report(funnel, dialects.SQLITE),
         ):
             assert prepared.sql.count("?") == len(prepared.args)
 
@@ -73,7 +74,7 @@ def test_the_event_time_range_is_on_the_bare_column_in_whole_seconds() -> None:
         now=datetime(2026, 2, 20, tzinfo=UTC),
     )
     assert isinstance(events, EventsQuery)
-    prepared = report_sql.events_report(events, report_sql.SQLITE)
+    prepared = report_sql.events_report(events, dialects.SQLITE)
     assert 'e."timestamp" >= ? AND e."timestamp" < ?' in prepared.sql
     assert prepared.args[:2] == (1771372801, 1771459200)
     conversions = parse_report_query(
@@ -83,7 +84,7 @@ def test_the_event_time_range_is_on_the_bare_column_in_whole_seconds() -> None:
         now=datetime(2026, 2, 20, tzinfo=UTC),
     )
     assert isinstance(conversions, ConversionsQuery)
-    prepared = report_sql.conversions_report(conversions, report_sql.SQLITE)
+    prepared = report_sql.conversions_report(conversions, dialects.SQLITE)
     assert "c.conversion_time >= ? AND c.conversion_time < ?" in prepared.sql
     assert "substr(c.conversion_time, 1, 10)" in prepared.sql
     assert "received_at" not in prepared.sql

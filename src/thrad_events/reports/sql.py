@@ -5,8 +5,9 @@ position), then its aggregates. Every value that comes from a user (times, filte
 keys, the partner) is a bound parameter; field names come only from the whitelist in
 reports/query.py. Group values are text and sort by code point with NULL first, in every store.
 Money and time-to-convert are aggregated as lists, read back by the dialect and summed exactly in
-Python (reports/aggregate.py), so every store answers to the digit. SqliteDialect is here;
-PostgresDialect lives with its store in store/postgres.py.
+Python (reports/aggregate.py), so every store answers to the digit. Where the stores' SQL
+differs is reports/dialects.py's. `report_rows` runs a report on a store: the SQL in the store's
+dialect, through the store's one read under the deadline (Store.read), then the rows shaped.
 """
 
 from __future__ import annotations
@@ -14,17 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
+from thrad_events.deadline import Deadline
 from thrad_events.instants import format_time
 from thrad_events.money import plain_text
-from thrad_events.reports.aggregate import (
-    conversion_rate,
-    exact_sum,
-    time_to_convert,
-)
-from thrad_events.reports.deadline import Deadline
+from thrad_events.reports.aggregate import conversion_rate, time_to_convert
+from thrad_events.reports.dialects import Dialect, Fragment, dialect_of
 from thrad_events.reports.query import (
     AnyReportQuery,
     ConversionsQuery,
@@ -36,57 +33,12 @@ from thrad_events.reports.query import (
     ReportQuery,
     TimeBasis,
 )
+from thrad_events.store.base import Store
 from thrad_events.store.test_rows import not_test
 from thrad_events.taxonomy import STANDARD_EVENT_NAMES
 
-Fragment = tuple[str, tuple[Any, ...]]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ReportRow = dict[str, Any]
-
-
-class Dialect(Protocol):
-    """The expressions in which stores differ."""
-
-    placeholder: str
-
-    def day(self, column: str) -> str:
-        """UTC day of a stored time, as text: 2026-02-19."""
-        ...
-
-    def hour(self, column: str) -> str:
-        """UTC hour of a stored time, as text: 2026-02-19T18:00:00Z."""
-        ...
-
-    def epoch_seconds(self, column: str) -> str:
-        """Whole Unix seconds (fraction dropped) of a stored time or ISO-8601 text, an integer."""
-        ...
-
-    def from_epoch(self, column: str) -> str:
-        """A stored time (what day and hour take) from integer Unix seconds."""
-        ...
-
-    def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
-        """The value at `path` in a JSON column as text, like PostgreSQL's #>>: a string
-        unquoted, any other value as its JSON text, NULL when absent or null."""
-        ...
-
-    def text(self, expression: str) -> str:
-        """A group value that sorts by code point (byte order of UTF-8)."""
-        ...
-
-    def money_by_currency(self, currency: str, amount: str) -> str:
-        """An aggregate of a group's amounts, which money_totals sums exactly per currency."""
-        ...
-
-    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
-        """Exact totals per currency (currency_amounts reads "USD:49.99,EUR:3" text)."""
-        ...
-
-    def int_list(self, expression: str) -> str:
-        """An aggregate of a group's non-NULL integers, which ints reads back."""
-        ...
-
-    def ints(self, raw: Any) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,59 +64,11 @@ def prepare(query: AnyReportQuery, dialect: Dialect) -> PreparedReport:
     return funnel_report(query, dialect)
 
 
-def currency_amounts(raw: str | None, deadline: Deadline) -> dict[str, Decimal]:
-    """Exact totals from "USD:49.99,EUR:3,USD:0.01" (codes are 3 letters, amounts digits)."""
-    amounts: dict[str, list[str]] = {}
-    for pair in raw.split(",") if raw else ():
-        currency, _, amount = pair.partition(":")
-        amounts.setdefault(currency, []).append(amount)
-    return {currency: exact_sum(values, deadline) for currency, values in amounts.items()}
-
-
-class SqliteDialect:
-    placeholder = "?"
-
-    def day(self, column: str) -> str:
-        # Stored times are fixed-width UTC text: 2026-02-19T18:00:00.000000Z.
-        return f"substr({column}, 1, 10)"
-
-    def hour(self, column: str) -> str:
-        return f"substr({column}, 1, 13) || ':00:00Z'"
-
-    def epoch_seconds(self, column: str) -> str:
-        return f"CAST(strftime('%s', {column}) AS INTEGER)"
-
-    def from_epoch(self, column: str) -> str:
-        return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, 'unixepoch')"
-
-    def params_text(self, column: str, path: tuple[str, ...]) -> Fragment:
-        # Keys match [A-Za-z0-9_-], so quoting each one makes a valid path that cannot escape.
-        json_path = "$" + "".join(f'."{key}"' for key in path)
-        # ->> alone would give 1 for true; SQLite parses the JSON once for all three calls.
-        sql = (
-            f"CASE json_type({column}, ?) WHEN 'text' THEN {column} ->> ? "
-            f"WHEN 'null' THEN NULL ELSE {column} -> ? END"
-        )
-        return sql, (json_path, json_path, json_path)
-
-    def text(self, expression: str) -> str:
-        return expression  # SQLite compares text bytewise (BINARY) already
-
-    def money_by_currency(self, currency: str, amount: str) -> str:
-        # conversion_value is TEXT holding the digits sent; SQLite has no exact decimal sum.
-        return f"group_concat({currency} || ':' || {amount}, ',')"
-
-    def money_totals(self, raw: Any, deadline: Deadline) -> dict[str, Decimal]:
-        return currency_amounts(raw, deadline)
-
-    def int_list(self, expression: str) -> str:
-        return f"group_concat({expression}, ',')"
-
-    def ints(self, raw: Any) -> list[int]:
-        return [int(value) for value in raw.split(",")] if raw else []
-
-
-SQLITE = SqliteDialect()
+def report_rows(store: Store, query: AnyReportQuery, deadline: Deadline) -> list[ReportRow]:
+    """The report's JSON-ready rows, one per group; blocking, on the calling thread. Raises
+    ReportTimedOut once `deadline` has passed, StorageError when the store cannot answer."""
+    prepared = prepare(query, dialect_of(store))
+    return prepared.rows(store.read(prepared.sql, prepared.args, deadline), deadline)
 
 
 @dataclass(frozen=True, slots=True)
