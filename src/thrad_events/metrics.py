@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.metrics_core import Metric
@@ -29,8 +30,9 @@ class Metrics:
 
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         self.registry = CollectorRegistry()
-        self._routes: list[RouteCounts] = []
-        self.fold_armed = False
+        # The routes counted since the last fold, and the loop whose fold timer is pending.
+        self.pending: list[RouteCounts] = []
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
         # Registered first, so a collect folds what is pending before the series are read.
         self.registry.register(_FoldFirst(self))
@@ -102,24 +104,29 @@ class Metrics:
 
     def route_counts(self, route: str) -> RouteCounts:
         """Where the requests of `route` are counted until the next fold."""
-        counts = RouteCounts(self, route)
-        self._routes.append(counts)
-        return counts
+        return RouteCounts(self, route)
 
     def fold(self) -> None:
         """Add what every route counted since the last fold to its Prometheus series."""
-        self.fold_armed = False
-        for counts in self._routes:
+        pending, self.pending = self.pending, []
+        for counts in pending:
             counts.fold()
 
-    def arm_fold(self) -> None:
-        """Fold within FOLD_EVERY_S, so that another worker's scrape sees this one's counts."""
-        self.fold_armed = True
+    def counting(self, counts: RouteCounts) -> None:
+        """`counts` has its first count since the last fold: fold it within FOLD_EVERY_S (one
+        timer at a time), so that another worker's scrape sees it while this one is busy."""
+        self.pending.append(counts)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # counted outside a loop: folded at the next collect
-        loop.call_later(FOLD_EVERY_S, self.fold)
+        if self._timer_loop is not loop:
+            self._timer_loop = loop
+            loop.call_later(FOLD_EVERY_S, self._fold_on_timer)
+
+    def _fold_on_timer(self) -> None:
+        self._timer_loop = None
+        self.fold()
 
 
 class RouteCounts:
@@ -129,17 +136,31 @@ class RouteCounts:
     there), so no lock.
     """
 
-    __slots__ = ("_latency", "_metrics", "_route", "buckets", "latency_sum", "outcomes", "statuses")
+    __slots__ = (
+        "_latency",
+        "_metrics",
+        "_outcome_series",
+        "_route",
+        "_status_series",
+        "buckets",
+        "latency_sum",
+        "outcomes",
+        "pending",
+        "statuses",
+    )
 
     def __init__(self, metrics: Metrics, route: str) -> None:
         self._metrics = metrics
         self._route = route
         self._latency = metrics.latency.labels(route)  # its series shown from the start, at 0
+        self._outcome_series: dict[str, Any] = {}
+        self._status_series: dict[int, Any] = {}
         self.outcomes: dict[str, int] = {}
         self.statuses: dict[int, int] = {}
         # As the Histogram keeps them: per bucket, not cumulative, the last one +Inf.
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
+        self.pending = False
 
     def begin(self) -> None:
         """A request of this route has begun (its `end` comes however it ends)."""
@@ -148,7 +169,7 @@ class RouteCounts:
     def end(self) -> None:
         metrics = self._metrics
         metrics.in_flight -= 1
-        if not metrics.in_flight and metrics.fold_armed:
+        if not metrics.in_flight and metrics.pending:
             metrics.fold()
 
     def count(self, outcome: str | None, status: int, seconds: float) -> None:
@@ -159,27 +180,34 @@ class RouteCounts:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sum += seconds
-        if not self._metrics.fold_armed:
-            self._metrics.arm_fold()
+        if not self.pending:
+            self.pending = True
+            self._metrics.counting(self)
 
     def fold(self) -> None:
+        self.pending = False
         metrics, route = self._metrics, self._route
-        outcomes, self.outcomes = self.outcomes, {}
-        for outcome, n in outcomes.items():
-            metrics.outcomes.labels(route, outcome).inc(n)
-        statuses, self.statuses = self.statuses, {}
-        for status, n in statuses.items():
-            metrics.requests.labels(route, str(status)).inc(n)
-        buckets, self.buckets = self.buckets, [0] * len(self.buckets)
-        if any(buckets):
-            # What Histogram.observe writes, n observations at once (prometheus-client is
-            # pinned; tests/unit/test_metrics.py checks the result against observe's).
-            latency = self._latency
-            latency._sum.inc(self.latency_sum)
-            for bucket, n in zip(latency._buckets, buckets, strict=True):
-                if n:
-                    bucket.inc(n)
+        for outcome, n in self.outcomes.items():
+            series = self._outcome_series.get(outcome)
+            if series is None:
+                series = self._outcome_series[outcome] = metrics.outcomes.labels(route, outcome)
+            series.inc(n)
+        self.outcomes.clear()
+        for status, n in self.statuses.items():
+            series = self._status_series.get(status)
+            if series is None:
+                series = self._status_series[status] = metrics.requests.labels(route, str(status))
+            series.inc(n)
+        self.statuses.clear()
+        # What Histogram.observe writes, n observations at once (prometheus-client is pinned;
+        # tests/unit/test_metrics.py checks the result against observe's).
+        self._latency._sum.inc(self.latency_sum)
         self.latency_sum = 0.0
+        buckets = self.buckets
+        for i, bucket in enumerate(self._latency._buckets):
+            if buckets[i]:
+                bucket.inc(buckets[i])
+                buckets[i] = 0
 
 
 class _FoldFirst(Collector):

@@ -76,3 +76,21 @@ def test_counts_are_folded_within_a_second_without_a_collect() -> None:
 
     asyncio.run(requests())
     assert sample(metrics, "thrad_requests_total", route="collect", status="204") == 2
+
+
+def test_counts_are_folded_as_soon_as_no_request_is_in_flight() -> None:
+    """A worker that went quiet has its counts in the series at once (its sibling's scrape
+    reads them from the shared files); one still busy folds them on its timer."""
+    metrics = Metrics()
+    collect, conversion = metrics.route_counts("collect"), metrics.route_counts("conversion")
+    collect.begin()
+    conversion.begin()
+    collect.count("stored", 204, 0.002)
+    collect.end()
+    assert collect.statuses == {204: 1}  # the conversion is still in flight
+    conversion.count("stored", 200, 0.002)
+    conversion.end()
+    assert collect.statuses == {}
+    assert conversion.statuses == {}
+    assert metrics.requests.labels("collect", "204")._value.get() == 1
+    assert metrics.requests.labels("conversion", "200")._value.get() == 1
