@@ -174,7 +174,13 @@ class Store(Protocol):
 
 def format_time(moment: datetime) -> str:
     """Fixed-width UTC ISO-8601, so stored times sort as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:
+        # strftime's %Y does not pad years below 1000 (isoformat does): kept as it was stored.
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same text as strftime, in a third less time (every stored row has one).
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def utcnow() -> datetime:
