@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope
 
+from thrad_events.deadlines import Deadlines
 from thrad_events.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from thrad_events.ingest.pipeline import RequestContext
 
@@ -50,7 +51,9 @@ async def read_body(
     chunks: list[bytes] = []
     size = 0
     received = 0
-    deadlines = _DEADLINES.get(timeout_s) or _DEADLINES.setdefault(timeout_s, Deadlines(timeout_s))
+    deadlines = _DEADLINES.get(timeout_s) or _DEADLINES.setdefault(
+        timeout_s, ReadDeadlines(timeout_s)
+    )
     task, cancelling = deadlines.begin()
     try:
         while True:
@@ -80,43 +83,29 @@ async def read_body(
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class Deadlines:
-    """The deadlines of every body being read with one timeout, kept by one timer.
+class ReadDeadlines:
+    """The deadline of every body being read with one timeout (deadlines.py keeps them).
 
-    `asyncio.timeout` arms and cancels a timer per request (BENCHMARKS.md has its share of a
-    collect), while nearly every body is whole by the time it is read. Every read here is due
-    `timeout_s` after it began, so reads fall due in the order they began: an insertion-ordered
-    dict is their queue, one timer waits for its head, and a read that ends leaves the dict
-    (almost all before the timer looks). A read past its deadline has its task cancelled, and
-    that cancellation is turned into the 408 exactly as `asyncio.timeout` turns its own into
-    TimeoutError (a cancellation from elsewhere stays one).
-
-    One event loop at a time: on a new loop (a test's `asyncio.run`) the old loop's reads and
-    timer are dropped with it.
+    A read past its deadline has its task cancelled, and that cancellation is turned into the
+    408 as `asyncio.timeout` turns its own into TimeoutError (a cancellation from elsewhere
+    stays one).
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._reads: dict[asyncio.Task[Any], float] = {}
+        self._deadlines = Deadlines[asyncio.Task[Any]](timeout_s, self._expire)
         self._expired: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
 
     def begin(self) -> tuple[asyncio.Task[Any], int]:
         """The current task's read begins: its task and how often it was being cancelled."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
-        if loop is not self._loop:
-            self._loop, self._reads, self._expired, self._timer = loop, {}, set(), None
-        due = loop.time() + self.timeout_s
-        self._reads[task] = due
-        if self._timer is None:
-            self._timer = loop.call_at(due, self._expire)
+        self._deadlines.add(task, loop)
         return task, task.cancelling()
 
     def end(self, task: asyncio.Task[Any]) -> None:
-        self._reads.pop(task, None)
+        self._deadlines.discard(task, task.get_loop())
         if self._expired:
             self._expired.discard(task)
 
@@ -127,22 +116,12 @@ class Deadlines:
         self._expired.discard(task)
         return task.uncancel() <= cancelling
 
-    def _expire(self) -> None:
-        self._timer = None
-        assert self._loop is not None
-        now = self._loop.time()
-        reads = self._reads
-        while reads:
-            task, due = next(iter(reads.items()))
-            if due > now:
-                self._timer = self._loop.call_at(due, self._expire)
-                return
-            del reads[task]
-            self._expired.add(task)
-            task.cancel()
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired.add(task)
+        task.cancel()
 
 
-_DEADLINES: dict[float, Deadlines] = {}
+_DEADLINES: dict[float, ReadDeadlines] = {}
 
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from thrad_events.deadlines import Deadlines
 from thrad_events.store.base import StorageError
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class GroupCommitWriter(Generic[Op]):
     ) -> None:
         self._max_batch = max_batch_rows
         self._max_queue = max_queue_rows
-        self._write_timeout_s = write_timeout_s
+        self._deadlines = Deadlines[asyncio.Future[Any]](write_timeout_s, _expire)
         self._on_batch = on_batch
         self._stall_after_s = stall_after_s
         self._failures = failures
@@ -137,12 +138,13 @@ class GroupCommitWriter(Generic[Op]):
         """The operation's answer once its transaction has committed; StorageError when it
         cannot be queued or is not committed within the write timeout."""
         future = self.submit(op, rows)
-        # A timer on the future itself: cheaper than wait_for's wrapping task on the hot path.
-        timer = future.get_loop().call_later(self._write_timeout_s, _expire, future)
+        # Expired by one timer for all writes in flight (deadlines.py), not one each.
+        loop = future.get_loop()
+        self._deadlines.add(future, loop)
         try:
             return await future
         finally:
-            timer.cancel()
+            self._deadlines.discard(future, loop)
 
     def submit(self, op: Op, rows: int = 1) -> asyncio.Future[Any]:
         """Queue one operation writing `rows` rows; the future resolves after its transaction
