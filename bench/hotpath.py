@@ -7,17 +7,22 @@ wrk run mixes with the kernel and the load generator, and it is steadier from ru
 it is the number to watch while optimising the hot path. --profile adds a cProfile listing.
 
     python bench/hotpath.py [--kind collect|conversion|collect_batch] [--requests 20000]
-                            [--repeat 3] [--profile]
+                            [--repeat 3] [--profile] [--multiprocess-metrics]
+
+--multiprocess-metrics keeps the metrics as `serve --workers N` does (every value in a file
+shared by the workers), which costs more per write than one process's values.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import cProfile
 import itertools
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import threading
@@ -28,6 +33,11 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+# prometheus-client picks its kind of value when it is imported, so this comes first.
+MULTIPROCESS_METRICS = "--multiprocess-metrics" in sys.argv
+if MULTIPROCESS_METRICS:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotpath-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from thrad_events.app import build_app  # noqa: E402
 from thrad_events.auth import admin  # noqa: E402
@@ -164,8 +174,17 @@ async def main(args: argparse.Namespace) -> None:
             for name in ("bench", "other")
         )
         store.close_sync()
-        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        app = build_app(Settings(database_url=url, rate_limit_per_s=10**9, click_secret=SECRET))
+        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") if MULTIPROCESS_METRICS else None
+        if metrics_dir is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        app = build_app(
+            Settings(
+                database_url=url,
+                rate_limit_per_s=10**9,
+                click_secret=SECRET,
+                metrics_dir=metrics_dir,
+            )
+        )
         starlette = app.fallback
         async with starlette.router.lifespan_context(starlette):
             click_id = await mint_click(app)
@@ -264,5 +283,10 @@ if __name__ == "__main__":
         help="an event debugger stream open on another partner, or on the one sending",
     )
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--multiprocess-metrics",
+        action="store_true",
+        help="metrics in files shared by workers, as `serve --workers N` keeps them",
+    )
     parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     asyncio.run(main(parser.parse_args()))

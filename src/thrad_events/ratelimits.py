@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond, storage, strategies
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
-from limits.util import WindowStats
 
 from thrad_events.errors import RateLimited
 from thrad_events.store.records import ApiKeyRecord
@@ -27,36 +26,75 @@ from thrad_events.store.records import ApiKeyRecord
 log = logging.getLogger(__name__)
 
 
-class MemoryCounters(storage.MemoryStorage):
-    """`limits`' in-memory storage without its timer threads.
+class LocalCounters:
+    """This process's counters: the same sliding-window count as `limits`' strategy, in a dict.
 
-    Upstream frees expired counters on a `threading.Timer` of 10 ms and starts a new one on the
-    next hit once the last has run, so under load a worker started ~100 threads a second, each
-    taking the GIL from the event loop (BENCHMARKS.md has the CPU per collect with and without
-    them). Reading a counter already drops it once expired
-    (`get`), so the sweep only frees the keys nobody reads any more: it runs here on the hit
-    itself, at most once per SWEEP_EVERY_S.
+    `limits`' memory storage makes a hit several calls, a string key per window and a lock
+    (BENCHMARKS.md has its share of a collect); one event loop needs none of that. A per-second
+    window is `[second, count, previous second's count]`; like `limits`, the previous second
+    weighs by the part of it still inside the last second, and a hit is admitted while the
+    weighted count plus one stays within the limit. Daily caps are fixed windows that expire a
+    day after their first hit, under a name that carries the date. Counters nobody reads any
+    more are swept on a hit, at most once per SWEEP_EVERY_S.
     """
 
     SWEEP_EVERY_S = 1.0
+    DAY_S = 86_400.0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._next_sweep = 0.0
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.windows: dict[str, list[int]] = {}
+        # name -> [count, when it expires]
+        self.days: dict[str, list[float]] = {}
+        self.next_sweep = 0.0
 
-    # Overrides the name-mangled hook every write of MemoryStorage calls (limits==5.8.0).
-    def _MemoryStorage__schedule_expiry(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self.SWEEP_EVERY_S
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+    def hit(self, name: str, per_s: int) -> tuple[bool, int]:
+        """Count one request of `name` if it is within `per_s` per second; whether it was, and
+        how many more the window would still admit."""
+        now = self._clock()
+        if now >= self.next_sweep:
+            self._sweep(now)
+        second = int(now)
+        window = self.windows.get(name)
+        if window is None:
+            window = self.windows[name] = [second, 0, 0]
+        elif window[0] != second:
+            window[2] = window[1] if window[0] == second - 1 else 0
+            window[0], window[1] = second, 0
+        weighted = math.floor(window[2] * (second + 1 - now) + window[1])
+        if weighted + 1 > per_s:
+            return False, max(0, per_s - weighted)
+        window[1] += 1
+        return True, per_s - weighted - 1
+
+    def hit_day(self, name: str, cap: int) -> bool:
+        """Count one request against `name`'s cap (a name per day); whether it was within."""
+        now = self._clock()
+        if now >= self.next_sweep:
+            self._sweep(now)
+        day = self.days.get(name)
+        if day is None or day[1] <= now:
+            day = self.days[name] = [0, now + self.DAY_S]
+        if day[0] + 1 > cap:
+            return False
+        day[0] += 1
+        return True
+
+    def _sweep(self, now: float) -> None:
+        self.next_sweep = now + self.SWEEP_EVERY_S
+        # A window two seconds old weighs nothing any more, as previous or as current.
+        stale = int(now) - 1
+        for name in [name for name, window in self.windows.items() if window[0] < stale]:
+            del self.windows[name]
+        for name in [name for name, day in self.days.items() if day[1] <= now]:
+            del self.days[name]
 
 
-def limiter_storage(redis_url: str | None) -> Storage | storage.MemoryStorage:
-    """Redis when configured (async: a network round trip); else this process's memory, where
-    the synchronous API does the same sliding-window count without a coroutine per request."""
+def limiter_storage(redis_url: str | None) -> Storage | LocalCounters:
+    """Redis when configured (async: a network round trip); else this process's counters,
+    counted without a coroutine per request."""
     if not redis_url:
-        return MemoryCounters()
+        return LocalCounters()
     uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
     return RedisStorage(uri, implementation="redispy", key_prefix="thrad", wrap_exceptions=True)
 
@@ -64,20 +102,18 @@ def limiter_storage(redis_url: str | None) -> Storage | storage.MemoryStorage:
 class KeyRateLimiter:
     def __init__(
         self,
-        counters: Storage | storage.MemoryStorage,
+        counters: Storage | LocalCounters,
         *,
         default_per_s: int,
         on_storage_failure: Callable[[], None] = lambda: None,
     ) -> None:
         # Exactly one of the two: this process's counters, or the shared (Redis) ones.
-        self._local: strategies.SlidingWindowCounterRateLimiter | None = None
+        self._local: LocalCounters | None = None
         self._shared: SlidingWindowCounterRateLimiter | None = None
         # Daily caps count whole UTC days: a fixed window under a name that carries the date.
-        self._local_days: strategies.FixedWindowRateLimiter | None = None
         self._shared_days: FixedWindowRateLimiter | None = None
-        if isinstance(counters, storage.MemoryStorage):
-            self._local = strategies.SlidingWindowCounterRateLimiter(counters)
-            self._local_days = strategies.FixedWindowRateLimiter(counters)
+        if isinstance(counters, LocalCounters):
+            self._local = counters
         else:
             self._shared = SlidingWindowCounterRateLimiter(counters)
             self._shared_days = FixedWindowRateLimiter(counters)
@@ -99,13 +135,14 @@ class KeyRateLimiter:
     async def check_name(self, name: str, per_s: int) -> None:
         """Count one request of whatever `name` stands for (a key id, `tag:<id>`,
         `tag-ip:<address>`); RateLimited when it is over `per_s` requests per second."""
-        item = self._item(per_s)
         if self._local is not None:
-            if self._local.hit(item, name):
+            allowed, remaining = self._local.hit(name, per_s)
+            if allowed:
                 return
-            stats = self._local.get_window_stats(item, name)
-            raise self._refusal(per_s, stats)
+            # A one-second window always frees room within the second (`limits` says 1 too).
+            raise self._refused(per_s, 1, remaining)
         assert self._shared is not None
+        item = self._item(per_s)
         try:
             allowed = await self._shared.hit(item, name)
             if allowed:
@@ -115,20 +152,20 @@ class KeyRateLimiter:
         except Exception as exc:
             self._storage_failed(exc)
             return
-        raise self._refusal(per_s, stats)
+        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+        raise self._refused(per_s, reset_s, stats.remaining)
 
     async def check_daily(self, name: str, cap: int, now: datetime | None = None) -> None:
         """Count one request against `name`'s cap for the current UTC day; past it, RateLimited
         until the next UTC midnight."""
         now = now or datetime.now(UTC)
         day = f"{name}:{now:%Y-%m-%d}"
-        item = RateLimitItemPerDay(cap)
-        if self._local_days is not None:
-            allowed = self._local_days.hit(item, day)
+        if self._local is not None:
+            allowed = self._local.hit_day(day, cap)
         else:
             assert self._shared_days is not None
             try:
-                allowed = await self._shared_days.hit(item, day)
+                allowed = await self._shared_days.hit(RateLimitItemPerDay(cap), day)
             except Exception as exc:
                 self._storage_failed(exc)
                 return
@@ -148,13 +185,12 @@ class KeyRateLimiter:
             self._failing = True
 
     @staticmethod
-    def _refusal(per_s: int, stats: WindowStats) -> RateLimited:
-        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+    def _refused(per_s: int, reset_s: int, remaining: int) -> RateLimited:
         return RateLimited(
             f"rate limit of {per_s} requests per second exceeded",
             retry_after_s=reset_s,
             limit=per_s,
-            remaining=max(0, stats.remaining),
+            remaining=max(0, remaining),
         )
 
     async def ping(self, timeout_s: float = 1.0) -> bool:

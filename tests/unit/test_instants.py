@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -48,3 +49,25 @@ def test_written_times_sort_as_text_in_the_order_of_their_instants() -> None:
 
 def test_a_time_written_before_times_had_one_width_is_shown_as_it_is() -> None:
     assert shown_time("2026-02-19T18:00:55Z") == "2026-02-19T18:00:55Z"
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 2, 19, 23, 30, 0, 5, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=1))),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+def test_an_instant_with_an_offset_is_written_as_its_utc_time(moment: datetime) -> None:
+    assert format_time(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_the_written_form_is_strftimes_over_many_moments() -> None:
+    """The fast path (isoformat) writes what strftime would, for every year from 1000 on."""
+    rng = random.Random(7)
+    for _ in range(20_000):
+        moment = datetime.fromtimestamp(rng.uniform(-2e9, 4e9), UTC)
+        if rng.random() < 0.2:
+            moment = moment.replace(microsecond=0)
+        assert format_time(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,19 +1,21 @@
-"""The in-process rate limit: `limits`' sliding window, without a thread per 10 ms."""
+"""The in-process rate limit: `limits`' sliding window count in a dict, no thread, no lock."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from limits import RateLimitItemPerSecond, storage, strategies
 
 from tests.unit.keys import api_key
 from thrad_events.errors import RateLimited
-from thrad_events.ratelimits import KeyRateLimiter, MemoryCounters, limiter_storage
+from thrad_events.ratelimits import KeyRateLimiter, LocalCounters, limiter_storage
 from thrad_events.store.records import ApiKeyRecord
 
 
@@ -41,7 +43,7 @@ def _unreachable_shared_counters(failures: list[None]) -> KeyRateLimiter:
 
 
 def test_a_key_gets_its_limit_then_a_refusal_with_retry_after() -> None:
-    limiter = KeyRateLimiter(MemoryCounters(), default_per_s=100)
+    limiter = KeyRateLimiter(LocalCounters(), default_per_s=100)
     key = api_key(rate_limit=5)
     assert asyncio.run(_admitted(limiter, key, 5)) == 5
     with pytest.raises(RateLimited) as refused:
@@ -54,7 +56,7 @@ def test_a_key_gets_its_limit_then_a_refusal_with_retry_after() -> None:
 
 
 def test_hits_start_no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    counters = MemoryCounters()
+    counters = LocalCounters()
     started: list[threading.Timer] = []
     real_start = threading.Timer.start
 
@@ -71,20 +73,69 @@ def test_hits_start_no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_sweep_frees_expired_counters_at_most_once_a_second() -> None:
-    counters = MemoryCounters()
+    now = [1000.25]
+    counters = LocalCounters(clock=lambda: now[0])
     limiter = KeyRateLimiter(counters, default_per_s=100)
     asyncio.run(limiter.check(api_key("key_old")))
-    old = [name for name in counters.storage if "key_old" in name]
-    assert old
-    for name in old:  # as if their windows had passed
-        counters.expirations[name] = time.time() - 1
-    # Swept on a hit of another key only once the last sweep is a second old.
+    asyncio.run(limiter.check_daily("tag-day:old", 5, datetime(2026, 2, 19, 12, tzinfo=UTC)))
+    day = "tag-day:old:2026-02-19"
+    assert "key_old" in counters.windows
+    assert day in counters.days
+    # Two seconds on, the old window weighs nothing; a day on, the old cap has expired. Swept
+    # on a hit of another key only once the last sweep is a second old.
+    now[0] += LocalCounters.DAY_S
+    counters.next_sweep = now[0] + 0.5
     asyncio.run(limiter.check(api_key("key_new")))
-    assert all(name in counters.storage for name in old)
-    counters._next_sweep = 0.0
+    assert "key_old" in counters.windows
+    assert day in counters.days
+    counters.next_sweep = 0.0
     asyncio.run(limiter.check(api_key("key_new")))
-    assert not [name for name in counters.storage if "key_old" in name]
-    assert [name for name in counters.storage if "key_new" in name]
+    assert "key_old" not in counters.windows
+    assert day not in counters.days
+    assert "key_new" in counters.windows
+    # A window of the last second still weighs on the current one: it is kept.
+    now[0] += 1.0
+    counters.next_sweep = 0.0
+    asyncio.run(limiter.check(api_key("key_other")))
+    assert "key_new" in counters.windows
+
+
+class _NoTimers(storage.MemoryStorage):
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_local_counters_admit_and_refuse_exactly_as_limits_sliding_window(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same clock through both: every hit admitted or refused alike, the same remaining."""
+    rng = random.Random(seed)
+    now = [1_000_000.0]
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return now[0]
+
+    monkeypatch.setattr(storage.memory, "time", Clock)
+    monkeypatch.setattr(strategies, "time", Clock)
+    reference = strategies.SlidingWindowCounterRateLimiter(_NoTimers())
+    local = LocalCounters(clock=Clock.time)
+    per_s = rng.choice((1, 3, 7, 20))
+    item = RateLimitItemPerSecond(per_s)
+    refused = 0
+    for _ in range(3000):
+        # Steps of 1/256 s (exact in binary, so both sides round alike), now and then a pause.
+        now[0] += rng.choice((rng.randint(0, 12),) * 9 + (rng.randint(200, 700),)) / 256
+        for name in rng.sample(("a", "b"), rng.randint(1, 2)):
+            expected = reference.hit(item, name)
+            allowed, remaining = local.hit(name, per_s)
+            assert allowed == expected, (now[0], name)
+            if not allowed:
+                refused += 1
+                assert remaining == reference.get_window_stats(item, name).remaining
+    assert refused > 100
 
 
 def test_unreachable_shared_counters_admit_the_request_and_count_each_failure(
@@ -106,7 +157,7 @@ def test_unreachable_shared_counters_admit_the_request_and_count_each_failure(
 
 def test_a_daily_cap_holds_for_the_utc_day_and_says_when_it_resets() -> None:
     """The browser Tag's daily cap: past it, refused until the next 00:00 UTC."""
-    limiter = KeyRateLimiter(MemoryCounters(), default_per_s=100)
+    limiter = KeyRateLimiter(LocalCounters(), default_per_s=100)
     evening = datetime(2026, 2, 19, 23, 59, 0, tzinfo=UTC)
 
     async def capped(now: datetime) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -54,77 +54,78 @@ def endpoint(
     `delivery`, the request's rows are counted under `route` by the writer and a refused
     request of a known key is counted and kept (ingest/delivery.py).
     """
-    outcomes: dict[Outcome, Any] = {}
-    by_status: dict[int, Any] = {}
+    counts = None
     if metrics is not None:
-        outcomes = {outcome: metrics.outcomes.labels(route, outcome) for outcome in Outcome}
-        requests = metrics.requests
-        latency = metrics.latency.labels(route)
+        counts = metrics.route_counts(route)
+        for outcome in Outcome:  # every outcome's series shown from the start, at 0
+            metrics.outcomes.labels(route, outcome)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        headers = header_map(scope)
-        rid = request_id_for(headers.get("x-request-id"))
-        token = request_id.set(rid)
-        route_token = current_route.set(route) if delivery is not None else None
-        counted = False
-        refusal: IngestError | None = None
-        watched = debug.begin() if debug is not None and debug.active else None
+        if counts is not None:
+            counts.begin()
         try:
-            outcome, answer = await handle(scope, receive, headers)
-            counted = counts_own_outcomes
-        except IngestError as error:
-            refusal = error
-            outcome, answer = error.outcome, error_answer(error)
-            if rejections is not None:
-                rejections.rejected(
-                    route=route,
-                    status=answer.status,
-                    code=outcome.value,
-                    partner_id=error.partner_id,
-                    key_id=error.key_id,
-                )
-            if delivery is not None:
-                delivery.refused(route, answer.status, error, rid)
-        except ClientGone:
-            request_id.reset(token)
-            if route_token is not None:
-                current_route.reset(route_token)
-            if watched is not None:
-                debug.forget(watched)  # type: ignore[union-attr]
-            return
-        except Exception:
-            log.exception("unexpected error on %s", route)
-            outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
-        if watched is not None:
-            debug.finish(watched, scope, route, rid, answer.status, outcome, refusal)  # type: ignore[union-attr]
-        try:
-            if isinstance(answer, StreamedAnswer):
-                await send_streamed(answer, receive, send, rid.encode())
+            headers = header_map(scope)
+            rid = request_id_for(headers.get("x-request-id"))
+            token = request_id.set(rid)
+            route_token = current_route.set(route) if delivery is not None else None
+            counted = False
+            refusal: IngestError | None = None
+            watched = debug.begin() if debug is not None and debug.active else None
+            try:
+                outcome, answer = await handle(scope, receive, headers)
+                counted = counts_own_outcomes
+            except IngestError as error:
+                refusal = error
+                outcome, answer = error.outcome, error_answer(error)
+                if rejections is not None:
+                    rejections.rejected(
+                        route=route,
+                        status=answer.status,
+                        code=outcome.value,
+                        partner_id=error.partner_id,
+                        key_id=error.key_id,
+                    )
+                if delivery is not None:
+                    delivery.refused(route, answer.status, error, rid)
+            except ClientGone:
+                request_id.reset(token)
+                if route_token is not None:
+                    current_route.reset(route_token)
+                if watched is not None:
+                    debug.forget(watched)  # type: ignore[union-attr]
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": answer.status,
-                    "headers": [
-                        *answer.headers,
-                        (b"content-length", str(len(answer.body)).encode()),
-                        (b"x-request-id", rid.encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": answer.body})
+            except Exception:
+                log.exception("unexpected error on %s", route)
+                outcome, answer = Outcome.INTERNAL, INTERNAL_ERROR
+            if watched is not None:
+                debug.finish(watched, scope, route, rid, answer.status, outcome, refusal)  # type: ignore[union-attr]
+            try:
+                if isinstance(answer, StreamedAnswer):
+                    await send_streamed(answer, receive, send, rid.encode())
+                    return
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": answer.status,
+                        "headers": [
+                            *answer.headers,
+                            (b"content-length", str(len(answer.body)).encode()),
+                            (b"x-request-id", rid.encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": answer.body})
+            finally:
+                if counts is not None:
+                    counts.count(
+                        None if counted else outcome, answer.status, time.perf_counter() - started
+                    )
+                request_id.reset(token)
+                if route_token is not None:
+                    current_route.reset(route_token)
         finally:
-            if outcomes:
-                if not counted:
-                    outcomes[outcome].inc()
-                counter = by_status.get(answer.status)
-                if counter is None:
-                    counter = by_status[answer.status] = requests.labels(route, str(answer.status))
-                counter.inc()
-                latency.observe(time.perf_counter() - started)
-            request_id.reset(token)
-            if route_token is not None:
-                current_route.reset(route_token)
+            if counts is not None:
+                counts.end()
 
     return serve

@@ -6,11 +6,13 @@ import asyncio
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.types import Receive, Scope
 
 from thrad_events.errors import InvalidJson, PayloadTooLarge, RequestTimeout, UnsupportedEncoding
 from thrad_events.ingest.pipeline import RequestContext
+from thrad_events.timeouts import Deadlines
 
 
 class ClientGone(Exception):
@@ -49,31 +51,77 @@ async def read_body(
     chunks: list[bytes] = []
     size = 0
     received = 0
+    deadlines = _DEADLINES.get(timeout_s) or _DEADLINES.setdefault(
+        timeout_s, ReadDeadlines(timeout_s)
+    )
+    task, cancelling = deadlines.begin()
     try:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk: bytes = message.get("body", b"")
-                received += len(chunk)
-                if received > max_bytes:
-                    raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-                if inflater is not None and chunk:
-                    chunk = inflater.inflate(chunk, max_bytes - size)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(
-                        f"body is larger than {max_bytes} bytes once decompressed"
-                    )
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk: bytes = message.get("body", b"")
+            received += len(chunk)
+            if received > max_bytes:
+                raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
+            if inflater is not None and chunk:
+                chunk = inflater.inflate(chunk, max_bytes - size)
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"body is larger than {max_bytes} bytes once decompressed")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except asyncio.CancelledError:
+        if deadlines.expired(task, cancelling):
+            raise RequestTimeout(f"body not received within {timeout_s:g} s") from None
+        raise
+    finally:
+        deadlines.end(task)
     if inflater is not None:
         inflater.finish()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class ReadDeadlines:
+    """The deadline of every body being read with one timeout (timeouts.py keeps them).
+
+    A read past its deadline has its task cancelled, and that cancellation is turned into the
+    408 as `asyncio.timeout` turns its own into TimeoutError (a cancellation from elsewhere
+    stays one).
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._deadlines = Deadlines[asyncio.Task[Any]](timeout_s, self._expire)
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def begin(self) -> tuple[asyncio.Task[Any], int]:
+        """The current task's read begins: its task and how often it was being cancelled."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        assert task is not None
+        self._deadlines.add(task, loop)
+        return task, task.cancelling()
+
+    def end(self, task: asyncio.Task[Any]) -> None:
+        self._deadlines.discard(task, task.get_loop())
+        if self._expired:
+            self._expired.discard(task)
+
+    def expired(self, task: asyncio.Task[Any], cancelling: int) -> bool:
+        """Whether the cancellation `task` got is this deadline's own (then it is undone)."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() <= cancelling
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self._expired.add(task)
+        task.cancel()
+
+
+_DEADLINES: dict[float, ReadDeadlines] = {}
 
 
 GZIP_MAGIC = b"\x1f\x8b"

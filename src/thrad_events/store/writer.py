@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from thrad_events.store.errors import StorageError
+from thrad_events.timeouts import Deadlines
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class GroupCommitWriter(Generic[Op]):
     ) -> None:
         self._max_batch = max_batch_rows
         self._max_queue = max_queue_rows
-        self._write_timeout_s = write_timeout_s
+        self._deadlines = Deadlines[asyncio.Future[Any]](write_timeout_s, _expire)
         self._on_batch = on_batch
         self._stall_after_s = stall_after_s
         self._failures = failures
@@ -137,12 +138,13 @@ class GroupCommitWriter(Generic[Op]):
         """The operation's answer once its transaction has committed; StorageError when it
         cannot be queued or is not committed within the write timeout."""
         future = self.submit(op, rows)
-        # A timer on the future itself: cheaper than wait_for's wrapping task on the hot path.
-        timer = future.get_loop().call_later(self._write_timeout_s, _expire, future)
+        # Expired by one timer for all writes in flight (timeouts.py), not one each.
+        loop = future.get_loop()
+        self._deadlines.add(future, loop)
         try:
             return await future
         finally:
-            timer.cancel()
+            self._deadlines.discard(future, loop)
 
     def submit(self, op: Op, rows: int = 1) -> asyncio.Future[Any]:
         """Queue one operation writing `rows` rows; the future resolves after its transaction

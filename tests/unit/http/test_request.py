@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Awaitable, Callable
 
 import pytest
 from starlette.types import Message
@@ -81,6 +82,71 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408() -> None:
 
     with pytest.raises(RequestTimeout, match=r"0\.05 s"):
         asyncio.run(read_body(trickle, {}, 100, timeout_s=0.05))
+
+
+def test_only_the_read_past_its_deadline_is_a_408_and_each_read_gets_its_whole_time() -> None:
+    """Reads that began at different times share one timer, each due its own timeout later."""
+
+    def trickling(delay_s: float) -> Callable[[], Awaitable[Message]]:
+        async def receive() -> Message:
+            await asyncio.sleep(delay_s)
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        return receive
+
+    async def reads() -> list[object]:
+        async def later(delay_s: float, receive_s: float) -> bytes:
+            await asyncio.sleep(delay_s)
+            return await read_body(trickling(receive_s), {}, 100, timeout_s=0.2)
+
+        return await asyncio.gather(
+            later(0.0, 0.3),  # due at 0.2, its body would come at 0.3: a 408
+            later(0.1, 0.15),  # due at 0.3: in time, although past the first read's deadline
+            later(0.0, 0.0),
+            return_exceptions=True,
+        )
+
+    slow, later_in_time, at_once = asyncio.run(reads())
+    assert isinstance(slow, RequestTimeout)
+    assert later_in_time == b"{}"
+    assert at_once == b"{}"
+
+
+def test_a_cancellation_from_elsewhere_is_not_turned_into_a_408() -> None:
+    async def never() -> Message:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    async def cancelled() -> None:
+        reading = asyncio.ensure_future(read_body(never, {}, 100, timeout_s=0.05))
+        await asyncio.sleep(0.01)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        # Past what would have been its deadline, nothing is left to cancel another read.
+        await asyncio.sleep(0.1)
+        assert await read_body(body_of(b"{}"), {}, 100, timeout_s=0.05) == b"{}"
+
+    asyncio.run(cancelled())
+
+
+def test_reads_that_end_in_time_arm_one_timer_between_them() -> None:
+    async def many() -> int:
+        loop = asyncio.get_running_loop()
+        armed = 0
+        call_at = loop.call_at
+
+        def counting_call_at(when: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+            nonlocal armed
+            armed += 1
+            return call_at(when, callback)
+
+        loop.call_at = counting_call_at  # type: ignore[method-assign,assignment]
+        for _ in range(200):
+            assert await read_body(body_of(b"{}"), {}, 100, timeout_s=5) == b"{}"
+        return armed
+
+    assert asyncio.run(many()) == 1
 
 
 def test_a_client_gone_before_its_body_leaves_nobody_to_answer() -> None:
