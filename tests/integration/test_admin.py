@@ -486,6 +486,7 @@ def test_the_admin_api_is_in_the_openapi_document(admin_server: ServerProcess) -
     assert set(paths["/v1/admin/tags/{tag_id}"]) == {"patch"}
 
 
+@pytest.mark.long
 def test_a_revocation_or_rotation_through_one_node_holds_on_another_within_5_s(
     tmp_path: Path,
 ) -> None:

@@ -127,6 +127,7 @@ def test_revoked_key_is_refused_by_the_running_server_within_5_s(
     assert entry["revoked_at"]
 
 
+@pytest.mark.long
 def test_revoked_key_is_refused_by_every_worker_within_5_s(tmp_path: Path) -> None:
     """Contract: revoking takes effect within 5 seconds *on every process* (2 workers here, a
     server of its own)."""

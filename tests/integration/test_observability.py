@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.server import ServerProcess, create_key
 
@@ -75,6 +76,7 @@ def test_metrics_count_outcomes_by_route(
     assert "thrad_request_duration_seconds_bucket" in text
 
 
+@pytest.mark.long
 def test_metrics_of_two_workers_are_summed(tmp_path: Path) -> None:
     """A server of its own: two workers, and counters that only this test's requests moved."""
     database_url = f"sqlite:///{tmp_path / 'm.db'}"

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.integration.server import ServerProcess, create_key, real_click
 
+pytestmark = pytest.mark.long
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

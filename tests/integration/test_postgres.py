@@ -129,6 +129,7 @@ def _load(
                 time.sleep(0.05)
 
 
+@pytest.mark.long
 def test_postgres_stopped_and_restarted_mid_load_gives_503s_then_recovers_losing_nothing(
     tmp_path: Path,
 ) -> None:
