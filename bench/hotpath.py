@@ -62,6 +62,9 @@ def body(kind: str, n: int, click_id: str) -> bytes:
             body("collect", n * BATCH_ITEMS + i, click_id) for i in range(BATCH_ITEMS)
         )
         return b'{"events":[' + items + b"]}"
+    if kind == "collect_refused":
+        # The 422 of bench/events.lua's collect_refused10: every request refused and kept.
+        return f'{{"tag_id":"adv_001","event_name":5,"event_id":"e-{n}"}}'.encode()
     if kind == "conversion":
         return (
             f'{{"click_id":"{click_id}","conversion_time":"2026-02-19T18:00:00Z",'
@@ -112,6 +115,7 @@ async def call(
 async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflight: int) -> int:
     path = {
         "collect": "/v1/api/collect",
+        "collect_refused": "/v1/api/collect",
         "conversion": "/v1/api/conversion",
         "collect_batch": "/v1/api/collect/batch",
     }[kind]
@@ -134,7 +138,8 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
 
     per_lane, extra = divmod(count, inflight)
     await asyncio.gather(*(lane(per_lane + (i < extra)) for i in range(inflight)))
-    ok = sum(n for status, n in statuses.items() if status < 300)
+    expected = 422 if kind == "collect_refused" else None
+    ok = sum(n for status, n in statuses.items() if status < 300 or status == expected)
     if ok != count:
         sys.exit(f"not every request succeeded: {statuses}")
     return ok
@@ -271,7 +276,9 @@ async def mint_click(app: Any) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--kind", choices=("collect", "conversion", "collect_batch"), default="collect"
+        "--kind",
+        choices=("collect", "collect_refused", "conversion", "collect_batch"),
+        default="collect",
     )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=32)
