@@ -67,11 +67,6 @@ def server(module_server: ServerProcess) -> Iterator[ServerProcess]:
         yield module_server
 
 
-@pytest.fixture
-def partner() -> str:
-    return unique_name("partner")
-
-
 def wait_for(fetch: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 20) -> T:
     """Poll `fetch` until `done` says yes (rejections reach storage in the background)."""
     deadline = time.monotonic() + timeout_s
