@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,11 +28,25 @@ from thrad_events.cli import main
 PYTHON = sys.executable
 
 
+# Ports for servers the tests start: below the kernel's ephemeral range, from which every
+# client connection takes its own port. A port taken from that range can be handed to some
+# client between the check here and the server's bind.
+SERVER_PORTS = range(20_000, 32_000)
+# Its own source: hypothesis seeds the random module for the tests it runs.
+_pick = random.SystemRandom()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free now, picked at random so that parallel test processes rarely meet."""
+    for _ in range(200):
+        port = _pick.choice(SERVER_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for a test server")
 
 
 def clean_env(database_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
