@@ -36,6 +36,29 @@ log = logging.getLogger("thrad_events.http")
 Handle = Callable[[Scope, Receive, dict[str, str]], Awaitable[tuple[Outcome, Answer]]]
 
 
+def account_refusal(
+    route: str,
+    status: int,
+    error: IngestError,
+    rid: str,
+    rejections: RejectionLog | None,
+    delivery: DeliveryRecorder | None,
+) -> None:
+    """What a refused request leaves: its rejection log line and, for a known key, its count
+    and kept row (ingest/delivery.py). Also for a head the HTTP layer refused
+    (http/head_refusals.py)."""
+    if rejections is not None:
+        rejections.rejected(
+            route=route,
+            status=status,
+            code=error.outcome.value,
+            partner_id=error.partner_id,
+            key_id=error.key_id,
+        )
+    if delivery is not None:
+        delivery.refused(route, status, error, rid)
+
+
 def endpoint(
     route: str,
     handle: Handle,
@@ -78,16 +101,7 @@ def endpoint(
             except IngestError as error:
                 refusal = error
                 outcome, answer = error.outcome, error_answer(error)
-                if rejections is not None:
-                    rejections.rejected(
-                        route=route,
-                        status=answer.status,
-                        code=outcome.value,
-                        partner_id=error.partner_id,
-                        key_id=error.key_id,
-                    )
-                if delivery is not None:
-                    delivery.refused(route, answer.status, error, rid)
+                account_refusal(route, answer.status, error, rid, rejections, delivery)
             except ClientGone:
                 request_id.reset(token)
                 if route_token is not None:

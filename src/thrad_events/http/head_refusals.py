@@ -15,6 +15,7 @@ import logging
 from thrad_events.auth.keys import KeyCache
 from thrad_events.errors import IngestError
 from thrad_events.http.admission import attribute_to_key
+from thrad_events.http.endpoint import account_refusal
 from thrad_events.http.errors import STATUS
 from thrad_events.ingest.delivery import DeliveryRecorder
 from thrad_events.logs import RejectionLog, request_id
@@ -57,12 +58,4 @@ class HeadRefusals:
             return
         if error.partner_id is None:
             return
-        status = STATUS[error.outcome]
-        self._rejections.rejected(
-            route=route,
-            status=status,
-            code=error.outcome.value,
-            partner_id=error.partner_id,
-            key_id=error.key_id,
-        )
-        self._delivery.refused(route, status, error, rid)
+        account_refusal(route, STATUS[error.outcome], error, rid, self._rejections, self._delivery)
