@@ -345,6 +345,21 @@ def test_body_over_one_mebibyte_is_413(shared_client: httpx.Client, path: str) -
     error_of(response, 413, "payload_too_large")
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer thr_" + "x" * 43])
+def test_a_declared_size_over_the_limit_is_413_whatever_the_key(
+    shared_server: ServerProcess, authorization: str | None
+) -> None:
+    """The declared size is checked first (it costs nothing): an oversized body is a 413 also
+    without a key or with one that is not valid, and the body is never read."""
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = httpx.post(
+        f"{shared_server.base_url}{COLLECT}", content=b"x" * (MIB + 1), headers=headers
+    )
+    error_of(response, 413, "payload_too_large")
+
+
 def test_chunked_body_over_one_mebibyte_is_413(shared_client: httpx.Client) -> None:
     """Contract: 413 also when the body comes without a Content-Length (chunked)."""
 
