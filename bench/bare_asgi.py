@@ -46,6 +46,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def measure_floor(duration: int, connections: int, workers: int) -> dict[str, Any]:
     """Serve `app` on uvicorn like the service and drive it with the same wrk script."""
+    from procs import server_cpu_s
     from tests.integration.server import free_port
     from wrk import run_wrk
 
@@ -80,8 +81,12 @@ def measure_floor(duration: int, connections: int, workers: int) -> dict[str, An
                 break
             except OSError:
                 time.sleep(0.1)
+        cpu_before = server_cpu_s(server.pid)
         result = run_wrk(
             f"http://127.0.0.1:{port}", "collect", "unused", "", duration, connections, 1
+        )
+        result["cpu_us_per_request"] = (
+            (server_cpu_s(server.pid) - cpu_before) / max(result["requests"], 1) * 1e6
         )
     finally:
         server.terminate()
@@ -100,7 +105,8 @@ def main() -> None:
     print(
         f"bare ASGI + msgspec, {args.workers} workers, {args.connections} connections: "
         f"{result['rps']:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
-        f"p99 {result['p99_us'] / 1000:.2f} ms, non-2xx {result['non_2xx']}"
+        f"p99 {result['p99_us'] / 1000:.2f} ms, non-2xx {result['non_2xx']}, "
+        f"{result['cpu_us_per_request']:.0f} µs of server CPU a request"
     )
 
 

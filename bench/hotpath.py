@@ -62,7 +62,7 @@ def body(kind: str, n: int, click_id: str) -> bytes:
             body("collect", n * BATCH_ITEMS + i, click_id) for i in range(BATCH_ITEMS)
         )
         return b'{"events":[' + items + b"]}"
-    if kind == "collect_refused":
+    if kind == "collect_refused" or (kind == "collect_refused10" and n % 10 == 0):
         # The 422 of bench/events.lua's collect_refused10: every request refused and kept.
         return f'{{"tag_id":"adv_001","event_name":5,"event_id":"e-{n}"}}'.encode()
     if kind == "conversion":
@@ -116,6 +116,7 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
     path = {
         "collect": "/v1/api/collect",
         "collect_refused": "/v1/api/collect",
+        "collect_refused10": "/v1/api/collect",
         "conversion": "/v1/api/conversion",
         "collect_batch": "/v1/api/collect/batch",
     }[kind]
@@ -138,7 +139,7 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
 
     per_lane, extra = divmod(count, inflight)
     await asyncio.gather(*(lane(per_lane + (i < extra)) for i in range(inflight)))
-    expected = 422 if kind == "collect_refused" else None
+    expected = 422 if kind in ("collect_refused", "collect_refused10") else None
     ok = sum(n for status, n in statuses.items() if status < 300 or status == expected)
     if ok != count:
         sys.exit(f"not every request succeeded: {statuses}")
@@ -233,7 +234,7 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  {name:<24} {seconds / done * 1e6:7.1f} us per request")
     if profile is not None:
         stats = pstats.Stats(profile).sort_stats(args.sort)
-        stats.print_stats(35)
+        stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 35)
 
 
 async def watch(app: Any, key: str) -> tuple[asyncio.Task[None], list[int]]:
@@ -277,7 +278,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--kind",
-        choices=("collect", "collect_refused", "conversion", "collect_batch"),
+        choices=("collect", "collect_refused", "collect_refused10", "conversion", "collect_batch"),
         default="collect",
     )
     parser.add_argument("--requests", type=int, default=20_000)

@@ -30,6 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procs import server_cpu_s, worker_rss_mb  # noqa: E402
+from sqlite_floor import rows_per_second  # noqa: E402
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
 from tests.postgres import postgres_schema  # noqa: E402
 from wrk import run_wrk  # noqa: E402
@@ -39,21 +41,6 @@ from thrad_events.store.sqlite import sqlite_path  # noqa: E402
 KINDS = ("collect", "collect_refused10", "conversion", "collect_batch")
 # The route a scenario's requests take, where it is not the scenario's name.
 ROUTES = {"collect_refused10": "collect"}
-
-
-def worker_rss_mb(pid: int) -> list[float]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if not children.exists():
-        return []
-    out = []
-    for child in children.read_text().split():
-        try:
-            for line in Path(f"/proc/{child}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    out.append(int(line.split()[1]) / 1024)
-        except FileNotFoundError:
-            continue
-    return out
 
 
 def server_side(base_url: str, kind: str) -> dict[str, float]:
@@ -137,7 +124,9 @@ def scenario(
         rejections_before = count_rows(database_url, "rejections")
         sampler = RssSampler(server.process.pid, max(1.0, args.duration / 10))
         sampler.start()
+        cpu_before = server_cpu_s(server.process.pid)
         result = run_wrk(server.base_url, kind, key, click, args.duration, connections, args.batch)
+        cpu_s = server_cpu_s(server.process.pid) - cpu_before
         sampler.stopped.set()
         sampler.join()
         rss = worker_rss_mb(server.process.pid)
@@ -157,6 +146,7 @@ def scenario(
         stored=stored,
         durable=stored >= acked,
         rejections_kept=kept,
+        cpu_us_per_request=cpu_s / max(result["requests"], 1) * 1e6,
         worker_rss_mb=max(rss) if rss else None,
         rss_samples=[round(x) for x in sampler.samples],
         **server_view,
@@ -200,6 +190,10 @@ def main() -> None:
             )
             results.append(scenario(kind, database_url, workdir, args))
         time.sleep(1)
+    # SQLite alone writing the batch scenario's rows, right after it: its yardstick.
+    sqlite_floor = None
+    if args.store == "sqlite" and any(r["kind"] == "collect_batch" for r in results):
+        sqlite_floor, _ = rows_per_second(workdir, (), 100_000, args.batch)
 
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -218,13 +212,24 @@ def main() -> None:
     print(
         f"\nfloor (bare ASGI app decoding the same body, same server and wrk): "
         f"{floor['rps']:,.0f} req/s, p50 {floor['p50_us'] / 1000:.2f} ms, "
-        f"p99 {floor['p99_us'] / 1000:.2f} ms"
+        f"p99 {floor['p99_us'] / 1000:.2f} ms, {floor['cpu_us_per_request']:,.0f} µs of server "
+        "CPU a request"
     )
     for r in results:
         if r["kind"] != "collect_batch":
             print(f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s")
-    plain = next((r for r in results if r["kind"] == "collect"), None)
-    refused = next((r for r in results if r["kind"] == "collect_refused10"), None)
+    found = {r["kind"]: r for r in results}
+    plain, refused = found.get("collect"), found.get("collect_refused10")
+    if plain and "conversion" in found:
+        print(
+            f"  conversion     {found['conversion']['rps'] / plain['rps']:6.1%} of collect's req/s"
+        )
+    if sqlite_floor and "collect_batch" in found:
+        print(
+            f"  collect_batch  {found['collect_batch']['events_per_s'] / sqlite_floor:6.1%} of "
+            f"SQLite's own floor for the same rows ({sqlite_floor:,.0f} rows/s: one thread, "
+            f"commits of {args.batch}, bench/sqlite_floor.py)"
+        )
     if plain and refused:
         accepted_rps = (refused["requests"] - refused["non_2xx"]) / (refused["duration_us"] / 1e6)
         print(
@@ -240,7 +245,8 @@ def main() -> None:
         print(
             f"  {r['kind']:<15}{r['rows_per_commit']:6.1f} rows a commit, "
             f"{r['commit_ms']:5.2f} ms a commit (waits included), "
-            f"{r['within_25ms']:5.1f}% answered by the endpoint within 25 ms"
+            f"{r['within_25ms']:5.1f}% answered by the endpoint within 25 ms, "
+            f"{r['cpu_us_per_request']:,.0f} µs of server CPU a request"
         )
     print("\nworker RSS samples (MB, max of the workers):")
     for r in results:
