@@ -95,25 +95,29 @@ class AsyncSink(Protocol[Op]):
     async def close(self) -> None: ...
 
 
-class GroupCommitWriter(Generic[Op]):
+SinkT = TypeVar("SinkT", bound="Sink[Any] | AsyncSink[Any]")
+
+
+class GroupCommitWriter(Generic[Op, SinkT]):
     """What both drivers share: the queue and its bounds, batching, stalls, failures, answers."""
 
     def __init__(
         self,
+        sink: SinkT,
         *,
         max_batch_rows: int,
         max_queue_rows: int,
         write_timeout_s: float,
         on_batch: Callable[[int, float], None] | None = None,
         stall_after_s: float = 1.0,
-        failures: tuple[type[Exception], ...],
     ) -> None:
+        self._sink: SinkT = sink
         self._max_batch = max_batch_rows
         self._max_queue = max_queue_rows
         self._deadlines = Deadlines[asyncio.Future[Any]](write_timeout_s, _expire)
         self._on_batch = on_batch
         self._stall_after_s = stall_after_s
-        self._failures = failures
+        self._failures: tuple[type[Exception], ...] = sink.failures
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._running = False
         self._failure: str | None = None
@@ -245,29 +249,10 @@ class GroupCommitWriter(Generic[Op]):
                 _deliver([item], [failed])  # type: ignore[list-item]
 
 
-class ThreadedWriter(GroupCommitWriter[Op]):
+class ThreadedWriter(GroupCommitWriter[Op, Sink[Op]]):
     """Group commit on a thread of its own, for a sink whose client blocks."""
 
-    def __init__(
-        self,
-        sink: Sink[Op],
-        *,
-        max_batch_rows: int,
-        max_queue_rows: int,
-        write_timeout_s: float,
-        on_batch: Callable[[int, float], None] | None = None,
-        stall_after_s: float = 1.0,
-    ) -> None:
-        super().__init__(
-            max_batch_rows=max_batch_rows,
-            max_queue_rows=max_queue_rows,
-            write_timeout_s=write_timeout_s,
-            on_batch=on_batch,
-            stall_after_s=stall_after_s,
-            failures=sink.failures,
-        )
-        self._sink = sink
-        self._thread: threading.Thread | None = None
+    _thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -318,33 +303,15 @@ class ThreadedWriter(GroupCommitWriter[Op]):
         return stop_after
 
 
-class TaskWriter(GroupCommitWriter[Op]):
+class TaskWriter(GroupCommitWriter[Op, AsyncSink[Op]]):
     """Group commit as an asyncio task on the serving loop, for a sink whose client awaits."""
 
-    def __init__(
-        self,
-        sink: AsyncSink[Op],
-        *,
-        max_batch_rows: int,
-        max_queue_rows: int,
-        write_timeout_s: float,
-        on_batch: Callable[[int, float], None] | None = None,
-        stall_after_s: float = 1.0,
-    ) -> None:
-        super().__init__(
-            max_batch_rows=max_batch_rows,
-            max_queue_rows=max_queue_rows,
-            write_timeout_s=write_timeout_s,
-            on_batch=on_batch,
-            stall_after_s=stall_after_s,
-            failures=sink.failures,
-        )
-        self._sink = sink
-        self._task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Event()
+    _task: asyncio.Task[None] | None = None
+    _wakeup: asyncio.Event  # made by start(), before anything can be queued
 
     def start(self) -> None:
         if self._task is None:
+            self._wakeup = asyncio.Event()
             self._running = True
             self._task = asyncio.get_running_loop().create_task(self._run(), name="writer")
 
