@@ -83,6 +83,21 @@ class IngestError(Exception):
         self.details = details
 
 
+def detach(error: BaseException) -> None:
+    """Drop the tracebacks of a handled refusal and of the exceptions it was raised from.
+
+    A traceback holds the frames it passed through, and a frame that still names its exception
+    closes a reference cycle, which only the cyclic garbage collector frees: one heap of frames
+    per refused request, and collections that grow with the refusals (BENCHMARKS.md). A refusal
+    is answered, never logged with its traceback, so nothing needs them."""
+    current: BaseException | None = error
+    for _ in range(8):  # a refusal is raised from at most a few others
+        if current is None:
+            return
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
 class InvalidJson(IngestError):
     outcome = Outcome.INVALID_JSON
 

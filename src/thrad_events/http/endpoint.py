@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from thrad_events.debugstream.hub import DebugHub
-from thrad_events.errors import IngestError, Outcome
+from thrad_events.errors import IngestError, Outcome, detach
 from thrad_events.http.errors import INTERNAL_ERROR, Answer, error_answer
 from thrad_events.http.request import ClientGone, header_map
 from thrad_events.http.streaming import StreamedAnswer, send_streamed
@@ -99,6 +99,7 @@ def endpoint(
                 outcome, answer = await handle(scope, receive, headers)
                 counted = counts_own_outcomes
             except IngestError as error:
+                detach(error)
                 refusal = error
                 outcome, answer = error.outcome, error_answer(error)
                 account_refusal(route, answer.status, error, rid, rejections, delivery)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from thrad_events.debugstream import capture as debug_capture
 from thrad_events.enrich.ip import TrustedProxies
-from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable
+from thrad_events.errors import ClickNotFound, IngestError, Outcome, Unavailable, detach
 from thrad_events.fields import CLICKS, CONVERSIONS, EVENTS
 from thrad_events.ingest import clicklinks, validate
 from thrad_events.ingest.dedupe import conversion_dedupe_key
@@ -196,6 +196,7 @@ class Ingestor:
             try:
                 rows.append(make_row(item, key, ctx))
             except IngestError as error:
+                detach(error)  # kept in `answers`, this frame's: no cycle through its traceback
                 answers.append(error)
                 continue
             positions.append(len(answers))
@@ -211,6 +212,7 @@ class Ingestor:
                         raise Unavailable(str(result))
                     answers[position] = _outcome(result, row)
                 except IngestError as error:
+                    detach(error)
                     answers[position] = error
         route = current_route.get()
         if self._delivery is not None and route is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from thrad_events.errors import IngestError, Outcome, RateLimited
 from thrad_events.http.endpoint import Handle, endpoint
 from thrad_events.http.errors import Answer
 from thrad_events.http.request import ClientGone
+from thrad_events.ingest import validate
 from thrad_events.logs import request_id
 from thrad_events.metrics import Metrics
 
@@ -138,3 +140,35 @@ def test_an_uncounted_route_still_gets_its_request_id_and_error_shape() -> None:
     reply = serve(raising(RuntimeError("bug")), None)
     assert reply.status == 500
     assert "x-request-id" in reply.headers
+
+
+def test_a_refusal_leaves_no_reference_cycle_for_the_collector() -> None:
+    """A refusal raised while the validator's own error was handled held that error, and the
+    frames it passed through, in a reference cycle: garbage for the cyclic collector with every
+    refused request, which made the collections grow with the refusals."""
+
+    async def handle(
+        scope: Scope, receive: Receive, headers: dict[str, str]
+    ) -> tuple[Outcome, Answer]:
+        validate.decode_collect(b'{"tag_id": "adv_001", "event_name": 5, "event_id": "e-1"}')
+        raise AssertionError("the body above is refused")
+
+    app = endpoint("collect", handle, None)
+
+    async def refuse() -> None:
+        reply = await call(app, "POST", "/v1/api/collect")
+        assert reply is not None
+        assert reply.status == 422
+
+    async def garbage_of_refusals(times: int) -> int:
+        await refuse()  # what a first request makes once (caches) is not what is counted
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(times):
+                await refuse()
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert asyncio.run(garbage_of_refusals(20)) == 0
