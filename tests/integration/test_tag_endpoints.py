@@ -9,6 +9,8 @@ thrad_exp (else 403 bad_click_signature)."
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -211,6 +213,37 @@ def test_an_oversized_text_plain_body_is_refused(http: httpx.Client, tags: dict[
     body = {"tag_id": tags["acme"], "event_name": "x", "params": {"blob": "a" * 70_000}}
     answer = beacon(http, "/v1/tag/collect", body)
     assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+
+
+def test_the_tags_body_limit_holds_without_a_length_and_after_gzip(
+    http: httpx.Client, tag_server: ServerProcess, tags: dict[str, str]
+) -> None:
+    """64 KiB, not the server endpoints' 1 MiB: also for a chunked body (no Content-Length)
+    and for a small gzip body that inflates past it."""
+    event_id = str(uuid.uuid4())
+    body = {"tag_id": tags["acme"], "event_name": "x", "event_id": event_id}
+    raw = json.dumps({**body, "params": {"blob": "a" * 100_000}}).encode()
+    headers = {"origin": SHOP, "content-type": "text/plain"}
+
+    def chunked() -> Iterator[bytes]:
+        yield raw[:40_000]
+        yield raw[40_000:]
+
+    answer = http.post("/v1/tag/collect", content=chunked(), headers=headers)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+    packed = gzip.compress(raw)
+    assert len(packed) < 65_536
+    answer = http.post(
+        "/v1/tag/collect", content=packed, headers={**headers, "content-encoding": "gzip"}
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+    assert events_with(tag_server.database_url, event_id) == []
+    small = gzip.compress(json.dumps(body).encode())
+    answer = http.post(
+        "/v1/tag/collect", content=small, headers={**headers, "content-encoding": "gzip"}
+    )
+    assert answer.status_code == 204
+    assert len(events_with(tag_server.database_url, event_id)) == 1
 
 
 def test_a_preflight_is_answered_for_registered_origins_only(
