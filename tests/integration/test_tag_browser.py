@@ -293,6 +293,47 @@ def test_the_tag_never_throws_into_the_page(
     page.close()
 
 
+# A browser where sendBeacon refuses (as it does past its quota) or is missing: fetch it is.
+BEACON_REFUSES = """
+window.fetched = [];
+var realFetch = window.fetch;
+window.fetch = function (url, init) {
+  window.fetched.push([String(url), init.keepalive, init.body]);
+  return realFetch(url, init);
+};
+navigator.sendBeacon = function () { return false; };
+"""
+BEACON_MISSING = BEACON_REFUSES.replace(
+    "navigator.sendBeacon = function () { return false; };", "navigator.sendBeacon = undefined;"
+)
+
+
+@pytest.mark.parametrize("beacon", [BEACON_REFUSES, BEACON_MISSING], ids=["refuses", "missing"])
+def test_without_a_beacon_the_tag_delivers_by_fetch_with_keepalive(
+    tag_server: ServerProcess,
+    site: LandingSite,
+    tag_id: str,
+    context: BrowserContext,
+    beacon: str,
+) -> None:
+    name = "fetched_" + uuid.uuid4().hex[:8]
+    site.pages["/fetch"] = page_html(
+        tag_server,
+        f'thradTag("set", {{tag_id: "{tag_id}"}}); thradTag("event", "{name}");',
+        before=beacon,
+    )
+    page = context.new_page()
+    page.goto(f"{site.origin()}/fetch")
+    wait_for_tag(page)
+    [(url, keepalive, body)] = page.evaluate("window.fetched")
+    assert page.evaluate("window.pageErrors") == []
+    page.close()
+    assert (url, keepalive) == (f"{tag_server.base_url}/v1/tag/collect", True)
+    assert name in body
+    [row] = wait_for_rows(tag_server.database_url, "events", lambda r: r["event_name"] == name)
+    assert (row["channel"], row["tag_id"]) == ("web", tag_id)
+
+
 def test_tag_js_is_cacheable_and_small(tag_server: ServerProcess) -> None:
     plain = httpx.get(f"{tag_server.base_url}/v1/tag.js")
     assert plain.headers["content-type"].startswith("application/javascript")
