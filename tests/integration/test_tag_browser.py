@@ -9,9 +9,11 @@ user agent parsed. A page on a foreign origin stores nothing; consent denied sen
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from tests.landing import LandingSite, landing_site
 from thrad_events.enrich.useragent import UserAgentParser
 
 NINETY_DAYS_S = 90 * 24 * 3600
+README = Path(__file__).parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -345,4 +348,14 @@ def test_tag_js_is_cacheable_and_small(tag_server: ServerProcess) -> None:
     packed = httpx.get(f"{tag_server.base_url}/v1/tag.js", headers={"accept-encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip"
     assert packed.content == plain.content
-    assert int(packed.headers["content-length"]) < 5 * 1024
+    gzipped = int(packed.headers["content-length"])
+    assert gzipped < 5 * 1024
+    # The sizes the README states are the served ones (kB of 1000 bytes, to a tenth).
+    stated = re.search(
+        r"`/v1/tag.js` is ([\d.]+) KB gzipped \(([\d.]+) KB plain\)", README.read_text()
+    )
+    assert stated is not None
+    assert (float(stated[1]), float(stated[2])) == (
+        round(gzipped / 1000, 1),
+        round(len(plain.content) / 1000, 1),
+    )
