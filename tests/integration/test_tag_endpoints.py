@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.server import (
     ServerProcess,
+    cli,
     click_link,
     create_key,
     follow_click,
@@ -425,3 +426,18 @@ def test_reports_set_web_rows_beside_server_rows_and_split_standard_from_custom_
             ("web", "purchase_completed"): 1
         }
         assert counted("conversions", "event_type", "custom") == {("server", "refund_made"): 1}
+    # The CLI's report --names, the same query.
+    out = cli(
+        url,
+        "report",
+        "events",
+        "--group-by",
+        "channel,event_name",
+        "--filter",
+        f"tag_id:{tag_id}",
+        "--names",
+        "custom",
+        "--json",
+    )
+    rows = json.loads(out)["rows"]
+    assert rows == [{"channel": "web", "event_name": "my_web_thing", "events": 1}]
