@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from thrad_events.errors import RateLimited
 from thrad_events.store.records import ApiKeyRecord
@@ -110,13 +110,15 @@ class KeyRateLimiter:
         # Exactly one of the two: this process's counters, or the shared (Redis) ones.
         self._local: LocalCounters | None = None
         self._shared: SlidingWindowCounterRateLimiter | None = None
-        # Daily caps count whole UTC days: a fixed window under a name that carries the date.
-        self._shared_days: FixedWindowRateLimiter | None = None
+        # Daily caps count whole UTC days: one counter under a name that carries the date, and
+        # not the cap (as `limits`' keys do), so that a cap changed during the day applies to
+        # what that day has already admitted.
+        self._shared_days: Storage | None = None
         if isinstance(counters, LocalCounters):
             self._local = counters
         else:
             self._shared = SlidingWindowCounterRateLimiter(counters)
-            self._shared_days = FixedWindowRateLimiter(counters)
+            self._shared_days = counters
         self._default = default_per_s
         self._items: dict[int, RateLimitItem] = {}
         self._failing = False
@@ -165,7 +167,11 @@ class KeyRateLimiter:
         else:
             assert self._shared_days is not None
             try:
-                allowed = await self._shared_days.hit(RateLimitItemPerDay(cap), day)
+                allowed = await self._shared_days.incr(day, int(LocalCounters.DAY_S)) <= cap
+                if not allowed:
+                    # Only admitted requests count, as in LocalCounters: a cap raised later
+                    # admits the difference.
+                    await self._shared_days.incr(day, int(LocalCounters.DAY_S), amount=-1)
             except Exception as exc:
                 self._storage_failed(exc)
                 return

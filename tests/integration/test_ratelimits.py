@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.server import ServerProcess, cli, create_key, export
+from tests.integration.tagging import SERVER_ENV, new_tag_id, register_tag
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -112,6 +113,37 @@ def test_redis_shares_one_limit_across_processes(
     finally:
         first.stop()
         second.stop()
+
+
+def test_redis_keeps_one_daily_count_per_tag_that_a_new_cap_applies_to(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> None:
+    """A browser Tag's daily cap counts the requests admitted today once for every process
+    sharing Redis, and a cap the operator changes applies to that count: 3 admitted under a cap
+    of 3, then a cap of 4 admits one more, on a process started after the change."""
+    env = {**SERVER_ENV, "THRAD_REDIS_URL": redis_url}
+    origin = "https://shop.example.com"
+    headers = {"origin": origin, "content-type": "text/plain"}
+    first = ServerProcess(database_url, tmp_path / "a.log", env=env)
+    second: ServerProcess | None = None
+    try:
+        tag_id = new_tag_id()
+        register_tag(database_url, "acme", tag_id, origin, extra=("--daily-cap", "3"))
+        body = f'{{"tag_id": "{tag_id}", "event_name": "page_view"}}'
+
+        def send(server: ServerProcess) -> int:
+            url = f"{server.base_url}/v1/tag/collect"
+            return httpx.post(url, content=body, headers=headers, timeout=10).status_code
+
+        assert [send(first) for _ in range(5)] == [204, 204, 204, 429, 429]
+        cli(database_url, "tags", "update", tag_id, "--daily-cap", "4", env=SERVER_ENV)
+        # Started after the change, it reads the tag (and its new cap) afresh.
+        second = ServerProcess(database_url, tmp_path / "b.log", env=env)
+        assert [send(second) for _ in range(3)] == [204, 429, 429]
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
 
 
 def test_serve_refuses_to_start_when_redis_is_unreachable(

@@ -9,9 +9,11 @@ user agent parsed. A page on a foreign origin stores nothing; consent denied sen
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from tests.landing import LandingSite, landing_site
 from thrad_events.enrich.useragent import UserAgentParser
 
 NINETY_DAYS_S = 90 * 24 * 3600
+README = Path(__file__).parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +296,47 @@ def test_the_tag_never_throws_into_the_page(
     page.close()
 
 
+# A browser where sendBeacon refuses (as it does past its quota) or is missing: fetch it is.
+BEACON_REFUSES = """
+window.fetched = [];
+var realFetch = window.fetch;
+window.fetch = function (url, init) {
+  window.fetched.push([String(url), init.keepalive, init.body]);
+  return realFetch(url, init);
+};
+navigator.sendBeacon = function () { return false; };
+"""
+BEACON_MISSING = BEACON_REFUSES.replace(
+    "navigator.sendBeacon = function () { return false; };", "navigator.sendBeacon = undefined;"
+)
+
+
+@pytest.mark.parametrize("beacon", [BEACON_REFUSES, BEACON_MISSING], ids=["refuses", "missing"])
+def test_without_a_beacon_the_tag_delivers_by_fetch_with_keepalive(
+    tag_server: ServerProcess,
+    site: LandingSite,
+    tag_id: str,
+    context: BrowserContext,
+    beacon: str,
+) -> None:
+    name = "fetched_" + uuid.uuid4().hex[:8]
+    site.pages["/fetch"] = page_html(
+        tag_server,
+        f'thradTag("set", {{tag_id: "{tag_id}"}}); thradTag("event", "{name}");',
+        before=beacon,
+    )
+    page = context.new_page()
+    page.goto(f"{site.origin()}/fetch")
+    wait_for_tag(page)
+    [(url, keepalive, body)] = page.evaluate("window.fetched")
+    assert page.evaluate("window.pageErrors") == []
+    page.close()
+    assert (url, keepalive) == (f"{tag_server.base_url}/v1/tag/collect", True)
+    assert name in body
+    [row] = wait_for_rows(tag_server.database_url, "events", lambda r: r["event_name"] == name)
+    assert (row["channel"], row["tag_id"]) == ("web", tag_id)
+
+
 def test_tag_js_is_cacheable_and_small(tag_server: ServerProcess) -> None:
     plain = httpx.get(f"{tag_server.base_url}/v1/tag.js")
     assert plain.headers["content-type"].startswith("application/javascript")
@@ -304,4 +348,14 @@ def test_tag_js_is_cacheable_and_small(tag_server: ServerProcess) -> None:
     packed = httpx.get(f"{tag_server.base_url}/v1/tag.js", headers={"accept-encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip"
     assert packed.content == plain.content
-    assert int(packed.headers["content-length"]) < 5 * 1024
+    gzipped = int(packed.headers["content-length"])
+    assert gzipped < 5 * 1024
+    # The sizes the README states are the served ones (kB of 1000 bytes, to a tenth).
+    stated = re.search(
+        r"`/v1/tag.js` is ([\d.]+) KB gzipped \(([\d.]+) KB plain\)", README.read_text()
+    )
+    assert stated is not None
+    assert (float(stated[1]), float(stated[2])) == (
+        round(gzipped / 1000, 1),
+        round(len(plain.content) / 1000, 1),
+    )

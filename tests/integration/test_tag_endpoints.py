@@ -9,6 +9,8 @@ thrad_exp (else 403 bad_click_signature)."
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,9 @@ import pytest
 
 from tests.integration.server import (
     ServerProcess,
+    cli,
     click_link,
+    create_key,
     follow_click,
     real_click,
     running_server,
@@ -212,6 +216,37 @@ def test_an_oversized_text_plain_body_is_refused(http: httpx.Client, tags: dict[
     assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
 
 
+def test_the_tags_body_limit_holds_without_a_length_and_after_gzip(
+    http: httpx.Client, tag_server: ServerProcess, tags: dict[str, str]
+) -> None:
+    """64 KiB, not the server endpoints' 1 MiB: also for a chunked body (no Content-Length)
+    and for a small gzip body that inflates past it."""
+    event_id = str(uuid.uuid4())
+    body = {"tag_id": tags["acme"], "event_name": "x", "event_id": event_id}
+    raw = json.dumps({**body, "params": {"blob": "a" * 100_000}}).encode()
+    headers = {"origin": SHOP, "content-type": "text/plain"}
+
+    def chunked() -> Iterator[bytes]:
+        yield raw[:40_000]
+        yield raw[40_000:]
+
+    answer = http.post("/v1/tag/collect", content=chunked(), headers=headers)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+    packed = gzip.compress(raw)
+    assert len(packed) < 65_536
+    answer = http.post(
+        "/v1/tag/collect", content=packed, headers={**headers, "content-encoding": "gzip"}
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (413, "payload_too_large")
+    assert events_with(tag_server.database_url, event_id) == []
+    small = gzip.compress(json.dumps(body).encode())
+    answer = http.post(
+        "/v1/tag/collect", content=small, headers={**headers, "content-encoding": "gzip"}
+    )
+    assert answer.status_code == 204
+    assert len(events_with(tag_server.database_url, event_id)) == 1
+
+
 def test_a_preflight_is_answered_for_registered_origins_only(
     http: httpx.Client, tags: dict[str, str]
 ) -> None:
@@ -340,3 +375,69 @@ def test_a_conversion_from_a_foreign_origin_is_refused(
     answer = beacon(http, "/v1/tag/conversion", body, origin=OTHER_SHOP)
     assert answer.json()["error"]["code"] == "origin_not_allowed"
     assert conversions_of(tag_server.database_url, body["order_id"]) == []
+
+
+def test_reports_set_web_rows_beside_server_rows_and_split_standard_from_custom_names(
+    http: httpx.Client, tag_server: ServerProcess
+) -> None:
+    """The same tag's rows from the browser (web) and from the partner's server (server), in
+    the partner's events and conversions reports, by channel, for names=standard and custom."""
+    url, tag_id = tag_server.database_url, new_tag_id()
+    register_tag(url, "acme", tag_id, SHOP)
+    for name in ("items_added", "my_web_thing"):
+        event = {"tag_id": tag_id, "event_name": name}
+        assert beacon(http, "/v1/tag/collect", event).status_code == 204
+    # Within the reports' default window (the last 7 days, by conversion_time).
+    now = datetime.now(UTC).isoformat()
+    web_conversion = conversion_body(tag_id, click_of(tag_server), conversion_time=now)
+    assert beacon(http, "/v1/tag/conversion", web_conversion).status_code == 200
+    key = create_key(url, "acme")
+    with httpx.Client(
+        base_url=tag_server.base_url, headers={"Authorization": f"Bearer {key['api_key']}"}
+    ) as partner:
+        sent = partner.post("/v1/api/collect", json={"tag_id": tag_id, "event_name": "items_added"})
+        assert sent.status_code == 204
+        server_conversion = conversion_body(
+            tag_id,
+            {"click_id": real_click(tag_server, env=SERVER_ENV)},
+            event_type="refund_made",
+            conversion_time=now,
+        )
+        assert partner.post("/v1/api/conversion", json=server_conversion).status_code == 200
+
+        def counted(report: str, name_field: str, names: str) -> dict[tuple[str, str], int]:
+            answer = partner.get(
+                f"/v1/api/reports/{report}",
+                params={
+                    "group_by": f"channel,{name_field}",
+                    "filter": f"tag_id:{tag_id}",
+                    "names": names,
+                },
+            )
+            assert answer.status_code == 200, answer.text
+            return {(r["channel"], r[name_field]): r[report] for r in answer.json()["rows"]}
+
+        assert counted("events", "event_name", "standard") == {
+            ("server", "items_added"): 1,
+            ("web", "items_added"): 1,
+        }
+        assert counted("events", "event_name", "custom") == {("web", "my_web_thing"): 1}
+        assert counted("conversions", "event_type", "standard") == {
+            ("web", "purchase_completed"): 1
+        }
+        assert counted("conversions", "event_type", "custom") == {("server", "refund_made"): 1}
+    # The CLI's report --names, the same query.
+    out = cli(
+        url,
+        "report",
+        "events",
+        "--group-by",
+        "channel,event_name",
+        "--filter",
+        f"tag_id:{tag_id}",
+        "--names",
+        "custom",
+        "--json",
+    )
+    rows = json.loads(out)["rows"]
+    assert rows == [{"channel": "web", "event_name": "my_web_thing", "events": 1}]

@@ -335,3 +335,30 @@ def test_a_tag_over_its_rate_limit_is_refused_and_other_tags_are_not(
     assert int(refused.headers["retry-after"]) >= 1
     # The limit is the tag's: the same client, on another tag, is let in.
     assert other.status_code == 204
+
+
+@pytest.mark.sqlite_only("the per-IP limit is the limiter's, the same on every store")
+def test_preflights_count_against_the_client_ips_rate_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Each preflight from an origin nobody registered is a lookup in the store: a flood of
+    made-up origins is held to the client IP's limit like any other request."""
+    env = {**SERVER_ENV, "THRAD_TAG_IP_RATE_LIMIT_PER_S": "3"}
+    with (
+        running_server(database_url, tmp_path / "server.log", env=env) as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as http,
+    ):
+        answers = [
+            http.options(
+                "/v1/tag/collect",
+                headers={
+                    "origin": f"https://{new_tag_id().replace('_', '-')}.example.com",
+                    "access-control-request-method": "POST",
+                },
+            )
+            for _ in range(10)
+        ]
+    codes = [answer.status_code for answer in answers]
+    assert codes[0] == 403
+    assert 429 in codes
+    assert answers[codes.index(429)].json()["error"]["code"] == "rate_limited"

@@ -1,13 +1,14 @@
 """The browser Tag's surface: GET /v1/tag.js, and POST /v1/tag/collect and /v1/tag/conversion.
 
 The two POST endpoints are public (a page holds no key), so what lets a request in is, cheapest
-first: the Origin header (present, an origin), the declared size, the client IP's rate limit,
-the body (size-capped, timed), its tag_id, that tag's registered origins (403
-origin_not_allowed), the tag's rate limit and daily cap; then the same ingest pipeline as the
-server-to-server endpoints, told that the sender is the tag (ingest/pipeline.py: channel web,
-the browser's IP and user agent, the partner from the registry). A CORS preflight (OPTIONS) is
-answered 204 only for an origin some tag lists. The Tag sends `text/plain` (sendBeacon, or
-fetch in no-cors mode), which needs no preflight; the body is JSON whatever its Content-Type.
+first: the Origin header (present, an origin), the declared size, the client IP's rate limit
+(a preflight counts too), the body (size-capped, timed), its tag_id, that tag's registered
+origins (403 origin_not_allowed), the tag's rate limit and daily cap; then the same ingest
+pipeline as the server-to-server endpoints, told that the sender is the tag
+(ingest/pipeline.py: channel web, the browser's IP and user agent, the partner from the
+registry). A CORS preflight (OPTIONS) is answered 204 only for an origin some tag lists. The
+Tag sends `text/plain` (sendBeacon, or fetch in no-cors mode), which needs no preflight; the
+body is JSON whatever its Content-Type.
 """
 
 from __future__ import annotations
@@ -109,16 +110,18 @@ def tag_ingest_handle(
         origin = request_origin(headers.get("origin"))
         if origin is None:
             raise OriginNotAllowed("the Origin header must name the page's origin")
-        if scope["method"] == "OPTIONS":
-            if not await registry.origin_registered(origin):
-                raise OriginNotAllowed(f"no tag is registered for {origin}")
-            return Outcome.SERVED, Answer(204, b"", _preflight_headers(origin))
-        if declared_too_large(headers, max_bytes):
+        preflight = scope["method"] == "OPTIONS"
+        if not preflight and declared_too_large(headers, max_bytes):
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
         client = scope.get("client")
         ctx = context_of(headers, client and client[0])
         sender_ip = proxies.sender_ip(ctx.peer_ip, ctx.forwarded_for, ctx.forwarded)
+        # A preflight too: one for an origin nobody registered is a lookup in the store.
         await limiter.check_name(f"tag-ip:{sender_ip}", admission.ip_per_s)
+        if preflight:
+            if not await registry.origin_registered(origin):
+                raise OriginNotAllowed(f"no tag is registered for {origin}")
+            return Outcome.SERVED, Answer(204, b"", _preflight_headers(origin))
         body = await read_body(receive, headers, max_bytes, timeout_s)
         tag_id = tag_id_of(body)
         tag = await registry.find(tag_id)

@@ -31,6 +31,7 @@ _PREFLIGHT = {
     "responses": {
         "204": {"description": "The origin is one some tag lists: Access-Control-Allow-*"},
         "403": error("origin_not_allowed"),
+        "429": error("rate_limited: per client IP", retry=True),
     },
 }
 
