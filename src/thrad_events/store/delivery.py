@@ -96,19 +96,32 @@ def minute_after(moment: datetime) -> str:
         return minute_of(start) + "~"
 
 
-class Delivered:
-    """The stored and duplicate counts of one commit, gathered from the writer's answers."""
+_COUNTED = {InsertResult.INSERTED: STORED, InsertResult.DUPLICATE: DUPLICATE}
 
-    __slots__ = ("counts",)
+
+class Delivered:
+    """The stored and duplicate counts of one commit, gathered from the writer's answers.
+
+    Called once per row inside the writer's transaction, so it tallies plain tuples and makes
+    a CountKey once per distinct count."""
+
+    __slots__ = ("_tally",)
 
     def __init__(self) -> None:
-        self.counts: Counter[CountKey] = Counter()
+        self._tally: dict[tuple[str, str, str, Any], int] = {}
 
     def add(self, route: str, partner_id: str, minute: str, result: Any) -> None:
-        if result is InsertResult.INSERTED:
-            self.counts[CountKey(partner_id, minute, route, STORED)] += 1
-        elif result is InsertResult.DUPLICATE:
-            self.counts[CountKey(partner_id, minute, route, DUPLICATE)] += 1
+        key = (partner_id, minute, route, result)
+        self._tally[key] = self._tally.get(key, 0) + 1
+
+    @property
+    def counts(self) -> Counter[CountKey]:
+        counts: Counter[CountKey] = Counter()
+        for (partner_id, minute, route, result), count in self._tally.items():
+            outcome = _COUNTED.get(result) if isinstance(result, InsertResult) else None
+            if outcome is not None:
+                counts[CountKey(partner_id, minute, route, outcome)] += count
+        return counts
 
 
 # -- the SQL both stores run (written with ?, see store/dialect.py) ------------------------------
