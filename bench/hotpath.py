@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import cProfile
 import itertools
 import os
@@ -33,11 +34,14 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 # prometheus-client picks its kind of value when it is imported, so this comes first.
 MULTIPROCESS_METRICS = "--multiprocess-metrics" in sys.argv
 if MULTIPROCESS_METRICS:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotpath-metrics-")
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+from tests.postgres import postgres_schema  # noqa: E402
 
 from thrad_events.app import build_app  # noqa: E402
 from thrad_events.auth import admin  # noqa: E402
@@ -169,8 +173,12 @@ def thread_cpu() -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{folder}/bench.db"
+    with contextlib.ExitStack() as stack:
+        if args.store == "postgresql":
+            # A fresh schema on the local server (THRAD_TEST_POSTGRES_URL), dropped afterwards.
+            url = stack.enter_context(postgres_schema())
+        else:
+            url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/bench.db"
         store = open_store(url)
         store.migrate()
         key, other_key = (
@@ -290,6 +298,7 @@ if __name__ == "__main__":
         default="none",
         help="an event debugger stream open on another partner, or on the one sending",
     )
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--multiprocess-metrics",

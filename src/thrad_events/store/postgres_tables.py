@@ -116,7 +116,7 @@ class TableWrite:
     name: str
     columns: tuple[str, ...]
     converters: tuple[Callable[[Any], Any], ...]
-    statement: sql.Composed
+    statement: bytes  # rendered once: psycopg would render a Composed again on every execute
     key_positions: tuple[int, ...]
     click_position: int | None  # conversions: where click_id is
 
@@ -200,7 +200,7 @@ def table_write(name: str, columns: tuple[str, ...], types: dict[str, str]) -> T
         name=name,
         columns=columns,
         converters=tuple(_TO_DB.get(types[c], _text) for c in columns),
-        statement=statement,
+        statement=statement.as_bytes(),
         key_positions=tuple(columns.index(c) for c in RETURNED_KEYS[name]),
         click_position=columns.index("click_id") if name == "conversions" else None,
     )
