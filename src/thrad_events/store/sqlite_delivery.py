@@ -24,7 +24,7 @@ from thrad_events.store.delivery import (
     unkept_counts,
 )
 from thrad_events.store.errors import StorageError
-from thrad_events.store.sqlite_writes import Write
+from thrad_events.store.sqlite_writes import ROW_WRITES, Write
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,13 @@ def count_delivered(
     """The commit's stored and duplicate rows counted, in its own transaction (a Settle)."""
     delivered: Delivered | None = None
     for write, answer in zip(writes, results, strict=True):
-        route = getattr(write, "route", None)
-        if route is None or isinstance(answer, BaseException):
+        if not isinstance(write, ROW_WRITES) or isinstance(answer, BaseException):
+            continue
+        route = write.route
+        if route is None:
             continue
         delivered = delivered or Delivered()
-        for values, result in write.delivered(answer):  # type: ignore[attr-defined]
+        for values, result in write.delivered(answer):
             # received_at is format_time's text: its first 16 characters are the minute.
             delivered.add(route, values[_PARTNER], values[_RECEIVED][:16], result)
     if delivered is not None and delivered.counts:

@@ -294,6 +294,9 @@ class ConversionRows:
 
 # The kinds of write the writer merges across requests.
 MERGED: frozenset[type[MergedWrite]] = frozenset({EventRows})
+# The kinds of write that store a request's rows: each has the request's `route` (None: not
+# counted) and pairs its rows with their answers in `delivered`, for the delivery counts.
+ROW_WRITES = (EventRows, ConversionRow, ConversionRows)
 
 
 def _insert_events(connection: sqlite3.Connection, rows: list[Values]) -> list[RowResult]:
