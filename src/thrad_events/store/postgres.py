@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
@@ -361,17 +362,16 @@ class PostgresStore:
         return test_rows.purge(delete_batch, batch_rows)
 
     def tags(self) -> TagTable:
-        # One table object per store: it serialises the calls sharing a connection.
-        table: TagTable | None = getattr(self, "_tag_table", None)
-        if table is not None:
-            return table
+        return self._tag_table
 
+    @functools.cached_property
+    def _tag_table(self) -> TagTable:
+        # One table object per store: it serialises the calls sharing a connection.
         def read(run: Callable[[Any], Any]) -> Any:
             with self._conns.errors():
                 return run(self._conns.admin())
 
-        self._tag_table = TagTable(read, SQL_DIALECT)
-        return self._tag_table
+        return TagTable(read, SQL_DIALECT)
 
     def close_sync(self) -> None:
         self._conns.close()

@@ -8,6 +8,7 @@ the same transaction. Reads (key lookups, reports, exports) use one connection p
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -392,19 +393,18 @@ class SqliteStore:
         return test_rows.purge(delete_batch, batch_rows)
 
     def tags(self) -> TagTable:
-        # One table object per store: it serialises the calls sharing a connection.
-        table: TagTable | None = getattr(self, "_tag_table", None)
-        if table is not None:
-            return table
+        return self._tag_table
 
+    @functools.cached_property
+    def _tag_table(self) -> TagTable:
+        # One table object per store: it serialises the calls sharing a connection.
         def read(run: Callable[[Any], Any]) -> Any:
             try:
                 return run(self._thread_connection())
             except sqlite3.Error as exc:
                 raise StorageError(f"tag registry: {exc}") from exc
 
-        self._tag_table = TagTable(read, SQL_DIALECT)
-        return self._tag_table
+        return TagTable(read, SQL_DIALECT)
 
     def close_sync(self) -> None:
         self._writer.stop()
