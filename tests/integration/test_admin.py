@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from tests.integration.server import (
     cli,
     create_key,
     error_of,
+    free_port,
     running_server,
     unique_name,
 )
@@ -453,6 +455,36 @@ def test_a_wrong_or_missing_token_is_a_401_and_an_api_key_a_403(
         error_of(answer, 403, "forbidden")
     [listed] = admin.get("/v1/admin/keys", params={"partner": key["partner_id"]}).json()["keys"]
     assert listed["last_used_at"] is None, "a refused admin request is no use of the key"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "fifteen-chars-x",  # too short to resist guessing over HTTP
+        "a-token-from-a-file-0123456789\n",  # a trailing newline
+        "an admin token with spaces",
+        "\tan-admin-token-0123456789",
+        "ein-schlüssel-für-admins-0123",  # not ASCII: no header carries it as written
+    ],
+)
+def test_serve_refuses_an_admin_token_no_request_could_present(
+    database_url: str, token: str
+) -> None:
+    """Start-up refuses, naming the variable, a token shorter than 16 characters and one that no
+    `Authorization: Bearer` header could carry as it is (whitespace is stripped from a header,
+    a space ends the token, and header bytes are not UTF-8 text), instead of serving an admin API
+    that refuses every request."""
+    done = subprocess.run(
+        [sys.executable, "-m", "thrad_events", "serve", "--port", str(free_port())],
+        env=clean_env(database_url, {"THRAD_ADMIN_TOKEN": token}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "THRAD_ADMIN_TOKEN" in done.stderr
+    assert token.strip() not in done.stderr + done.stdout
 
 
 def test_without_an_admin_token_the_admin_api_is_off(shared_client: httpx.Client) -> None:
