@@ -429,6 +429,28 @@ def test_the_audit_command_prints_a_header_row_or_json_lines(admin_server: Serve
     assert since == ""
 
 
+def test_every_listing_command_takes_json(admin: httpx.Client, admin_server: ServerProcess) -> None:
+    """What an operator made over HTTP, listed by each listing command with --json: one JSON
+    object per line (a report and the rejections: the HTTP endpoint's one JSON object)."""
+    url = admin_server.database_url
+    partner = new_partner(admin)
+    key = new_key(admin, partner["name"])
+    tag_id = unique_name("tag")
+    body = {"partner": partner["name"], "tag_id": tag_id, "origins": ["https://shop.example"]}
+    assert admin.post("/v1/admin/tags", json=body).status_code == 201
+
+    def lines(*command: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in cli(url, *command, "--json").splitlines()]
+
+    assert partner["partner_id"] in {p["partner_id"] for p in lines("partners", "list")}
+    assert key["key_id"] in {k["key_id"] for k in lines("keys", "list")}
+    assert tag_id in {t["tag_id"] for t in lines("tags", "list")}
+    assert key["key_id"] in {e["target"] for e in lines("audit", "--limit", "1000")}
+    for command in (("rejections", "--partner", partner["name"]), ("report", "events")):
+        [answer] = lines(*command)
+        assert isinstance(answer, dict)
+
+
 # -- who may use it -----------------------------------------------------------------------------
 
 
