@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from starlette.types import Receive, Scope
 
+from thrad_events.auth import admin
 from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
 from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
 from thrad_events.http.admin_request import blocking
@@ -25,7 +26,6 @@ from thrad_events.instants import utcnow
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.reports.run import ReportRunner
-from thrad_events.store.admin_sql import AdminSession
 from thrad_events.store.base import Store
 
 _encoder = msgspec.json.Encoder()
@@ -62,15 +62,10 @@ async def report_scope(
 async def _partner_id(store: Store, ref: str) -> str:
     """The id of the partner whose id or name is `ref` (for the operator, who may name any):
     no such partner is a 422, not rows of nobody that look like a partner with none."""
-
-    def find(session: AdminSession) -> str | None:
-        found = session.partner(ref)
-        return None if found is None else found.partner_id
-
-    partner_id = await blocking(lambda: store.admin(find, write=False))
-    if partner_id is None:
+    found = await blocking(lambda: admin.find_partner(store, ref))
+    if found is None:
         raise field_error(ValidationFailed, "partner_id", "no partner has this id or name")
-    return partner_id
+    return found.partner_id
 
 
 async def scoped_query(
