@@ -9,6 +9,7 @@ from thrad_events.http.export import DEFAULT_EXPORT_LIMIT, EXPORT_TABLES, FORMAT
 from thrad_events.http.openapi.shared import (
     ISO_TIME_PATTERN,
     PARTNER_ID,
+    PARTNER_REF_PATTERN,
     query,
     read_errors,
 )
@@ -60,7 +61,7 @@ def export_paths() -> dict[str, Any]:
         PARTNER_ID,
         query(
             "partner",
-            {"type": "string", "minLength": 1, "maxLength": 128},
+            {"type": "string", "pattern": PARTNER_REF_PATTERN},
             "Another name for partner_id",
         ),
         query(

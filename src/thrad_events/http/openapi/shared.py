@@ -51,10 +51,12 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
     }
 
 
+# A partner's id (ptn_...) or name: 1 to 128 characters, none of them a control character.
+PARTNER_REF_PATTERN = r"^[^\u0000-\u001f\u007f]{1,128}$"
 # The partner a read is scoped to, as reports and export take it.
 PARTNER_ID = query(
     "partner_id",
-    {"type": "string", "minLength": 1, "maxLength": 128},
+    {"type": "string", "pattern": PARTNER_REF_PATTERN},
     "With THRAD_ADMIN_TOKEN: only this partner's rows, by its id or name (no such partner: "
     "422) [default: every partner]. With an API key: its own partner's id only",
 )
