@@ -110,7 +110,7 @@ def build_app(settings: Settings) -> App:
         on_storage_failure=metrics.rate_limit_storage_failures.inc,
     )
     admission = Admission(keys, limiter, settings.max_body_bytes, settings.body_timeout_s)
-    report_access = reports.ReportAccess(keys, limiter, settings.admin_token)
+    report_access = reports.ReportAccess(keys, limiter, settings.admin_token, store)
     report_runner = ReportRunner(store, timeout_s=settings.report_timeout_s)
     export_runner = ExportRunner(store, wait_timeout_s=settings.report_timeout_s)
     export_cursors = CursorSigner(secret)

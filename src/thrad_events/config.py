@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,8 @@ from thrad_events.schemas import MAX_BATCH_ITEMS
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/thrad.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# What an `Authorization: Bearer` header carries as it is: visible ASCII, no space.
+_BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
 # Group-commit defaults, shared by the settings and both stores: rows per transaction at most,
 # rows that may wait before requests get 503, and how long a request waits for its commit.
 WRITE_BATCH_MAX_ROWS = 512
@@ -106,6 +109,13 @@ class Settings:
             if len(token) < 16:
                 # A short bearer token could be guessed over HTTP: refuse to serve with it.
                 raise ConfigError("THRAD_ADMIN_TOKEN must be at least 16 characters")
+            if not _BEARER_TOKEN.fullmatch(token):
+                # No request could present it (a header's whitespace is stripped, a space ends
+                # the token, header bytes are not UTF-8): every admin request would be a 401.
+                raise ConfigError(
+                    "THRAD_ADMIN_TOKEN must be printable ASCII without spaces or line breaks "
+                    "(it is sent as `Authorization: Bearer <token>`)"
+                )
             values["admin_token"] = token
         for name, key in (
             ("THRAD_MAX_BODY_BYTES", "max_body_bytes"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from tests.integration.server import (
     cli,
     create_key,
     error_of,
+    free_port,
     running_server,
     unique_name,
 )
@@ -427,6 +429,28 @@ def test_the_audit_command_prints_a_header_row_or_json_lines(admin_server: Serve
     assert since == ""
 
 
+def test_every_listing_command_takes_json(admin: httpx.Client, admin_server: ServerProcess) -> None:
+    """What an operator made over HTTP, listed by each listing command with --json: one JSON
+    object per line (a report and the rejections: the HTTP endpoint's one JSON object)."""
+    url = admin_server.database_url
+    partner = new_partner(admin)
+    key = new_key(admin, partner["name"])
+    tag_id = unique_name("tag")
+    body = {"partner": partner["name"], "tag_id": tag_id, "origins": ["https://shop.example"]}
+    assert admin.post("/v1/admin/tags", json=body).status_code == 201
+
+    def lines(*command: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in cli(url, *command, "--json").splitlines()]
+
+    assert partner["partner_id"] in {p["partner_id"] for p in lines("partners", "list")}
+    assert key["key_id"] in {k["key_id"] for k in lines("keys", "list")}
+    assert tag_id in {t["tag_id"] for t in lines("tags", "list")}
+    assert key["key_id"] in {e["target"] for e in lines("audit", "--limit", "1000")}
+    for command in (("rejections", "--partner", partner["name"]), ("report", "events")):
+        [answer] = lines(*command)
+        assert isinstance(answer, dict)
+
+
 # -- who may use it -----------------------------------------------------------------------------
 
 
@@ -453,6 +477,36 @@ def test_a_wrong_or_missing_token_is_a_401_and_an_api_key_a_403(
         error_of(answer, 403, "forbidden")
     [listed] = admin.get("/v1/admin/keys", params={"partner": key["partner_id"]}).json()["keys"]
     assert listed["last_used_at"] is None, "a refused admin request is no use of the key"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "fifteen-chars-x",  # too short to resist guessing over HTTP
+        "a-token-from-a-file-0123456789\n",  # a trailing newline
+        "an admin token with spaces",
+        "\tan-admin-token-0123456789",
+        "ein-schlüssel-für-admins-0123",  # not ASCII: no header carries it as written
+    ],
+)
+def test_serve_refuses_an_admin_token_no_request_could_present(
+    database_url: str, token: str
+) -> None:
+    """Start-up refuses, naming the variable, a token shorter than 16 characters and one that no
+    `Authorization: Bearer` header could carry as it is (whitespace is stripped from a header,
+    a space ends the token, and header bytes are not UTF-8 text), instead of serving an admin API
+    that refuses every request."""
+    done = subprocess.run(
+        [sys.executable, "-m", "thrad_events", "serve", "--port", str(free_port())],
+        env=clean_env(database_url, {"THRAD_ADMIN_TOKEN": token}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "THRAD_ADMIN_TOKEN" in done.stderr
+    assert token.strip() not in done.stderr + done.stdout
 
 
 def test_without_an_admin_token_the_admin_api_is_off(shared_client: httpx.Client) -> None:

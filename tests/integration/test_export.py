@@ -23,6 +23,7 @@ from tests.integration.server import (
     export,
     export_csv,
     real_click,
+    unique_name,
 )
 
 ENRICHMENT = [
@@ -254,3 +255,22 @@ def test_export_takes_until_partner_and_limit(server: ServerProcess) -> None:
         names("--partner", "nobody")
     with pytest.raises(RuntimeError, match="clicks belong to no partner"):
         export(server.database_url, "clicks", "--partner", "acme")
+
+
+def test_partner_selects_a_partner_that_has_no_key(shared_server: ServerProcess) -> None:
+    """`--partner` finds every partner by name or id, also one without an API key (made by
+    `partners create`, the admin API or the Tag registry): its export is empty, not an error
+    saying it does not exist."""
+    url = shared_server.database_url
+    name = unique_name("keyless")
+    cli(url, "partners", "create", name)
+    partner_id = next(
+        p["partner_id"]
+        for p in map(json.loads, cli(url, "partners", "list", "--json").splitlines())
+        if p["name"] == name
+    )
+    for ref in (name, partner_id):
+        assert cli(url, "export", "events", "--partner", ref) == ""
+        report = json.loads(cli(url, "report", "events", "--partner", ref, "--json"))
+        assert report["rows"] == [{"events": 0}]
+        assert json.loads(cli(url, "rejections", "--partner", ref, "--json"))["rejections"] == []

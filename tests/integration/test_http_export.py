@@ -22,6 +22,7 @@ import pytest
 from tests.integration.server import (
     ServerProcess,
     create_key,
+    error_of,
     export,
     real_click,
     running_server,
@@ -135,10 +136,17 @@ def test_the_admin_token_exports_any_partner(
     partner.collect(1)
     theirs = other.collect(2)
     for name in ("partner_id", "partner"):
-        rows = jsonl(admin.get(f"/v1/api/export/events?{name}={other.partner_id}"))
-        assert sorted(row["event_id"] for row in rows) == sorted(theirs)
+        for ref in (other.partner_id, other.name):
+            rows = jsonl(admin.get(f"/v1/api/export/events?{name}={ref}"))
+            assert sorted(row["event_id"] for row in rows) == sorted(theirs), (name, ref)
     everyone = {row["partner_id"] for row in jsonl(admin.get("/v1/api/export/events"))}
     assert {partner.partner_id, other.partner_id} <= everyone
+    # No such partner: said so, not an empty export that looks like a partner with no rows.
+    unknown = admin.get("/v1/api/export/events?partner=nobody-at-all")
+    error = error_of(unknown, 422, "validation_error")
+    assert error["details"] == [
+        {"field": "partner_id", "message": "no partner has this id or name"}
+    ]
 
 
 def test_cursor_pages_return_every_row_exactly_once(partner: Partner) -> None:

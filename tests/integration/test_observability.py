@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -98,12 +100,11 @@ def test_metrics_of_two_workers_are_summed(tmp_path: Path) -> None:
 
 
 def test_access_log_is_off_by_default_and_one_json_line_per_request_with_the_flag(
-    tmp_path: Path,
+    database_url: str, tmp_path: Path
 ) -> None:
     """THRAD_ACCESS_LOG=1 adds one line per request (method, path, status), never the key;
     without it no request line is logged. (Servers of their own: the setting is only theirs.)"""
     for flag in ("0", "1"):
-        database_url = f"sqlite:///{tmp_path / f'access-{flag}.db'}"
         server = ServerProcess(
             database_url, tmp_path / f"server-{flag}.log", env={"THRAD_ACCESS_LOG": flag}
         )
@@ -161,3 +162,45 @@ def test_each_rejected_request_is_one_info_line_naming_partner_key_route_and_cod
     assert rejected["rejected-2"]["key_id"] is None
     assert "s3cr3t" not in module_server.log()
     assert partner_key["api_key"] not in module_server.log()
+
+
+def test_under_a_flood_rejection_lines_are_sampled_and_every_skipped_one_counted(
+    database_url: str, server: ServerProcess
+) -> None:
+    """A flood of refused requests writes at most 50 lines a second; the next line written
+    says how many were skipped (`skipped`), so lines and skipped counts add up to every refusal.
+    600 requests sent one after another cannot spread over the 12 s that would need no
+    sampling."""
+    key = create_key(database_url, "acme", "flood", "--rate-limit", "1000000")
+    sent = 600
+    with httpx.Client(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {key['api_key']}"},
+        timeout=10,
+    ) as http:
+        for number in range(sent):
+            answer = http.post(
+                "/v1/api/collect",
+                content=b'{"event_name": 5}',
+                headers={"X-Request-ID": f"flood-{number}"},
+            )
+            assert answer.status_code == 422
+        time.sleep(1.1)  # a new second: the next refusal is written, with the count skipped
+        answer = http.post(
+            "/v1/api/collect", content=b"{}", headers={"X-Request-ID": "after-flood"}
+        )
+        assert answer.status_code == 400
+
+    def rejected() -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("message") == "request rejected"]
+
+    deadline = time.monotonic() + 10
+    while not any(line["request_id"] == "after-flood" for line in rejected()):
+        assert time.monotonic() < deadline, "the refusal after the flood was not logged"
+        time.sleep(0.1)
+    lines = rejected()
+    assert all(line["key_id"] == key["key_id"] for line in lines)
+    assert len(lines) < sent, "every refusal of the flood was written"
+    assert len(lines) + sum(line.get("skipped", 0) for line in lines) == sent + 1
+    assert lines[-1]["request_id"] == "after-flood"

@@ -18,12 +18,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 
 from tests.integration.server import ServerProcess, clean_env, cli, free_port
+from thrad_events.cli import main
 
 PUBLIC = [
     ("/v1/api/collect", "post"),
@@ -159,9 +162,12 @@ def test_operational_endpoints_need_no_key(shared_server: ServerProcess, path: s
     assert httpx.get(f"{shared_server.base_url}{path}").status_code == 200
 
 
-def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(tmp_path: Path) -> None:
+def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(
+    database_url: str, tmp_path: Path
+) -> None:
     """Readiness tells the truth: with THRAD_REDIS_URL set, a Redis that stops answering makes
-    /readyz a 503 naming `redis` (storage still fine), and it is 200 again once Redis is back."""
+    /readyz a 503 naming `redis` (storage still fine), and it is 200 again once Redis is back.
+    On both stores: PostgreSQL nodes are the ones that share Redis."""
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         if os.environ.get("CI") == "true":
@@ -183,7 +189,7 @@ def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(tmp_pat
 
     redis = start_redis()
     server = ServerProcess(
-        f"sqlite:///{tmp_path / 'thrad.db'}",
+        database_url,
         tmp_path / "server.log",
         env={"THRAD_REDIS_URL": f"redis://127.0.0.1:{port}/0"},
     )
@@ -206,16 +212,53 @@ def test_readyz_names_redis_when_it_stops_answering_and_recovers_with_it(tmp_pat
         redis.wait(10)
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ("keys", "list"),
-        ("keys", "create", "--partner", "p", "--label", "l"),
-        ("clicks", "link", "--landing-url", "https://shop.example.com/"),
-        ("export", "events"),
-        ("report", "events"),
-    ],
-)
+# Every command that opens the database, as an operator would type it.
+STORE_COMMANDS = [
+    ("keys", "list"),
+    ("keys", "create", "--partner", "p", "--label", "l"),
+    ("keys", "revoke", "key_0123456789abcdef"),
+    ("keys", "update", "key_0123456789abcdef", "--rate-limit", "5"),
+    ("keys", "rotate", "key_0123456789abcdef"),
+    ("partners", "list"),
+    ("partners", "create", "acme"),
+    ("tags", "list"),
+    ("tags", "create", "--partner", "p", "--tag-id", "t", "--origin", "https://a.example"),
+    ("tags", "update", "t", "--daily-cap", "5"),
+    ("audit",),
+    ("clicks", "link", "--landing-url", "https://shop.example.com/"),
+    ("clicks", "create"),
+    ("export", "events"),
+    ("report", "events"),
+    ("rejections",),
+    ("test-rows", "purge"),
+]
+# The commands that make the database, and those that never open it.
+NOT_STORE_COMMANDS = {
+    ("serve",),
+    ("migrate",),
+    ("send", "collect"),
+    ("send", "conversion"),
+    ("geoip", "info"),
+    ("geoip", "lookup"),
+}
+
+
+def test_every_command_is_checked_against_a_missing_database() -> None:
+    """A new command is added to STORE_COMMANDS (or to NOT_STORE_COMMANDS, saying why)."""
+
+    def leaves(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from leaves(sub, (*path, name))
+        else:
+            yield path
+
+    commands = set(leaves(main))
+    checked = {next(c[:n] for n in (2, 1) if c[:n] in commands) for c in STORE_COMMANDS}
+    assert commands - NOT_STORE_COMMANDS == checked
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
 def test_a_command_other_than_serve_or_migrate_never_creates_a_database(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:

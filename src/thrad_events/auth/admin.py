@@ -147,6 +147,11 @@ def partner_or_new(session: AdminSession, actor: str, ref: str, now: datetime) -
     return found
 
 
+def find_partner(store: Store, ref: str) -> PartnerRecord | None:
+    """The partner whose id or name is `ref`, with API keys or without (a Tag's partner)."""
+    return store.admin(lambda session: session.partner(ref), write=False)
+
+
 def list_partners(store: Store, limit: int) -> tuple[list[PartnerRecord], bool]:
     """At most `limit` partners by name, and whether there were more."""
     found = store.admin(lambda session: session.partners(limit + 1), write=False)

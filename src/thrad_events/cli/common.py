@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from thrad_events.auth import admin
 from thrad_events.config import ConfigError, Settings
 from thrad_events.errors import IngestError
 from thrad_events.reports.safe_text import terminal_text
@@ -83,10 +84,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 def partner_id_of(store: Store, partner: str) -> str:
     """The id of the partner named or identified by `partner`."""
-    for record in store.list_keys():
-        if partner in (record.partner_id, record.partner_name):
-            return record.partner_id
-    raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
+    found = admin.find_partner(store, partner)
+    if found is None:
+        raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
+    return found.partner_id
 
 
 def acting(action: Callable[[], T]) -> T:

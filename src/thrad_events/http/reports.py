@@ -2,9 +2,9 @@
 
 A partner's API key reads its own partner's rows and counts against its rate limit like any
 request; `Authorization: Bearer <THRAD_ADMIN_TOKEN>` reads every partner's, or one chosen with
-partner_id= (no admin token configured: no operator access over HTTP). The queries themselves
-live in reports/, and all of a report's work, the encoding of its answer included, runs on a
-report thread (reports/run.py), never on the event loop that serves ingest.
+partner_id= (its id or name; no admin token configured: no operator access over HTTP). The
+queries themselves live in reports/, and all of a report's work, the encoding of its answer
+included, runs on a report thread (reports/run.py), never on the event loop that serves ingest.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from urllib.parse import parse_qsl
 import msgspec
 from starlette.types import Receive, Scope
 
+from thrad_events.auth import admin
 from thrad_events.auth.keys import KeyCache, bearer_token, is_admin_token
 from thrad_events.errors import Forbidden, IngestError, Outcome, ValidationFailed, field_error
+from thrad_events.http.admin_request import blocking
 from thrad_events.http.endpoint import Handle
 from thrad_events.http.errors import JSON_TYPE, Answer
 from thrad_events.instants import utcnow
 from thrad_events.ratelimits import KeyRateLimiter
 from thrad_events.reports.query import Report, parse_report_query
 from thrad_events.reports.run import ReportRunner
+from thrad_events.store.base import Store
 
 _encoder = msgspec.json.Encoder()
 # A report holds a partner's business figures: no shared cache may keep it.
@@ -35,6 +38,7 @@ class ReportAccess:
     keys: KeyCache
     limiter: KeyRateLimiter
     admin_token: str | None
+    store: Store
 
 
 async def report_scope(
@@ -43,7 +47,7 @@ async def report_scope(
     """The partner whose rows a request may read; None for an operator reading all of them."""
     token = bearer_token(headers.get("authorization"))
     if is_admin_token(token, access.admin_token):
-        return asked_partner
+        return None if asked_partner is None else await _partner_id(access.store, asked_partner)
     key = await access.keys.authenticate(token)
     try:
         await access.limiter.check(key)
@@ -53,6 +57,15 @@ async def report_scope(
         error.partner_id, error.key_id = key.partner_id, key.key_id
         raise
     return key.partner_id
+
+
+async def _partner_id(store: Store, ref: str) -> str:
+    """The id of the partner whose id or name is `ref` (for the operator, who may name any):
+    no such partner is a 422, not rows of nobody that look like a partner with none."""
+    found = await blocking(lambda: admin.find_partner(store, ref))
+    if found is None:
+        raise field_error(ValidationFailed, "partner_id", "no partner has this id or name")
+    return found.partner_id
 
 
 async def scoped_query(

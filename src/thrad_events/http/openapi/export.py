@@ -9,7 +9,7 @@ from thrad_events.http.export import DEFAULT_EXPORT_LIMIT, EXPORT_TABLES, FORMAT
 from thrad_events.http.openapi.shared import (
     ISO_TIME_PATTERN,
     PARTNER_ID,
-    PARTNER_ID_PATTERN,
+    PARTNER_REF_PATTERN,
     query,
     read_errors,
 )
@@ -61,7 +61,7 @@ def export_paths() -> dict[str, Any]:
         PARTNER_ID,
         query(
             "partner",
-            {"type": "string", "pattern": PARTNER_ID_PATTERN},
+            {"type": "string", "pattern": PARTNER_REF_PATTERN},
             "Another name for partner_id",
         ),
         query(

@@ -21,7 +21,6 @@ ISO_TIME_PATTERN = (
     r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"
     r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?\s*$"
 )
-PARTNER_ID_PATTERN = r"^ptn_[0-9a-f]{16}$"
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -52,12 +51,14 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
     }
 
 
+# A partner's id (ptn_...) or name: 1 to 128 characters, none of them a control character.
+PARTNER_REF_PATTERN = r"^[^\u0000-\u001f\u007f]{1,128}$"
 # The partner a read is scoped to, as reports and export take it.
 PARTNER_ID = query(
     "partner_id",
-    {"type": "string", "pattern": PARTNER_ID_PATTERN},
-    "With THRAD_ADMIN_TOKEN: only this partner's rows [default: every partner]. "
-    "With an API key: its own partner only",
+    {"type": "string", "pattern": PARTNER_REF_PATTERN},
+    "With THRAD_ADMIN_TOKEN: only this partner's rows, by its id or name (no such partner: "
+    "422) [default: every partner]. With an API key: its own partner's id only",
 )
 # The answers of any request authenticated by an API key.
 KEY_ERRORS = {
