@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -279,6 +280,38 @@ def test_a_command_other_than_serve_or_migrate_never_creates_a_database(
     assert len(lines) == 1, done.stderr
     assert str(tmp_path / "var" / "thrad.db") in lines[0]
     assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("content", ["empty", "another program's", "no database"])
+def test_a_command_other_than_serve_or_migrate_leaves_a_file_that_is_not_ours_alone(
+    tmp_path: Path, content: str
+) -> None:
+    """An existing file that holds no database of ours (empty, another program's tables, not
+    SQLite at all) is refused like a missing one, and left as it was."""
+    path = tmp_path / "thrad.db"
+    if content == "empty":
+        path.touch()
+    elif content == "no database":
+        path.write_bytes(b"a text file, not SQLite\n" * 200)
+    else:
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            connection.execute("CREATE TABLE notes (body TEXT)")
+            connection.commit()
+    before = path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "thrad_events", "keys", "list"],
+        env=clean_env(f"sqlite:///{path}"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"no thrad-events database at {path}" in lines[0]
+    assert path.read_bytes() == before
 
 
 def test_migrate_creates_the_database_that_other_commands_then_use(tmp_path: Path) -> None:

@@ -50,7 +50,8 @@ def cli_store(database_url: str | None, *, create: bool = False) -> Store:
     missing = None if create else missing_sqlite_file(settings.database_url)
     if missing is not None:
         raise click.ClickException(
-            f"no database at {missing} (THRAD_DATABASE_URL={settings.database_url}); "
+            f"no thrad-events database at {missing} "
+            f"(THRAD_DATABASE_URL={settings.database_url}); "
             "`thrad-events migrate` or `serve` creates it"
         )
     store, _ = migrated_store(settings.database_url)

@@ -46,14 +46,17 @@ def open_store(
 
 
 def missing_sqlite_file(database_url: str) -> Path | None:
-    """The resolved path of a SQLite database file that does not exist yet; None otherwise.
+    """The resolved path of a SQLite file that holds no database of ours: one that does not
+    exist yet, an empty file, another program's database, a file that is no database at all;
+    None otherwise.
 
     Only `serve` and `migrate` may create a database: any other command pointed at a wrong path
-    would otherwise start an empty one, with its own click secret, that no server reads.
+    would otherwise start an empty one, with its own click secret, that no server reads (or
+    write our tables into a file that is not ours).
     """
     if not database_url.startswith("sqlite:///"):
         return None
-    from thrad_events.store.sqlite import sqlite_path
+    from thrad_events.store.sqlite import is_our_database, sqlite_path
 
     path = sqlite_path(database_url).resolve()
-    return None if path.exists() else path
+    return None if path.exists() and is_our_database(path) else path

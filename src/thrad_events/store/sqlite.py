@@ -8,6 +8,7 @@ the same transaction. Reads (key lookups, reports, exports) use one connection p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -61,6 +62,19 @@ def sqlite_path(database_url: str) -> Path:
 
 
 _CLICK_SQL = insert_sql("clicks", CLICKS.columns)
+
+
+def is_our_database(path: Path) -> bool:
+    """Whether the file at `path` is a SQLite database migrated by this service (it is only
+    read: an empty file stays empty)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ).fetchone()
+    except sqlite3.Error:  # not a database at all
+        return False
+    return found is not None
 
 
 class SqliteStore:
