@@ -1,7 +1,8 @@
 -- wrk script: POSTs a ~400-byte event or conversion with a unique id per request, so every
 -- request is a new row (no dedupe shortcut), and prints a JSON summary at the end.
--- collect_refused10 is collect with every tenth body refused (422), kept as a rejection.
--- Environment: BENCH_KIND=collect|collect_refused10|conversion|collect_batch, BENCH_BATCH=<items per batch>, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
+-- collect_refused10 is collect with every tenth body refused (422), kept as a rejection;
+-- collect_refused refuses every body (the refusal path alone).
+-- Environment: BENCH_KIND=collect|collect_refused10|collect_refused|conversion|collect_batch, BENCH_BATCH=<items per batch>, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
 local kind = os.getenv("BENCH_KIND") or "collect"
 local key = os.getenv("BENCH_KEY")
 local click = os.getenv("BENCH_CLICK") or ""
@@ -53,7 +54,7 @@ function request()
     headers["Idempotency-Key"] = "idem-" .. id
     return wrk.format("POST", "/v1/api/conversion", headers, body)
   end
-  if kind == "collect_refused10" and counter % 10 == 0 then
+  if kind == "collect_refused" or (kind == "collect_refused10" and counter % 10 == 0) then
     local body = '{"tag_id":"adv_001","event_name":5,"event_id":"' .. id .. '"}'
     return wrk.format("POST", "/v1/api/collect", headers, body)
   end

@@ -7,6 +7,10 @@ load a request pays a few dict adds instead of a locked write per series (with s
 each write is to a file they share: BENCHMARKS.md has the cost), and a worker that went quiet
 has its counts in the shared files as soon as its last answer is sent, as before. The series
 and their sums across workers are the same.
+
+"No request left in flight" is checked once per turn of the event loop, not after each request:
+requests that need no wait (a refusal) run to their end one after the other within one turn,
+and each would otherwise fold alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Metrics:
         self.pending: list[RouteCounts] = []
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
+        self._idle_check = False  # a check for no request in flight is scheduled
         # Registered first, so a collect folds what is pending before the series are read.
         self.registry.register(_FoldFirst(self))
         if multiprocess_dir:
@@ -128,6 +133,24 @@ class Metrics:
         self._timer_loop = None
         self.fold()
 
+    def went_idle(self) -> None:
+        """No request is in flight: fold at the end of this turn of the loop if none has begun
+        by then (one check a turn however many requests ended in it)."""
+        if self._idle_check:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.fold()
+            return
+        self._idle_check = True
+        loop.call_soon(self._fold_if_idle)
+
+    def _fold_if_idle(self) -> None:
+        self._idle_check = False
+        if not self.in_flight and self.pending:
+            self.fold()
+
 
 class RouteCounts:
     """One route's requests since the last fold: outcomes, statuses and latencies in plain ints.
@@ -170,7 +193,7 @@ class RouteCounts:
         metrics = self._metrics
         metrics.in_flight -= 1
         if not metrics.in_flight and metrics.pending:
-            metrics.fold()
+            metrics.went_idle()
 
     def count(self, outcome: str | None, status: int, seconds: float) -> None:
         """One answered request: its outcome (None when the endpoint counted it itself), its

@@ -94,3 +94,37 @@ def test_counts_are_folded_as_soon_as_no_request_is_in_flight() -> None:
     assert conversion.statuses == {}
     assert metrics.requests.labels("collect", "204")._value.get() == 1
     assert metrics.requests.labels("conversion", "200")._value.get() == 1
+
+
+def test_requests_ending_within_one_turn_of_the_loop_fold_once_after_it() -> None:
+    """Requests that need no wait (refusals) end one after the other within one turn of the
+    loop: their counts are folded once, when the turn is over and nothing is in flight."""
+    folds: list[int] = []
+
+    class Counted(Metrics):
+        def fold(self) -> None:
+            folds.append(len(self.pending))
+            super().fold()
+
+    metrics = Counted()
+    counts = metrics.route_counts("collect")
+
+    async def requests() -> None:
+        for _ in range(10):
+            counts.begin()
+            counts.count("validation_error", 422, 0.001)
+            counts.end()
+        assert folds == []  # not after each request
+        await asyncio.sleep(0)
+        assert folds == [1]
+        counts.begin()  # a request in flight at the end of the turn: its fold waits for it
+        counts.count("stored", 204, 0.001)
+        await asyncio.sleep(0)
+        assert folds == [1]
+        counts.end()
+        await asyncio.sleep(0)
+        assert folds == [1, 1]
+
+    asyncio.run(requests())
+    assert sample(metrics, "thrad_requests_total", route="collect", status="422") == 10
+    assert sample(metrics, "thrad_requests_total", route="collect", status="204") == 1

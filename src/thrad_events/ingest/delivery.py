@@ -74,6 +74,7 @@ class DeliveryRecorder:
         self._pending = DeliveryBatch()
         # key_id -> (the second, rows kept in it): the flood bound, before queueing.
         self._seconds: dict[str, tuple[int, int]] = {}
+        self._minute_of: tuple[int, str] = (-1, "")
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- the request side: memory only ---------------------------------------------------------
@@ -84,7 +85,7 @@ class DeliveryRecorder:
         if partner_id is None or key_id is None or status >= 500:
             return
         now = self._clock()
-        key = CountKey(partner_id, minute_of(now), route, error.outcome.value, key_id)
+        key = CountKey(partner_id, self._minute(now), route, error.outcome.value, key_id)
         pending = self._pending
         counted = route in self._counted_routes
         if counted:
@@ -121,6 +122,13 @@ class DeliveryRecorder:
             if error.outcome is not Outcome.UNAVAILABLE:
                 code = error.outcome.value
                 self._pending.counts[CountKey(key.partner_id, minute, route, code, key.key_id)] += 1
+
+    def _minute(self, now: datetime) -> str:
+        """minute_of(now), formatted once a second at most (it is a strftime)."""
+        second = int(now.timestamp())
+        if second != self._minute_of[0]:
+            self._minute_of = (second, minute_of(now))
+        return self._minute_of[1]
 
     def _admit(self, key_id: str, now: datetime) -> bool:
         second = int(now.timestamp())
