@@ -6,6 +6,7 @@ Most tests share one server per module (and store), each with keys of a partner 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -144,6 +145,39 @@ def test_redis_keeps_one_daily_count_per_tag_that_a_new_cap_applies_to(
         first.stop()
         if second is not None:
             second.stop()
+
+
+@pytest.mark.parametrize("limit", ["THRAD_TAG_RATE_LIMIT_PER_S", "THRAD_TAG_IP_RATE_LIMIT_PER_S"])
+def test_redis_shares_the_tags_per_second_limits_across_processes(
+    database_url: str, tmp_path: Path, redis_url: str, limit: str
+) -> None:
+    """The browser Tag's limits per tag and per client IP hold for every process sharing Redis:
+    two server processes admit one tag's (one address's) 10 a second in total, not 10 each."""
+    others = {"THRAD_TAG_RATE_LIMIT_PER_S": "100000", "THRAD_TAG_IP_RATE_LIMIT_PER_S": "100000"}
+    # The browser's address comes through a trusted proxy, one of the test's own: Redis is
+    # shared with every other test, and 127.0.0.1 with all of them.
+    proxy = {"THRAD_TRUSTED_PROXIES": "127.0.0.1/32"}
+    env = {**SERVER_ENV, **others, **proxy, limit: "10", "THRAD_REDIS_URL": redis_url}
+    origin = "https://shop.example.com"
+    browser = f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"
+    headers = {"origin": origin, "content-type": "text/plain", "x-forwarded-for": browser}
+    first = ServerProcess(database_url, tmp_path / "a.log", env=env)
+    second = ServerProcess(database_url, tmp_path / "b.log", env=env)
+    try:
+        tag_id = new_tag_id()
+        register_tag(database_url, "acme", tag_id, origin)
+        body = f'{{"tag_id": "{tag_id}", "event_name": "page_view"}}'
+        codes = []
+        with httpx.Client(headers=headers, timeout=10) as http:
+            for i in range(30):
+                target = (first if i % 2 else second).base_url
+                codes.append(http.post(f"{target}/v1/tag/collect", content=body).status_code)
+        # One shared sliding window: about 10 admitted in total, never 10 per process.
+        assert 10 <= codes.count(204) < 20, codes
+        assert codes.count(429) > 10
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_serve_refuses_to_start_when_redis_is_unreachable(
