@@ -36,7 +36,7 @@ from tests.integration.server import ServerProcess, cli, create_key  # noqa: E40
 from tests.postgres import postgres_schema  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
-from thrad_events.store.sqlite import sqlite_path  # noqa: E402
+from thrad_events.store.sqlite_file import sqlite_path  # noqa: E402
 
 KINDS = ("collect", "collect_refused10", "conversion", "collect_batch")
 # The route a scenario's requests take, where it is not the scenario's name.

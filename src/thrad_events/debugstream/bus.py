@@ -247,7 +247,7 @@ class UnixSocketBus:
 def open_bus(database_url: str) -> Bus:
     """The bus that reaches every process serving `database_url`."""
     if database_url.startswith("sqlite:///"):
-        from thrad_events.store.sqlite import sqlite_path
+        from thrad_events.store.sqlite_file import sqlite_path
 
         return UnixSocketBus(socket_directory(sqlite_path(database_url)))
     from thrad_events.debugstream.pg_bus import PostgresNotifyBus

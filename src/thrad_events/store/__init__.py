@@ -12,6 +12,7 @@ from thrad_events.config import (
     ConfigError,
 )
 from thrad_events.store.base import Store
+from thrad_events.store.sqlite_file import is_our_database, sqlite_path
 
 
 def open_store(
@@ -56,7 +57,5 @@ def missing_sqlite_file(database_url: str) -> Path | None:
     """
     if not database_url.startswith("sqlite:///"):
         return None
-    from thrad_events.store.sqlite import is_our_database, sqlite_path
-
     path = sqlite_path(database_url).resolve()
     return None if path.exists() and is_our_database(path) else path

@@ -8,14 +8,12 @@ the same transaction. Reads (key lookups, reports, exports) use one connection p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, cast
 
 from thrad_events.config import WRITE_BATCH_MAX_ROWS, WRITE_QUEUE_MAX_ROWS, WRITE_TIMEOUT_S
@@ -33,6 +31,7 @@ from thrad_events.store.export_keyset import Keyset, export_condition, next_star
 from thrad_events.store.migration_files import migration_files
 from thrad_events.store.records import ApiKeyRecord, InsertResult, Row, RowResult
 from thrad_events.store.sqlite_delivery import DeliveryWrite, count_delivered
+from thrad_events.store.sqlite_file import sqlite_path
 from thrad_events.store.sqlite_values import click_values, conversion_values, event_values, from_db
 from thrad_events.store.sqlite_writes import (
     ROWS_PER_STATEMENT,
@@ -56,25 +55,7 @@ BUSY_TIMEOUT_MS = 5000
 REPORT_CHECK_STEPS = 100_000
 
 
-def sqlite_path(database_url: str) -> Path:
-    """sqlite:///relative/path or sqlite:////absolute/path."""
-    return Path(database_url.removeprefix("sqlite:///"))
-
-
 _CLICK_SQL = insert_sql("clicks", CLICKS.columns)
-
-
-def is_our_database(path: Path) -> bool:
-    """Whether the file at `path` is a SQLite database migrated by this service (it is only
-    read: an empty file stays empty)."""
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=5)) as connection:
-            found = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-            ).fetchone()
-    except sqlite3.Error:  # not a database at all
-        return False
-    return found is not None
 
 
 class SqliteStore:
