@@ -266,10 +266,17 @@ def test_a_command_other_than_serve_or_migrate_never_creates_a_database(
     """Pointed at a missing SQLite file (a relative path, from another directory), a command
     stops with one line naming the resolved path instead of starting an empty database with a
     click secret of its own."""
+    line = refusal_line(command, "sqlite:///var/thrad.db", tmp_path)
+    assert str(tmp_path / "var" / "thrad.db") in line
+    assert not (tmp_path / "var").exists()
+
+
+def refusal_line(command: tuple[str, ...], database_url: str, cwd: Path) -> str:
+    """The one line of stderr a command that failed printed (run as a process, from `cwd`)."""
     done = subprocess.run(
         [sys.executable, "-m", "thrad_events", *command],
-        env=clean_env("sqlite:///var/thrad.db"),
-        cwd=tmp_path,
+        env=clean_env(database_url),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -278,8 +285,7 @@ def test_a_command_other_than_serve_or_migrate_never_creates_a_database(
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert str(tmp_path / "var" / "thrad.db") in lines[0]
-    assert not (tmp_path / "var").exists()
+    return lines[0]
 
 
 @pytest.mark.parametrize("content", ["empty", "another program's", "no database"])
@@ -298,19 +304,8 @@ def test_a_command_other_than_serve_or_migrate_leaves_a_file_that_is_not_ours_al
             connection.execute("CREATE TABLE notes (body TEXT)")
             connection.commit()
     before = path.read_bytes()
-    done = subprocess.run(
-        [sys.executable, "-m", "thrad_events", "keys", "list"],
-        env=clean_env(f"sqlite:///{path}"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert f"no thrad-events database at {path}" in lines[0]
+    line = refusal_line(("keys", "list"), f"sqlite:///{path}", tmp_path)
+    assert f"no thrad-events database at {path}" in line
     assert path.read_bytes() == before
 
 
