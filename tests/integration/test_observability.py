@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, create_key
+from tests.integration.server import ServerProcess, cli, create_key
 
 
 def test_every_answer_carries_a_request_id_and_a_sane_client_id_is_kept(
@@ -162,6 +162,27 @@ def test_each_rejected_request_is_one_info_line_naming_partner_key_route_and_cod
     assert rejected["rejected-2"]["key_id"] is None
     assert "s3cr3t" not in module_server.log()
     assert partner_key["api_key"] not in module_server.log()
+
+
+def test_a_revoked_keys_refusal_names_its_partner_and_key_in_the_log_line(
+    module_server: ServerProcess, partner: str
+) -> None:
+    """An operator can see who still sends with a revoked key: its 401's line names the key's
+    partner and key id (never the key)."""
+    key = create_key(module_server.database_url, partner, "to-revoke")
+    cli(module_server.database_url, "keys", "revoke", key["key_id"])
+    refused = httpx.post(
+        f"{module_server.base_url}/v1/api/collect",
+        json={"event_name": "a"},
+        headers={"Authorization": f"Bearer {key['api_key']}", "X-Request-ID": "revoked-1"},
+    )
+    assert refused.status_code == 401
+    lines = [json.loads(line) for line in module_server.log().splitlines() if line.startswith("{")]
+    [line] = [e for e in lines if e.get("request_id") == "revoked-1"]
+    assert line["message"] == "request rejected"
+    assert (line["status"], line["code"]) == (401, "unauthorized")
+    assert (line["partner_id"], line["key_id"]) == (key["partner_id"], key["key_id"])
+    assert key["api_key"] not in module_server.log()
 
 
 def test_under_a_flood_rejection_lines_are_sampled_and_every_skipped_one_counted(

@@ -84,6 +84,8 @@ class DeliveryRecorder:
         partner_id, key_id = error.partner_id, error.key_id
         if partner_id is None or key_id is None or status >= 500:
             return
+        if error.outcome is Outcome.UNAUTHORIZED:
+            return  # a revoked or expired key: named in the log line, not a valid key's request
         now = self._clock()
         key = CountKey(partner_id, self._minute(now), route, error.outcome.value, key_id)
         pending = self._pending

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.unit.store.rows import NOW, PARTNER, event, run
-from thrad_events.errors import InvalidJson, RateLimited, Unavailable, ValidationFailed
+from thrad_events.errors import (
+    InvalidJson,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 from thrad_events.ingest import delivery
 from thrad_events.ingest.delivery import DeliveryRecorder
 from thrad_events.store.delivery import DeliveryBatch, current_route, minute_after
@@ -81,6 +87,8 @@ def test_429s_are_counted_not_kept_and_5xx_and_unknown_keys_neither(store: Sqlit
     record.refused("collect", 429, refusal(RateLimited("slow down", 1, 5)), "rid")
     record.refused("collect", 503, refusal(Unavailable("down")), "rid")
     record.refused("collect", 400, InvalidJson("no key known"), "rid")
+    # A revoked or expired key is named on its 401 (for the log line), but is no valid key.
+    record.refused("collect", 401, refusal(Unauthorized("API key has been revoked")), "rid")
     run(store, lambda: record.flush(force=True))
     page = store.rejections(RejectionsQuery(partner_id=None, limit=10, **RANGE))
     assert page.rejections == []
