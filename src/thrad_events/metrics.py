@@ -38,7 +38,8 @@ class Metrics:
         self.pending: list[RouteCounts] = []
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
-        self._idle_check = False  # a check for no request in flight is scheduled
+        # The loop on which a check for no request in flight is scheduled, if one is.
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
         # Registered first, so a collect folds what is pending before the series are read.
         self.registry.register(_FoldFirst(self))
         if multiprocess_dir:
@@ -136,18 +137,17 @@ class Metrics:
     def went_idle(self) -> None:
         """No request is in flight: fold at the end of this turn of the loop if none has begun
         by then (one check a turn however many requests ended in it)."""
-        if self._idle_check:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.fold()
             return
-        self._idle_check = True
-        loop.call_soon(self._fold_if_idle)
+        if self._idle_loop is not loop:  # (a check scheduled on a loop since closed never ran)
+            self._idle_loop = loop
+            loop.call_soon(self._fold_if_idle)
 
     def _fold_if_idle(self) -> None:
-        self._idle_check = False
+        self._idle_loop = None
         if not self.in_flight and self.pending:
             self.fold()
 
