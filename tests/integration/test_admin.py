@@ -467,6 +467,10 @@ def test_a_wrong_or_missing_token_is_a_401_and_an_api_key_a_403(
         answer = httpx.get(f"{base}/v1/admin/partners", headers=headers)
         error_of(answer, 401, "unauthorized")
         assert answer.headers["www-authenticate"].startswith("Bearer")
+    basic = httpx.get(f"{base}/v1/admin/partners", headers={"Authorization": "Basic dTpw"})
+    assert error_of(basic, 401, "unauthorized")["message"] == (
+        "Authorization must be 'Bearer <admin token>'"
+    )
     partner_key = {"Authorization": f"Bearer {key['api_key']}"}
     for method, path in (
         ("GET", "/v1/admin/keys"),

@@ -55,14 +55,15 @@ def new_key_secret(test: bool = False) -> KeySecret:
     )
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token of an `Authorization: Bearer <token>` header, or Unauthorized."""
+def bearer_token(authorization: str | None, expected: str = "api key") -> str:
+    """The token of an `Authorization: Bearer <token>` header, or Unauthorized saying which
+    token was `expected`."""
     if not authorization:
         raise Unauthorized("Authorization header is missing")
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise Unauthorized("Authorization must be 'Bearer <api key>'")
+        raise Unauthorized(f"Authorization must be 'Bearer <{expected}>'")
     return token
 
 

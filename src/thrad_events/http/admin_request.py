@@ -63,7 +63,7 @@ async def authorize_admin(headers: Mapping[str, str], access: AdminAccess) -> st
     """The actor of an operator's request (the admin token's fingerprint), or why it is refused."""
     if not access.admin_token:
         raise Forbidden("the admin API is off: the server was started without THRAD_ADMIN_TOKEN")
-    token = bearer_token(headers.get("authorization"))
+    token = bearer_token(headers.get("authorization"), "admin token")
     if is_admin_token(token, access.admin_token):
         return token_fingerprint(token)
     try:
