@@ -25,10 +25,7 @@ _json = msgspec.json.Encoder()
 def audit(database_url: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """The audit trail: every operator action, over HTTP or the CLI, newest first."""
     store = cli_store(database_url)
-    try:
-        entries = admin.audit_entries(store, parse_time(since, "--since"), limit)
-    finally:
-        store.close_sync()
+    entries = admin.audit_entries(store, parse_time(since, "--since"), limit)
     if as_json:
         for entry in entries:
             click.echo(

@@ -102,8 +102,6 @@ def clicks_create(
         minted = asyncio.run(create())
     except (IngestError, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
     if as_json:
         click.echo(
             _json.encode(

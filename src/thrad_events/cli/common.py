@@ -45,7 +45,8 @@ def cli_settings(**overrides: Any) -> Settings:
 
 def cli_store(database_url: str | None, *, create: bool = False) -> Store:
     """The configured store, migrated, closed when the command ends; without `create`, a
-    missing SQLite file is an error."""
+    SQLite file that holds no database of ours (missing, empty, another program's) is an
+    error."""
     settings = cli_settings(database_url=database_url)
     missing = None if create else missing_sqlite_file(settings.database_url)
     if missing is not None:

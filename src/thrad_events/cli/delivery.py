@@ -119,8 +119,6 @@ def _reading(database_url: str | None, partner: str | None) -> Iterator[tuple[St
         raise click.UsageError(exc.message) from None
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
 
 
 def _table(

@@ -92,7 +92,5 @@ def report(
         raise click.UsageError(exc.message) from None
     except (ReportTimedOut, StorageError) as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
     writer = render.write_json if as_json else render.write_csv if as_csv else render.write_table
     writer(found, sys.stdout)

@@ -52,7 +52,7 @@ def serve(
             "First start: created partner 'dev' and this API key. It is shown only once:\n"
             f"  {first_key.api_key}"
         )
-    store.close_sync()
+    store.close_sync()  # now, not when the command ends: the workers open stores of their own
     # Workers build their own app from the environment, so the flags travel through it.
     os.environ["THRAD_DATABASE_URL"] = settings.database_url
     # uvicorn re-raises the signal that stopped it once it has drained; a drained SIGTERM is a

@@ -34,8 +34,6 @@ def purge(database_url: str | None, older_than_days: int | None, as_json: bool) 
         deleted = purge_before(store, days)
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        store.close_sync()
     if as_json:
         click.echo(msgspec.json.encode(deleted))
         return
