@@ -87,14 +87,15 @@ class DeliveryRecorder:
         if error.outcome is Outcome.UNAUTHORIZED:
             return  # a revoked or expired key: named in the log line, not a valid key's request
         now = self._clock()
-        key = CountKey(partner_id, self._minute(now), route, error.outcome.value, key_id)
+        second = int(now.timestamp())
+        key = CountKey(partner_id, self._minute(now, second), route, error.outcome.value, key_id)
         pending = self._pending
         counted = route in self._counted_routes
         if counted:
             pending.counts[key] += 1
         if status not in KEPT_STATUSES:
             return
-        if len(pending.rows) >= MAX_PENDING_ROWS or not self._admit(key_id, now):
+        if len(pending.rows) >= MAX_PENDING_ROWS or not self._admit(key_id, second):
             if counted:
                 pending.unkept[key] += 1
             return
@@ -119,21 +120,21 @@ class DeliveryRecorder:
 
     def items_refused(self, route: str, key: ApiKeyRecord, errors: Iterable[IngestError]) -> None:
         """Count the refused items of a batch answered 200 (they are not kept one by one)."""
-        minute = minute_of(self._clock())
+        now = self._clock()
+        minute = self._minute(now, int(now.timestamp()))
         for error in errors:
             if error.outcome is not Outcome.UNAVAILABLE:
                 code = error.outcome.value
                 self._pending.counts[CountKey(key.partner_id, minute, route, code, key.key_id)] += 1
 
-    def _minute(self, now: datetime) -> str:
-        """minute_of(now), formatted once a second at most (it is a strftime)."""
-        second = int(now.timestamp())
+    def _minute(self, now: datetime, second: int) -> str:
+        """minute_of(now), formatted once a second at most (it is a strftime); `second` is
+        now's, as a Unix time."""
         if second != self._minute_of[0]:
             self._minute_of = (second, minute_of(now))
         return self._minute_of[1]
 
-    def _admit(self, key_id: str, now: datetime) -> bool:
-        second = int(now.timestamp())
+    def _admit(self, key_id: str, second: int) -> bool:
         last, kept = self._seconds.get(key_id, (second, 0))
         if last != second:
             kept = 0
