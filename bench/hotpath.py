@@ -41,6 +41,7 @@ if MULTIPROCESS_METRICS:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hotpath-metrics-")
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
+from procs import cpu_s  # noqa: E402
 from tests.postgres import postgres_schema  # noqa: E402
 
 from thrad_events.app import build_app  # noqa: E402
@@ -163,12 +164,10 @@ def rows_per_commit(app: Any) -> float:
 def thread_cpu() -> dict[str, float]:
     """CPU seconds (user + system) of each thread of this process, by thread name."""
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
-    ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for task in Path("/proc/self/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         name = names.get(int(task.name), f"thread {task.name}")
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+        out[name] = out.get(name, 0.0) + cpu_s(task / "stat")
     return out
 
 

@@ -11,17 +11,20 @@ def children(pid: int) -> list[str]:
     return listed.read_text().split() if listed.exists() else []
 
 
+def cpu_s(stat: Path) -> float:
+    """CPU seconds (user + system) in a /proc .../stat file: a process's or a thread's; 0 when
+    it is gone."""
+    try:
+        text = stat.read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def server_cpu_s(pid: int) -> float:
     """CPU seconds (user + system, all threads) used so far by the server and its workers."""
-    ticks = 0
-    for process in (str(pid), *children(pid)):
-        try:
-            stat = Path(f"/proc/{process}/stat").read_text()
-        except FileNotFoundError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # from field 3 (state) on
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_s(Path(f"/proc/{process}/stat")) for process in (str(pid), *children(pid)))
 
 
 def worker_rss_mb(pid: int) -> list[float]:
