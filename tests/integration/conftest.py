@@ -11,7 +11,13 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.browser import launch_chromium
-from tests.integration.server import ServerProcess, create_key, running_server, unique_name
+from tests.integration.server import (
+    ServerProcess,
+    api_client,
+    create_key,
+    running_server,
+    unique_name,
+)
 from tests.postgres import postgres_schema
 
 pytestmark = pytest.mark.integration
@@ -62,11 +68,7 @@ def key(database_url: str, server: ServerProcess) -> dict[str, Any]:
 @pytest.fixture
 def client(server: ServerProcess, key: dict[str, Any]) -> Iterator[httpx.Client]:
     """An HTTP client pointed at the server, authenticated with `key`."""
-    with httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {key['api_key']}"},
-        timeout=10,
-    ) as http:
+    with api_client(server, key["api_key"]) as http:
         yield http
 
 
@@ -105,11 +107,7 @@ def shared_client(
     """A client of the module's server; a server error logged during the test fails it."""
     with (
         shared_server.logs_no_new_errors(),
-        httpx.Client(
-            base_url=shared_server.base_url,
-            headers={"Authorization": f"Bearer {shared_key['api_key']}"},
-            timeout=10,
-        ) as http,
+        api_client(shared_server, shared_key["api_key"]) as http,
     ):
         yield http
 
@@ -145,11 +143,7 @@ def partner_client(
     module_server: ServerProcess, partner_key: dict[str, Any]
 ) -> Iterator[httpx.Client]:
     """A client of the module's server, authenticated with `partner_key`."""
-    with httpx.Client(
-        base_url=module_server.base_url,
-        headers={"Authorization": f"Bearer {partner_key['api_key']}"},
-        timeout=10,
-    ) as http:
+    with api_client(module_server, partner_key["api_key"]) as http:
         yield http
 
 

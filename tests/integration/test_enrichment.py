@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.server import (
     ServerProcess,
+    api_client,
     cli,
     create_key,
     export,
@@ -59,11 +60,7 @@ def geo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
 @pytest.fixture(scope="module")
 def http(geo_server: ServerProcess) -> Iterator[httpx.Client]:
     key = create_key(geo_server.database_url, "geo", "enrichment")
-    with httpx.Client(
-        base_url=geo_server.base_url,
-        headers={"Authorization": f"Bearer {key['api_key']}"},
-        timeout=10,
-    ) as client:
+    with api_client(geo_server, key["api_key"]) as client:
         yield client
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from tests.integration.server import (
     ServerProcess,
+    api_client,
     create_key,
     error_of,
     export,
@@ -50,11 +51,7 @@ class Partner:
         self.name = unique_name("p")
         key = create_key(server.database_url, self.name, "export", "--rate-limit", "100000")
         self.partner_id: str = key["partner_id"]
-        self.http = httpx.Client(
-            base_url=server.base_url,
-            headers={"Authorization": f"Bearer {key['api_key']}"},
-            timeout=30,
-        )
+        self.http = api_client(server, key["api_key"], timeout_s=30)
 
     def collect(self, count: int, **fields: Any) -> list[str]:
         ids = [f"{self.name}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
@@ -88,11 +85,7 @@ def other(export_server: ServerProcess) -> Iterator[Partner]:
 
 @pytest.fixture
 def admin(export_server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=export_server.base_url,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        timeout=30,
-    ) as http:
+    with api_client(export_server, ADMIN_TOKEN, timeout_s=30) as http:
         yield http
 
 
