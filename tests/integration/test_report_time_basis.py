@@ -84,33 +84,12 @@ def test_the_event_time_places_backfilled_rows_on_their_own_day(
     )
     assert [(row["day"], row["clicks"]) for row in funnel["rows"]] == [(today_day, 1)]
 
-    as_cli = json.loads(
-        cli(
-            module_server.database_url,
-            "report",
-            "events",
-            "--group-by",
-            "day",
-            "--partner",
-            partner,
-            "--json",
-        )
-    )
-    assert by_day(as_cli, "events") == {past_day: 1, today_day: 1}
-    as_cli = json.loads(
-        cli(
-            module_server.database_url,
-            "report",
-            "events",
-            "--group-by",
-            "day",
-            "--partner",
-            partner,
-            "--time-basis",
-            "received",
-            "--json",
-        )
-    )
+    def cli_report(*extra: str) -> dict[str, Any]:
+        daily = ("report", "events", "--group-by", "day", "--partner", partner, "--json")
+        return dict(json.loads(cli(module_server.database_url, *daily, *extra)))
+
+    assert by_day(cli_report(), "events") == {past_day: 1, today_day: 1}
+    as_cli = cli_report("--time-basis", "received")
     assert (as_cli["time_basis"], by_day(as_cli, "events")) == ("received", {today_day: 2})
 
 
