@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol, Self
 
 
 class Outcome(enum.StrEnum):
@@ -67,6 +68,16 @@ class FieldProblem:
     message: str
 
 
+class KeyOwner(Protocol):
+    """An API key as a refusal names it: its partner and its id (an ApiKeyRecord)."""
+
+    @property
+    def partner_id(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+
 class IngestError(Exception):
     """Base of every rejection; `outcome` is also the JSON error code."""
 
@@ -81,6 +92,11 @@ class IngestError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def sent_with(self, key: KeyOwner) -> Self:
+        """This refusal, marked as a request sent with `key`."""
+        self.partner_id, self.key_id = key.partner_id, key.key_id
+        return self
 
 
 def detach(error: BaseException) -> None:

@@ -113,11 +113,9 @@ class KeyCache:
             raise Unauthorized("API key is not valid")
         status = record.status()
         if status != "active":
-            refused = Unauthorized(_REFUSED[status])
             # Whose key it was, for the operator's log line: a revoked key still in use is
             # worth seeing. Not the partner's delivery (ingest/delivery.py counts valid keys').
-            refused.partner_id, refused.key_id = record.partner_id, record.key_id
-            raise refused
+            raise Unauthorized(_REFUSED[status]).sent_with(record)
         if looked_up and touch:
             # Only a key that was let in counts as used: a revoked key must not look in use.
             self._store.touch_key(record.key_id, utcnow())

@@ -70,9 +70,7 @@ async def authorize_admin(headers: Mapping[str, str], access: AdminAccess) -> st
         key = await access.keys.authenticate(token, touch=False)
     except Unauthorized:
         raise Unauthorized("Authorization is not the admin token") from None
-    error = Forbidden("an API key cannot use the admin API: use THRAD_ADMIN_TOKEN")
-    error.partner_id, error.key_id = key.partner_id, key.key_id
-    raise error
+    raise Forbidden("an API key cannot use the admin API: use THRAD_ADMIN_TOKEN").sent_with(key)
 
 
 async def admin_body(

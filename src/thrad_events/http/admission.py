@@ -83,7 +83,7 @@ def ingest_handle(
                 return Outcome.VALIDATED, await check(body, key, ctx)
             return respond(await ingest(body, key, ctx))
         except IngestError as error:
-            error.partner_id, error.key_id = key.partner_id, key.key_id
+            error.sent_with(key)
             if body is not None:
                 error.body = body[:BODY_EXCERPT_BYTES]
             raise
@@ -95,8 +95,7 @@ async def attribute_to_key(keys: KeyCache, authorization: str | None, error: Ing
     """Mark `error`, a refusal that does not depend on the key, with the key of `authorization`
     when that is a valid one, so that it is kept for the key's partner; else leave it as is."""
     with contextlib.suppress(IngestError):
-        known = await keys.authenticate(bearer_token(authorization), touch=False)
-        error.partner_id, error.key_id = known.partner_id, known.key_id
+        error.sent_with(await keys.authenticate(bearer_token(authorization), touch=False))
 
 
 def validate_only_asked(query_string: bytes) -> bool:

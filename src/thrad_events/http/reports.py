@@ -54,7 +54,7 @@ async def report_scope(
         if asked_partner is not None and asked_partner != key.partner_id:
             raise field_error(Forbidden, "partner_id", "an API key reports on its own partner only")
     except IngestError as error:
-        error.partner_id, error.key_id = key.partner_id, key.key_id
+        error.sent_with(key)
         raise
     return key.partner_id
 
