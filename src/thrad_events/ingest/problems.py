@@ -82,7 +82,7 @@ def check_fields(
     its declared type and within its declared bounds, then of its format (`formats`, by field:
     a check raising the field's IngestError). A field already reported is skipped."""
     reported = {problem.field for problem in problems.invalid}
-    for name, (required, declared) in _fields(struct).items():
+    for name, required, problem, item_problems in _plan(struct):
         if name in reported:
             continue
         value = values.get(name)
@@ -90,11 +90,11 @@ def check_fields(
             if required:
                 problems.missing.append(FieldProblem(name, REQUIRED))
             continue
-        message = _problem(value, declared)
+        message = problem(value)
         if message is not None:
             problems.add(name, message)
             continue
-        items = _item_problems(name, value, declared)
+        items = item_problems(name, value) if item_problems is not None else None
         if items:
             problems.invalid.extend(items)
         elif name in formats:
@@ -108,36 +108,67 @@ def json_kind(body: bytes) -> str:
     return kinds.get(first, "a number")
 
 
+# The checks of a declared type are built once per Struct from its msgspec.inspect info, not
+# worked out again from it for every refused body: a flood of bad bodies stays cheap.
+# What is wrong with a (non-null) value, in plain words; None if it is right.
+Problem = Callable[[Any], "str | None"]
+# Whether a JSON value is of the kind a declared type takes (bounds aside).
+Kind = Callable[[Any], bool]
+# Each wrong item of a list value, named by its place (`origins[2]`).
+ItemProblems = Callable[[str, Any], list[FieldProblem]]
+
+
 @functools.cache
-def _fields(struct: type[msgspec.Struct]) -> dict[str, tuple[bool, inspect.Type]]:
+def _plan(
+    struct: type[msgspec.Struct],
+) -> tuple[tuple[str, bool, Problem, ItemProblems | None], ...]:
     info = inspect.type_info(struct)
     assert isinstance(info, inspect.StructType)
-    return {f.encode_name: (f.required, f.type) for f in info.fields}
+    return tuple(
+        (f.encode_name, f.required, _problem(f.type), _item_problems(f.type)) for f in info.fields
+    )
 
 
-def _problem(value: Any, declared: inspect.Type, unit: str | None = None) -> str | None:
-    """What is wrong with a (non-null) value of a declared type, in plain words; None if right."""
+def _no_problem(value: Any) -> None:
+    return None
+
+
+def _problem(declared: inspect.Type, unit: str | None = None) -> Problem:
+    """The check of a value of `declared`; `unit` (Meta(extra={"unit": ...})) words numbers."""
     if isinstance(declared, inspect.Metadata):
-        extra = declared.extra or {}
-        return _problem(value, declared.type, extra.get("unit", unit))
+        return _problem(declared.type, (declared.extra or {}).get("unit", unit))
     if isinstance(declared, inspect.UnionType):
-        for member in declared.types:
-            if _same_kind(value, member):
-                return _problem(value, member, unit)
-        return _must_be(declared.types, unit)
+        members = [(_kind(member), _problem(member, unit)) for member in declared.types]
+        wrong_union = _must_be(declared.types, unit)
+
+        def union(value: Any) -> str | None:
+            for kind, problem in members:
+                if kind(value):
+                    return problem(value)
+            return wrong_union
+
+        return union
     if isinstance(declared, inspect.AnyType):
-        return None
-    if not _same_kind(value, declared):
-        return _must_be((declared,), unit)
+        return _no_problem
+    kind, bounds, wrong = _kind(declared), _bounds(declared, unit), _must_be((declared,), unit)
+
+    def check(value: Any) -> str | None:
+        return bounds(value) if kind(value) else wrong
+
+    return check
+
+
+def _bounds(declared: inspect.Type, unit: str | None) -> Problem:
+    """The check of a value already of `declared`'s kind."""
     if isinstance(declared, inspect.StrType):
-        return _length_problem(len(value), declared)
+        return lambda value: _length_problem(len(value), declared)
     if isinstance(declared, inspect.IntType | inspect.FloatType):
-        return _range_problem(value, declared, unit)
+        return lambda value: _range_problem(value, declared, unit)
     if isinstance(declared, inspect.DecimalType | inspect.DictType | inspect.BoolType):
-        return None  # a dict's keys are strings in JSON; schemas.py gives it Any values
+        return _no_problem  # a dict's keys are strings in JSON; schemas.py gives it Any values
     if isinstance(declared, inspect.ListType):
-        return _count_problem(len(value), declared)  # its items: _item_problems
-    return "has the wrong type"  # a type schemas.py does not use yet: say so, never accept it
+        return lambda value: _count_problem(len(value), declared)  # its items: _item_problems
+    return lambda value: "has the wrong type"  # a type schemas.py does not use yet: never accept
 
 
 def _count_problem(count: int, declared: inspect.ListType) -> str | None:
@@ -149,50 +180,100 @@ def _count_problem(count: int, declared: inspect.ListType) -> str | None:
     return None
 
 
-def _item_problems(name: str, value: Any, declared: inspect.Type) -> list[FieldProblem]:
-    """Each wrong item of a list field, named by its place (`origins[2]`); none for others."""
-    while isinstance(declared, inspect.Metadata | inspect.UnionType):
-        if isinstance(declared, inspect.Metadata):
-            declared = declared.type
-            continue
-        kinds = [member for member in declared.types if _same_kind(value, member)]
-        if not kinds:
+def _item_problems(declared: inspect.Type) -> ItemProblems | None:
+    """The check of a list value's items, for the list `declared` takes a value as (a union's
+    first member of the value's kind); None when `declared` takes no list."""
+    if isinstance(declared, inspect.Metadata):
+        return _item_problems(declared.type)
+    if isinstance(declared, inspect.UnionType):
+        members = [(_kind(member), _item_problems(member)) for member in declared.types]
+        if all(items is None for _, items in members):
+            return None
+
+        def union(name: str, value: Any) -> list[FieldProblem]:
+            for kind, items in members:
+                if kind(value):
+                    return items(name, value) if items is not None else []
             return []
-        declared = kinds[0]
-    if not isinstance(declared, inspect.ListType) or not isinstance(value, list):
-        return []
-    found: list[FieldProblem] = []
-    for index, item in enumerate(value):
-        if item is None:
-            nullable = isinstance(declared.item_type, inspect.UnionType) and any(
-                isinstance(member, inspect.NoneType) for member in declared.item_type.types
-            )
-            message: str | None = None if nullable else "must not be null"
-        else:
-            message = _problem(item, declared.item_type)
-        if message is not None:
-            found.append(FieldProblem(f"{name}[{index}]", message))
-    return found
+
+        return union
+    if not isinstance(declared, inspect.ListType):
+        return None
+    item_type = declared.item_type
+    item_problem = _problem(item_type)
+    null = None
+    if not (
+        isinstance(item_type, inspect.UnionType)
+        and any(isinstance(member, inspect.NoneType) for member in item_type.types)
+    ):
+        null = "must not be null"
+
+    def items(name: str, value: Any) -> list[FieldProblem]:
+        if not isinstance(value, list):
+            return []
+        found: list[FieldProblem] = []
+        for index, item in enumerate(value):
+            message = null if item is None else item_problem(item)
+            if message is not None:
+                found.append(FieldProblem(f"{name}[{index}]", message))
+        return found
+
+    return items
 
 
-def _same_kind(value: Any, declared: inspect.Type) -> bool:
-    """Whether the JSON value is of the kind `declared` takes (bounds aside), as strict msgspec
-    decides: a bool is no number, an integer is also a float, a float with no fraction no int."""
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    # An integer is also a float (strict msgspec); a bool is no number.
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _is_dict(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _is_not_bool(value: Any) -> bool:
+    return not isinstance(value, bool)
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def _kind(declared: inspect.Type) -> Kind:
+    """Whether a JSON value is of the kind `declared` takes, as strict msgspec decides: a bool
+    is no number, an integer is also a float, a float with no fraction no int."""
     if isinstance(declared, inspect.Metadata):
         declared = declared.type
     if isinstance(declared, inspect.StrType):
-        return isinstance(value, str)
-    if isinstance(value, bool):
-        return isinstance(declared, inspect.BoolType)
+        return _is_str
+    if isinstance(declared, inspect.BoolType):
+        return _is_bool
     if isinstance(declared, inspect.IntType):
-        return isinstance(value, int)
+        return _is_int
     if isinstance(declared, inspect.FloatType | inspect.DecimalType):
-        return isinstance(value, int | float | Decimal)
+        return _is_number
     if isinstance(declared, inspect.DictType):
-        return isinstance(value, dict)
+        return _is_dict
     if isinstance(declared, inspect.ListType):
-        return isinstance(value, list)
-    return isinstance(declared, inspect.AnyType)
+        return _is_list
+    if isinstance(declared, inspect.AnyType):
+        return _is_not_bool  # a bool is of the bool kind only
+    return _never
 
 
 def _must_be(types: tuple[inspect.Type, ...], unit: str | None) -> str:

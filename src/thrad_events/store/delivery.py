@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from thrad_events.store.records import InsertResult
 
@@ -53,8 +53,10 @@ class RejectionRow:
         return self.received_at.replace(microsecond=0)
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class CountKey:
+class CountKey(NamedTuple):
+    """What one count is kept under. A tuple, so that counting a refusal hashes and compares it
+    in C: the HTTP side makes one per refused request."""
+
     partner_id: str
     minute: str  # UTC, YYYY-MM-DDTHH:MM
     route: str
