@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from paired import Paired, paired  # noqa: E402
 from procs import server_cpu_s, worker_rss_mb  # noqa: E402
 from sqlite_floor import rows_per_second  # noqa: E402
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
@@ -166,6 +167,14 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=500, help="events per batch request")
     parser.add_argument("--only", choices=KINDS, nargs="+", default=None, help="these scenarios")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=10,
+        help="alternating short runs of collect and collect_refused10 on one server, for their "
+        "ratio (bench/paired.py); 0: none",
+    )
+    parser.add_argument("--pair-seconds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -190,6 +199,22 @@ def main() -> None:
             )
             results.append(scenario(kind, database_url, workdir, args))
         time.sleep(1)
+    # The refused share's cost: both loads in turn on one server (bench/paired.py).
+    pair: Paired | None = None
+    ran = {r["kind"] for r in results}
+    if args.pairs > 0 and {"collect", "collect_refused10"} <= ran:
+        with contextlib.ExitStack() as stack:
+            if args.store == "postgresql":
+                database_url = stack.enter_context(postgres_schema())
+            elif args.store == "sqlite":
+                database_url = f"sqlite:///{workdir / 'paired.db'}"
+            else:
+                database_url = args.store
+            pair = paired(
+                database_url, workdir / "paired.log", "collect", "collect_refused10",
+                pairs=args.pairs, seconds=args.pair_seconds,
+                connections=args.connections, workers=args.workers,
+            )  # fmt: skip
     # SQLite alone writing the batch scenario's rows, right after it: its yardstick.
     sqlite_floor = None
     if args.store == "sqlite" and any(r["kind"] == "collect_batch" for r in results):
@@ -238,8 +263,10 @@ def main() -> None:
             f"accepted requests {accepted_rps:,.0f}/s = "
             f"{accepted_rps / plain['rps']:.1%} of plain collect's; p99 "
             f"{refused['p99_us'] / plain['p99_us']:.2f}x; {refused['rejections_kept']} rejections "
-            f"kept of {refused['non_2xx']} refused"
+            f"kept of {refused['non_2xx']} refused (the two runs above)"
         )
+    if pair is not None:
+        print(f"  {pair.line()}")
     print("\nserver side (its /metrics, warm-up included):")
     for r in results:
         print(
