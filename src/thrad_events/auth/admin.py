@@ -147,9 +147,18 @@ def partner_or_new(session: AdminSession, actor: str, ref: str, now: datetime) -
     return found
 
 
-def find_partner(store: Store, ref: str) -> PartnerRecord | None:
-    """The partner whose id or name is `ref`, with API keys or without (a Tag's partner)."""
-    return store.admin(lambda session: session.partner(ref), write=False)
+def known_partner(session: AdminSession, ref: str, field: str = "partner") -> PartnerRecord:
+    """The partner whose id or name is `ref`, with API keys or without (a Tag's partner); no
+    such partner is a 422 naming `field`, not an empty answer that looks like a partner's."""
+    found = session.partner(ref)
+    if found is None:
+        raise field_error(ValidationFailed, field, "no partner has this id or name")
+    return found
+
+
+def partner_id_of(store: Store, ref: str, field: str = "partner") -> str:
+    """The id of the partner whose id or name is `ref` (known_partner, in a read of its own)."""
+    return store.admin(lambda session: known_partner(session, ref, field), write=False).partner_id
 
 
 def list_partners(store: Store, limit: int) -> tuple[list[PartnerRecord], bool]:
@@ -253,12 +262,7 @@ def list_keys(store: Store, partner: str | None, limit: int) -> tuple[list[ApiKe
     """At most `limit` keys, oldest first, of one partner (its id or name) or of all."""
 
     def work(session: AdminSession) -> list[ApiKeyRecord]:
-        partner_id = None
-        if partner is not None:
-            found = session.partner(partner)
-            if found is None:
-                raise field_error(ValidationFailed, "partner", "no partner has this id or name")
-            partner_id = found.partner_id
+        partner_id = None if partner is None else known_partner(session, partner).partner_id
         return session.keys(partner_id, limit + 1)
 
     found = store.admin(work, write=False)

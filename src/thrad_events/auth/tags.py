@@ -231,12 +231,7 @@ def list_tags(store: Store, partner: str | None, limit: int) -> tuple[list[TagRe
     there were more."""
 
     def work(session: AdminSession) -> list[TagRecord]:
-        partner_id = None
-        if partner is not None:
-            found = session.partner(partner)
-            if found is None:
-                raise field_error(ValidationFailed, "partner", "no partner has this id or name")
-            partner_id = found.partner_id
+        partner_id = None if partner is None else admin.known_partner(session, partner).partner_id
         return session.tags().list_tags(partner_id, limit + 1)
 
     found = store.admin(work, write=False)

@@ -86,10 +86,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 def partner_id_of(store: Store, partner: str) -> str:
     """The id of the partner named or identified by `partner`."""
-    found = admin.find_partner(store, partner)
-    if found is None:
-        raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner")
-    return found.partner_id
+    try:
+        return admin.partner_id_of(store, partner)
+    except IngestError:
+        raise click.BadParameter(f"no partner {partner!r}", param_hint="--partner") from None
 
 
 def acting(action: Callable[[], T]) -> T:
