@@ -42,7 +42,7 @@ if MULTIPROCESS_METRICS:
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from procs import cpu_s  # noqa: E402
-from tests.postgres import postgres_schema  # noqa: E402
+from stores import fresh_database  # noqa: E402
 
 from thrad_events.app import build_app  # noqa: E402
 from thrad_events.auth import admin  # noqa: E402
@@ -173,11 +173,8 @@ def thread_cpu() -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
-        if args.store == "postgresql":
-            # A fresh schema on the local server (THRAD_TEST_POSTGRES_URL), dropped afterwards.
-            url = stack.enter_context(postgres_schema())
-        else:
-            url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/bench.db"
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = stack.enter_context(fresh_database(args.store, workdir, "bench"))
         store = open_store(url)
         store.migrate()
         key, other_key = (

@@ -11,6 +11,7 @@ gives one ratio B / A from runs seconds apart; the median of those ratios is the
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stores import fresh_database  # noqa: E402
 from tests.integration.server import ServerProcess, create_key  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
@@ -28,9 +30,13 @@ from wrk import run_wrk  # noqa: E402
 class Paired:
     first: str
     second: str
-    ratios: list[float]  # second / first, one per pair
-    first_rps: list[float]
+    first_rps: list[float]  # one per pair
     second_rps: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        """second / first, one per pair."""
+        return [b / a for a, b in zip(self.first_rps, self.second_rps, strict=True)]
 
     def line(self) -> str:
         low, _, high = statistics.quantiles(self.ratios, n=4)
@@ -54,7 +60,6 @@ def paired(
     workers: int = 2,
 ) -> Paired:
     server = ServerProcess(database_url, log, workers=workers)
-    ratios: list[float] = []
     rates: dict[str, list[float]] = {first: [], second: []}
     try:
         key = create_key(database_url, "bench", "paired", "--rate-limit", "100000000")["api_key"]
@@ -66,10 +71,9 @@ def paired(
                 got[kind] = result["requests"] / (result["duration_us"] / 1e6)
             rates[first].append(got[first])
             rates[second].append(got[second])
-            ratios.append(got[second] / got[first])
     finally:
         server.stop()
-    return Paired(first, second, ratios, rates[first], rates[second])
+    return Paired(first, second, rates[first], rates[second])
 
 
 def main() -> None:
@@ -77,27 +81,24 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--store", default="sqlite", help="sqlite or postgresql (a fresh schema)")
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
+    )
     parser.add_argument("kinds", nargs="*", default=["collect", "collect_refused10"])
     args = parser.parse_args()
     first, second = args.kinds
     workdir = Path(tempfile.mkdtemp(prefix="thrad-paired-"))
-    if args.store == "postgresql":
-        from tests.postgres import postgres_schema
-
-        with postgres_schema() as database_url:
-            result = paired(
-                database_url, workdir / "server.log", first, second,
-                pairs=args.pairs, seconds=args.seconds, workers=args.workers,
-            )  # fmt: skip
-    else:
+    with fresh_database(args.store, workdir, "paired") as database_url:
         result = paired(
-            f"sqlite:///{workdir / 'paired.db'}", workdir / "server.log", first, second,
+            database_url, workdir / "server.log", first, second,
             pairs=args.pairs, seconds=args.seconds, workers=args.workers,
         )  # fmt: skip
     for n, ratio in enumerate(result.ratios):
         print(f"pair {n:2}: {result.first_rps[n]:8,.0f} {result.second_rps[n]:8,.0f}  {ratio:.3f}")
     print(result.line())
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

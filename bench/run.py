@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from paired import Paired, paired  # noqa: E402
 from procs import server_cpu_s, worker_rss_mb  # noqa: E402
 from sqlite_floor import rows_per_second  # noqa: E402
+from stores import fresh_database  # noqa: E402
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
-from tests.postgres import postgres_schema  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
 from thrad_events.store.sqlite_file import sqlite_path  # noqa: E402
@@ -189,27 +189,14 @@ def main() -> None:
     for kind in KINDS:
         if args.only and kind not in args.only:
             continue
-        if args.store == "postgresql":
-            # A fresh schema on the local server (THRAD_TEST_POSTGRES_URL), dropped afterwards.
-            with postgres_schema() as database_url:
-                results.append(scenario(kind, database_url, workdir, args))
-        else:
-            database_url = (
-                f"sqlite:///{workdir / f'{kind}.db'}" if args.store == "sqlite" else args.store
-            )
+        with fresh_database(args.store, workdir, kind) as database_url:
             results.append(scenario(kind, database_url, workdir, args))
         time.sleep(1)
     # The refused share's cost: both loads in turn on one server (bench/paired.py).
     pair: Paired | None = None
     ran = {r["kind"] for r in results}
     if args.pairs > 0 and {"collect", "collect_refused10"} <= ran:
-        with contextlib.ExitStack() as stack:
-            if args.store == "postgresql":
-                database_url = stack.enter_context(postgres_schema())
-            elif args.store == "sqlite":
-                database_url = f"sqlite:///{workdir / 'paired.db'}"
-            else:
-                database_url = args.store
+        with fresh_database(args.store, workdir, "paired") as database_url:
             pair = paired(
                 database_url, workdir / "paired.log", "collect", "collect_refused10",
                 pairs=args.pairs, seconds=args.pair_seconds,
