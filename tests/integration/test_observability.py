@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server import ServerProcess, cli, create_key
+from tests.integration.server import ServerProcess, api_client, cli, create_key
 
 
 def test_every_answer_carries_a_request_id_and_a_sane_client_id_is_kept(
@@ -194,11 +194,7 @@ def test_under_a_flood_rejection_lines_are_sampled_and_every_skipped_one_counted
     sampling."""
     key = create_key(database_url, "acme", "flood", "--rate-limit", "1000000")
     sent = 600
-    with httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {key['api_key']}"},
-        timeout=10,
-    ) as http:
+    with api_client(server, key["api_key"]) as http:
         for number in range(sent):
             answer = http.post(
                 "/v1/api/collect",
