@@ -13,6 +13,7 @@ import fcntl
 import os
 import random
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,7 +29,11 @@ from thrad_events.reports.sql import report_rows
 from thrad_events.store.errors import StorageError
 from thrad_events.store.records import InsertResult
 from thrad_events.store.sqlite import SqliteStore
-from thrad_events.store.sqlite_writes import ROWS_PER_STATEMENT
+from thrad_events.store.sqlite_writes import (
+    LOCK_HOLDER_SWITCH_S,
+    ROWS_PER_STATEMENT,
+    WriteLock,
+)
 
 INSERTED, DUPLICATE = InsertResult.INSERTED, InsertResult.DUPLICATE
 
@@ -373,6 +378,24 @@ def test_administrative_writes_wait_for_the_write_lock_of_other_processes(
     thread.join(5)
     assert done.is_set()
     assert [key.key_id for key in store.list_keys()] == ["key_1"]
+
+
+def test_the_write_lock_holder_gets_the_gil_back_sooner_and_the_interval_is_restored(
+    tmp_path: Path,
+) -> None:
+    lock = WriteLock(tmp_path / "events.db")
+    before = sys.getswitchinterval()
+    assert before > LOCK_HOLDER_SWITCH_S
+    try:
+        with lock.held():
+            assert sys.getswitchinterval() == pytest.approx(LOCK_HOLDER_SWITCH_S)
+        assert sys.getswitchinterval() == before
+        with pytest.raises(RuntimeError), lock.held():
+            raise RuntimeError("the write failed")
+        assert sys.getswitchinterval() == before
+    finally:
+        lock.close()
+        sys.setswitchinterval(before)
 
 
 def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction_right(
