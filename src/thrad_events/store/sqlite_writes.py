@@ -73,18 +73,43 @@ class WriteLock:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            switch = sys.getswitchinterval()
-            sys.setswitchinterval(LOCK_HOLDER_SWITCH_S)
+            _SHORT_SWITCH.enter()
             try:
                 yield
             finally:
-                sys.setswitchinterval(switch)
+                _SHORT_SWITCH.leave()
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+class _ShortSwitch:
+    """LOCK_HOLDER_SWITCH_S while any WriteLock of the process is held (locks of two stores may
+    be held at once, by two threads): the first holder shortens it, the last one restores it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restore = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._restore = sys.getswitchinterval()
+                sys.setswitchinterval(LOCK_HOLDER_SWITCH_S)
+            self._holders += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                sys.setswitchinterval(self._restore)
+
+
+_SHORT_SWITCH = _ShortSwitch()
 
 
 class MergedWrite(Protocol):

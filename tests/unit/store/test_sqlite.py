@@ -398,6 +398,40 @@ def test_the_write_lock_holder_gets_the_gil_back_sooner_and_the_interval_is_rest
         sys.setswitchinterval(before)
 
 
+def test_locks_of_two_stores_held_by_two_threads_leave_the_interval_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Held and released interleaved (A in, B in, A out, B out): short until both are out."""
+    first, second = WriteLock(tmp_path / "a.db"), WriteLock(tmp_path / "b.db")
+    before = sys.getswitchinterval()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[float] = []
+
+    def hold_second() -> None:
+        first_in.wait(5)
+        with second.held():
+            second_in.set()
+            first_out.wait(5)
+            seen.append(sys.getswitchinterval())
+
+    thread = threading.Thread(target=hold_second)
+    thread.start()
+    try:
+        with first.held():
+            first_in.set()
+            assert second_in.wait(5)
+        first_out.set()
+        thread.join(5)
+        assert seen == [pytest.approx(LOCK_HOLDER_SWITCH_S)]  # the second still held its lock
+        assert sys.getswitchinterval() == before
+    finally:
+        first_out.set()
+        thread.join(5)
+        first.close()
+        second.close()
+        sys.setswitchinterval(before)
+
+
 def test_an_event_time_range_places_conversion_times_with_and_without_a_fraction_right(
     store: SqliteStore,
 ) -> None:
