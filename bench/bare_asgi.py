@@ -91,7 +91,6 @@ def measure_floor(duration: int, connections: int, workers: int) -> dict[str, An
     finally:
         server.terminate()
         server.wait(10)
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
 
 

@@ -42,7 +42,7 @@ if MULTIPROCESS_METRICS:
     atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from procs import cpu_s  # noqa: E402
-from stores import fresh_database  # noqa: E402
+from stores import add_store_option, fresh_database  # noqa: E402
 
 from thrad_events.app import build_app  # noqa: E402
 from thrad_events.auth import admin  # noqa: E402
@@ -294,7 +294,7 @@ if __name__ == "__main__":
         default="none",
         help="an event debugger stream open on another partner, or on the one sending",
     )
-    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    add_store_option(parser)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--multiprocess-metrics",

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stores import fresh_database  # noqa: E402
+from stores import add_store_option, fresh_database  # noqa: E402
 from tests.integration.server import ServerProcess, create_key  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
@@ -65,12 +65,9 @@ def paired(
         key = create_key(database_url, "bench", "paired", "--rate-limit", "100000000")["api_key"]
         run_wrk(server.base_url, first, key, "", 2, connections, 0)  # warm-up
         for n in range(pairs):
-            got: dict[str, float] = {}
             for kind in (first, second) if n % 2 == 0 else (second, first):
                 result = run_wrk(server.base_url, kind, key, "", seconds, connections, 0)
-                got[kind] = result["requests"] / (result["duration_us"] / 1e6)
-            rates[first].append(got[first])
-            rates[second].append(got[second])
+                rates[kind].append(result["rps"])
     finally:
         server.stop()
     return Paired(first, second, rates[first], rates[second])
@@ -81,11 +78,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--store",
-        default="sqlite",
-        help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
-    )
+    add_store_option(parser)
     parser.add_argument("kinds", nargs="*", default=["collect", "collect_refused10"])
     args = parser.parse_args()
     first, second = args.kinds

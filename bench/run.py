@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from paired import Paired, paired  # noqa: E402
 from procs import server_cpu_s, worker_rss_mb  # noqa: E402
 from sqlite_floor import rows_per_second  # noqa: E402
-from stores import fresh_database  # noqa: E402
+from stores import add_store_option, fresh_database  # noqa: E402
 from tests.integration.server import ServerProcess, cli, create_key  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
@@ -137,12 +137,10 @@ def scenario(
     stored = count_rows(database_url, table) - before
     kept = count_rows(database_url, "rejections") - rejections_before
     acked = (result["requests"] - result["non_2xx"]) * per_request
-    seconds = result["duration_us"] / 1e6
     result.update(
         kind=kind,
         connections=connections,
-        rps=result["requests"] / seconds,
-        events_per_s=result["requests"] * per_request / seconds,
+        events_per_s=result["rps"] * per_request,
         acked=acked,
         stored=stored,
         durable=stored >= acked,
@@ -160,11 +158,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--store",
-        default="sqlite",
-        help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
-    )
+    add_store_option(parser)
     parser.add_argument("--batch", type=int, default=500, help="events per batch request")
     parser.add_argument("--only", choices=KINDS, nargs="+", default=None, help="these scenarios")
     parser.add_argument(
@@ -243,7 +237,7 @@ def main() -> None:
             f"commits of {args.batch}, bench/sqlite_floor.py)"
         )
     if plain and refused:
-        accepted_rps = (refused["requests"] - refused["non_2xx"]) / (refused["duration_us"] / 1e6)
+        accepted_rps = refused["rps"] * (1 - refused["non_2xx"] / refused["requests"])
         print(
             "\ncollect with 10% refused (422, kept as rejections): "
             f"{refused['rps'] / plain['rps']:.1%} of plain collect's req/s; "

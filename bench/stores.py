@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.postgres import postgres_schema  # noqa: E402
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """`--store`, the value fresh_database takes."""
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite, postgresql (a fresh schema on the local server) or a postgresql:// URL",
+    )
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_wrk(
     base_url: str, kind: str, key: str, click: str, duration: int, connections: int, batch: int
 ) -> dict[str, Any]:
+    """events.lua's summary (requests, duration_us, non_2xx, latencies in us) and `rps`."""
     env = dict(
         os.environ, BENCH_KIND=kind, BENCH_KEY=key, BENCH_CLICK=click, BENCH_BATCH=str(batch)
     )
@@ -36,5 +37,6 @@ def run_wrk(
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
             return result
     raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
