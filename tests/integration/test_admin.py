@@ -242,6 +242,16 @@ def test_a_key_made_over_http_works_and_is_listed_without_its_secret(
     assert listed["last_used_at"] is not None, "an accepted request marks the key used"
 
 
+@pytest.mark.parametrize("listing", ["/v1/admin/keys", "/v1/admin/tags"])
+def test_a_listing_of_a_partner_nobody_is_a_422_not_an_empty_list(
+    admin: httpx.Client, listing: str
+) -> None:
+    new_partner(admin)
+    answer = admin.get(listing, params={"partner": "nobody-at-all"})
+    error = error_of(answer, 422, "validation_error")
+    assert error["details"] == [{"field": "partner", "message": "no partner has this id or name"}]
+
+
 @pytest.mark.parametrize(
     ("fields", "problems"),
     [
