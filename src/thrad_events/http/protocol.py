@@ -40,6 +40,7 @@ from thrad_events.errors import (
     RequestTimeout,
     Unavailable,
 )
+from thrad_events.http.coalesce import CoalescingTransport
 from thrad_events.http.errors import error_answer
 from thrad_events.logs import request_id_for
 
@@ -95,7 +96,8 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
     # -- connection ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # An answer's head and body leave in one write (http/coalesce.py).
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         # Counted on connect, answered once the request is read: a response written before it
         # arrives would be lost to the reset that closing with unread data causes.
         self.over_capacity = len(self.connections) > self.max_connections
