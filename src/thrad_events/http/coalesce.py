@@ -6,9 +6,10 @@ segments, where a 204 costs one. Here a connection's writes are gathered and han
 transport together at the end of the turn, so any answer leaves in one write. The answers of a
 turn then also leave together, after the turn's work, instead of one by one while it runs,
 which measured cheaper for the server and its clients alike; refusals, answered in the turn
-their request arrived in, gain most (BENCHMARKS.md, "Answers sent at the end of the turn"). Streamed bodies are not held back:
-each turn's chunks go out at its end, and a turn's writes past FLUSH_AT_BYTES go out at once,
-so the transport's flow control (pause_writing) still sees the data as it is produced.
+their request arrived in, gain most (BENCHMARKS.md, "Answers sent at the end of the turn").
+Streamed bodies are not held back: each turn's chunks go out at its end, and a turn's writes
+past FLUSH_AT_BYTES go out at once, so the transport's flow control (pause_writing) still sees
+the data as it is produced.
 """
 
 from __future__ import annotations
