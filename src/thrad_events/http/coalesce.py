@@ -78,6 +78,10 @@ class CoalescingTransport:
         self._pending_bytes = 0
         self._transport.abort()
 
+    def is_closing(self) -> bool:
+        # Asked on every answer (uvicorn, on_response_complete): not through __getattr__.
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         return self._pending_bytes + self._transport.get_write_buffer_size()
 

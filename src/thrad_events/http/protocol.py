@@ -96,7 +96,8 @@ class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
     # -- connection ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        # An answer's head and body leave in one write (http/coalesce.py).
+        # A turn's writes, an answer's head and body among them, leave in one write at its end
+        # (http/coalesce.py).
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         # Counted on connect, answered once the request is read: a response written before it
         # arrives would be lost to the reset that closing with unread data causes.
