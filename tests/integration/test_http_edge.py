@@ -166,27 +166,25 @@ def test_head_on_a_tampered_click_link_is_400_like_the_get(edge: Edge) -> None:
     assert "location" not in answer.headers
 
 
-# -- head limits: 64 KiB and 100 header lines ---------------------------------------------------
+# -- raw sockets: answers read one at a time -------------------------------------------------------
 
 
 def _answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Read one answer: status, headers and body."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed without an answer: {received!r}"
-        received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {
-        name.strip().lower(): value.strip()
-        for name, _, value in (line.partition(":") for line in lines[1:])
-    }
+    """Read exactly one answer (status, headers, body), never a byte of what follows it, so
+    that answers to pipelined requests can be read one after the other."""
+    reader = sock.makefile("rb", buffering=0)  # unbuffered: nothing is read ahead
+    status_line = reader.readline()
+    assert status_line, "connection closed without an answer"
+    headers = {}
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = b""
     while len(body) < int(headers.get("content-length", "0")):
-        chunk = sock.recv(65536)
+        chunk = reader.read(int(headers["content-length"]) - len(body))
         assert chunk, "connection closed in the middle of the answer"
         body += chunk
-    return int(lines[0].split()[1]), headers, body
+    return int(status_line.split()[1]), headers, body
 
 
 def _final_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
@@ -201,8 +199,9 @@ def _code(body: bytes) -> str:
     return str(json.loads(body)["error"]["code"])
 
 
-def _collect_request(edge: Edge, extra: list[bytes]) -> bytes:
-    body = b'{"event_name": "page_view"}'
+def _collect_request(
+    edge: Edge, extra: list[bytes], body: bytes = b'{"event_name": "page_view"}'
+) -> bytes:
     lines = [
         b"POST /v1/api/collect HTTP/1.1",
         b"Host: 127.0.0.1",
@@ -218,6 +217,47 @@ def _send(edge: Edge, request: bytes) -> tuple[int, dict[str, str], bytes]:
     with socket.create_connection(("127.0.0.1", edge.server.port), timeout=10) as sock:
         sock.sendall(request)
         return _final_answer(sock)
+
+
+# -- answers on one connection: each turn's writes leave together (http/coalesce.py) ---------------
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(edge: Edge) -> None:
+    """Three requests in one packet: a refusal, an accepted event, a refusal. Each answer is
+    whole (head and body), in the order of the requests, with the request id it was sent."""
+    bodies = [b'{"event_name": 5}', b'{"event_name": "page_view"}', b'{"event_id": 7}']
+    requests = [
+        _collect_request(edge, [b"X-Request-ID: pipelined-%d" % n], body)
+        for n, body in enumerate(bodies)
+    ]
+    with socket.create_connection(("127.0.0.1", edge.server.port), timeout=10) as sock:
+        sock.sendall(b"".join(requests))
+        answers = [_answer(sock) for _ in requests]
+    assert [(status, headers["x-request-id"]) for status, headers, _ in answers] == [
+        (422, "pipelined-0"),
+        (204, "pipelined-1"),
+        (400, "pipelined-2"),
+    ]
+    assert [_code(body) for _, _, body in (answers[0], answers[2])] == [
+        "validation_error",
+        "missing_field",
+    ]
+
+
+def test_expect_100_continue_gets_its_interim_answer_before_the_body_is_sent(
+    edge: Edge,
+) -> None:
+    body = b'{"event_name": "page_view"}'
+    head, _, _ = _collect_request(edge, [b"Expect: 100-continue"], body).partition(b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", edge.server.port), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        assert _answer(sock)[0] == 100
+        sock.sendall(body)
+        status, _, answer = _answer(sock)
+    assert status == 204, answer
+
+
+# -- head limits: 64 KiB and 100 header lines ---------------------------------------------------
 
 
 def test_a_hundred_header_lines_are_served(edge: Edge) -> None:
