@@ -39,6 +39,9 @@ class RecordingTransport(asyncio.Transport):
         self.closing = True
         self.calls.append(("abort", b""))
 
+    def write_eof(self) -> None:
+        self.calls.append(("write_eof", b""))
+
     def is_closing(self) -> bool:
         return self.closing
 
@@ -100,7 +103,7 @@ async def test_a_turn_writing_more_than_the_threshold_writes_at_once() -> None:
     assert raw.writes()[1:] == [b"tail"]
 
 
-async def test_close_writes_what_is_pending_first_and_abort_drops_it() -> None:
+async def test_close_and_write_eof_write_what_is_pending_first_and_abort_drops_it() -> None:
     raw = RecordingTransport()
     transport = CoalescingTransport(raw, asyncio.get_running_loop())
     transport.write(b"last answer")
@@ -108,6 +111,12 @@ async def test_close_writes_what_is_pending_first_and_abort_drops_it() -> None:
     assert raw.calls == [("write", b"last answer"), ("close", b"")]
     await _next_turn()
     assert raw.writes() == [b"last answer"]  # the scheduled flush finds nothing left
+
+    raw = RecordingTransport()
+    transport = CoalescingTransport(raw, asyncio.get_running_loop())
+    transport.write(b"before the end")
+    transport.write_eof()
+    assert raw.calls == [("write", b"before the end"), ("write_eof", b"")]
 
     raw = RecordingTransport()
     transport = CoalescingTransport(raw, asyncio.get_running_loop())
