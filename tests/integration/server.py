@@ -150,11 +150,18 @@ class ServerProcess:
         self.wait_ready()
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Until this server is listening and ready. The port was free when picked, but a test
+        server of another test process may take it first: its /readyz would answer for ours,
+        so the port must be ours by our own log (uvicorn logs it once it has bound it)."""
+        listening = f"Uvicorn running on {self.base_url} "
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._log.close()
                 raise RuntimeError(f"server exited early:\n{self.log()}")
+            if listening not in self.log():
+                time.sleep(0.05)
+                continue
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
                     return
