@@ -22,6 +22,7 @@ from thrad_events.enrich.enricher import RowEnricher
 from thrad_events.enrich.geo import open_geo, reload_on_sighup
 from thrad_events.enrich.ip import TrustedProxies
 from thrad_events.enrich.useragent import UserAgentParser
+from thrad_events.heap import settle_heap
 from thrad_events.http import (
     batch,
     click,
@@ -264,4 +265,6 @@ def create_app() -> App:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level, access_log=settings.access_log)
-    return build_app(settings)
+    app = build_app(settings)
+    settle_heap()
+    return app
