@@ -162,8 +162,7 @@ class GroupCommitWriter(Generic[Op, SinkT]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._submitted_rows += rows
-        self._queue.put((op, future, loop, rows))
-        self._queued()
+        self._enqueue((op, future, loop, rows))
         return future
 
     def submit_nowait(self, op: Op) -> None:
@@ -173,6 +172,11 @@ class GroupCommitWriter(Generic[Op, SinkT]):
             self._submitted_rows += 1
             self._queue.put((op, None, None, 1))
             self._queued()
+
+    def _enqueue(self, item: _Item) -> None:
+        """Hand one awaited operation to the driver."""
+        self._queue.put(item)
+        self._queued()
 
     def _queued(self) -> None:
         """Wake the driver if it waits for work otherwise than on the queue itself."""
@@ -250,14 +254,42 @@ class GroupCommitWriter(Generic[Op, SinkT]):
 
 
 class ThreadedWriter(GroupCommitWriter[Op, Sink[Op]]):
-    """Group commit on a thread of its own, for a sink whose client blocks."""
+    """Group commit on a thread of its own, for a sink whose client blocks.
+
+    The operations a turn of the event loop submits reach the queue together at the turn's
+    end: the thread wakes once for them instead of taking the turn's first operations while
+    the loop is still making the rest, which would then wait for the next commit.
+    """
 
     _thread: threading.Thread | None = None
+    _turn: list[_Item] | None = None  # submitted in this turn of the loop, not yet queued
+    # stop() may run on another thread than the loop's end-of-turn hand-over.
+    _turn_lock: threading.Lock
+
+    def _enqueue(self, item: _Item) -> None:
+        loop = item[2]
+        assert loop is not None
+        with self._turn_lock:
+            turn = self._turn
+            if turn is not None and turn[0][2] is loop:
+                turn.append(item)
+                return
+        self._hand_over()  # a turn of another loop's: handed over first, in order
+        with self._turn_lock:
+            self._turn = [item]
+        loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        with self._turn_lock:
+            turn, self._turn = self._turn, None
+        for item in turn or ():
+            self._queue.put(item)
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._sink.open()
+        self._turn_lock = threading.Lock()
         self._running = True
         self._thread = threading.Thread(target=self._run, name="group-commit-writer", daemon=True)
         self._thread.start()
@@ -267,6 +299,7 @@ class ThreadedWriter(GroupCommitWriter[Op, Sink[Op]]):
         if self._thread is None:
             return
         self._running = False
+        self._hand_over()
         self._queue.put(_STOP)
         thread, self._thread = self._thread, None
         thread.join(timeout_s)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,7 @@ def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
         first = writer.submit(_insert("a"))  # the writer takes it and waits for the lock
         await asyncio.sleep(0.05)
         later = [writer.submit(_insert(f"q{i}")) for i in range(20)]
+        await asyncio.sleep(0)  # the turn ends: its writes reach the writer's queue
         gate.set()
         assert all(await asyncio.gather(first, *later))
 
@@ -208,6 +210,47 @@ def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
     writer.stop()
     assert batches == [21]
     assert _count(path) == 21
+
+
+def test_the_writes_of_one_turn_of_the_loop_reach_the_writer_together(tmp_path: Path) -> None:
+    """The thread is idle when the first write of a turn is submitted; the turn goes on
+    (here it sleeps, as a busy loop would, without the GIL) and submits more. All of them make
+    one commit: the thread was not handed the first alone."""
+    path = tmp_path / "w.db"
+    batches: list[int] = []
+    writer = _writer(
+        path,
+        max_batch_rows=100,
+        max_queue_rows=1_000,
+        on_batch=lambda rows, seconds: batches.append(rows),
+    )
+    writer.start()
+
+    async def main() -> None:
+        first = writer.submit(_insert("a"))
+        time.sleep(0.05)  # noqa: ASYNC251 (the point: the turn is busy, the loop never yields)
+        later = [writer.submit(_insert(f"q{i}")) for i in range(9)]
+        assert all(await asyncio.gather(first, *later))
+
+    asyncio.run(main())
+    writer.stop()
+    assert batches == [10]
+    assert _count(path) == 10
+
+
+def test_stop_hands_over_what_the_current_turn_submitted(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    writer = _writer(path, max_batch_rows=100, max_queue_rows=1_000)
+    writer.start()
+
+    async def main() -> list[asyncio.Future[Any]]:
+        pending = [writer.submit(_insert(f"s{i}")) for i in range(5)]
+        writer.stop()  # in the same turn: nothing handed to the thread yet
+        return pending
+
+    pending = asyncio.run(main())
+    assert _count(path) == 5
+    assert all(future.done() for future in pending)
 
 
 def _insert_many(keys: list[str]):  # type: ignore[no-untyped-def]
@@ -258,6 +301,7 @@ def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
         fours = [
             writer.submit(_insert_many([f"k{n}-{i}" for i in range(4)]), rows=4) for n in range(3)
         ]
+        await asyncio.sleep(0)  # the turn ends: its writes reach the writer's queue
         gate.set()
         assert await asyncio.gather(first, *fours) == [True, 4, 4, 4]
 
