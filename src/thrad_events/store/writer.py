@@ -274,9 +274,9 @@ class ThreadedWriter(GroupCommitWriter[Op, Sink[Op]]):
             if turn is not None and turn[0][2] is loop:
                 turn.append(item)
                 return
-        self._hand_over()  # a turn of another loop's: handed over first, in order
-        with self._turn_lock:
             self._turn = [item]
+        for earlier in turn or ():  # another loop's turn, not handed over yet: first, in order
+            self._queue.put(earlier)
         loop.call_soon(self._hand_over)
 
     def _hand_over(self) -> None:

@@ -79,17 +79,17 @@ def _count(path: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM t").fetchone()[0])
 
 
-def _gated_writer(
+def _started_writer(
     path: Path,
-    gate: threading.Event,
+    gate: threading.Event | None = None,
     *,
     max_batch_rows: int,
     max_queue_rows: int,
     batches: list[int] | None = None,
     stall_after_s: float = 1.0,
 ) -> ThreadedWriter[Write]:
-    """A started writer whose write lock stays taken (as by another process) until `gate`
-    is set; `batches` collects the rows of each commit."""
+    """A started writer whose write lock, with a `gate`, stays taken (as by another process)
+    until it is set; `batches` collects the rows of each commit."""
     writer = _writer(
         path,
         gate,
@@ -172,7 +172,7 @@ def test_stop_commits_everything_already_queued(tmp_path: Path) -> None:
 def test_full_queue_is_refused_at_once(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = _gated_writer(path, gate, max_batch_rows=1, max_queue_rows=3)
+    writer = _started_writer(path, gate, max_batch_rows=1, max_queue_rows=3)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
@@ -196,7 +196,7 @@ def test_writes_queued_while_the_lock_is_elsewhere_join_the_waiting_commit(
     path = tmp_path / "w.db"
     gate = threading.Event()
     batches: list[int] = []
-    writer = _gated_writer(path, gate, max_batch_rows=100, max_queue_rows=1_000, batches=batches)
+    writer = _started_writer(path, gate, max_batch_rows=100, max_queue_rows=1_000, batches=batches)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # the writer takes it and waits for the lock
@@ -218,13 +218,7 @@ def test_the_writes_of_one_turn_of_the_loop_reach_the_writer_together(tmp_path: 
     one commit: the thread was not handed the first alone."""
     path = tmp_path / "w.db"
     batches: list[int] = []
-    writer = _writer(
-        path,
-        max_batch_rows=100,
-        max_queue_rows=1_000,
-        on_batch=lambda rows, seconds: batches.append(rows),
-    )
-    writer.start()
+    writer = _started_writer(path, max_batch_rows=100, max_queue_rows=1_000, batches=batches)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))
@@ -240,8 +234,7 @@ def test_the_writes_of_one_turn_of_the_loop_reach_the_writer_together(tmp_path: 
 
 def test_stop_hands_over_what_the_current_turn_submitted(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    writer = _writer(path, max_batch_rows=100, max_queue_rows=1_000)
-    writer.start()
+    writer = _started_writer(path, max_batch_rows=100, max_queue_rows=1_000)
 
     async def main() -> list[asyncio.Future[Any]]:
         pending = [writer.submit(_insert(f"s{i}")) for i in range(5)]
@@ -264,7 +257,7 @@ def test_the_queue_bound_counts_rows_not_requests(tmp_path: Path) -> None:
     """A batch request of many rows takes as much of the queue as that many single rows."""
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = _gated_writer(path, gate, max_batch_rows=100, max_queue_rows=10)
+    writer = _started_writer(path, gate, max_batch_rows=100, max_queue_rows=10)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))  # taken by the writer, which waits at the gate
@@ -293,7 +286,7 @@ def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
     path = tmp_path / "w.db"
     gate = threading.Event()
     batches: list[int] = []
-    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=1_000, batches=batches)
+    writer = _started_writer(path, gate, max_batch_rows=10, max_queue_rows=1_000, batches=batches)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))
@@ -315,7 +308,7 @@ def test_a_commit_holds_at_most_max_batch_rows_and_never_splits_a_request(
 def test_a_stalled_commit_makes_new_writes_fail_fast(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=0.1)
+    writer = _started_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=0.1)
 
     async def main() -> None:
         first = writer.submit(_insert("a"))
@@ -347,7 +340,7 @@ class _Gate:
 def test_a_request_that_gave_up_before_its_commit_is_not_written(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     gate = threading.Event()
-    writer = _gated_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=5)
+    writer = _started_writer(path, gate, max_batch_rows=10, max_queue_rows=100, stall_after_s=5)
     writer._write_timeout_s = 0.1
 
     async def main() -> None:
