@@ -46,7 +46,7 @@ from stores import add_store_option, fresh_database  # noqa: E402
 
 from thrad_events.app import build_app  # noqa: E402
 from thrad_events.auth import admin  # noqa: E402
-from thrad_events.config import Settings  # noqa: E402
+from thrad_events.config import WRITE_TIMEOUT_S, Settings  # noqa: E402
 from thrad_events.ingest.clicklinks import ClickLink, sign_link  # noqa: E402
 from thrad_events.store import open_store  # noqa: E402
 
@@ -193,6 +193,7 @@ async def main(args: argparse.Namespace) -> None:
                 rate_limit_per_s=10**9,
                 click_secret=SECRET,
                 metrics_dir=metrics_dir,
+                write_timeout_s=args.write_timeout,
             )
         )
         starlette = app.fallback
@@ -296,6 +297,12 @@ if __name__ == "__main__":
     )
     add_store_option(parser)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--write-timeout",
+        type=float,
+        default=WRITE_TIMEOUT_S,
+        help="seconds a request waits for its commit (longer under valgrind)",
+    )
     parser.add_argument(
         "--multiprocess-metrics",
         action="store_true",
