@@ -52,7 +52,11 @@ def counts(kind: str, requests: int, branch_sim: bool, workdir: Path) -> dict[st
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{kind} x {requests} failed:\n{done.stdout[-2000:]}")
+        # hotpath's own complaint is on stdout, a traceback among valgrind's lines on stderr.
+        ours = [line for line in done.stderr.splitlines() if not line.startswith(("==", "--"))]
+        raise RuntimeError(
+            f"{kind} x {requests} failed:\n{done.stdout[-2000:]}" + "\n".join(ours[-30:])
+        )
     totals = {}
     for line in done.stderr.splitlines():
         found = _COUNT.match(line)
@@ -113,6 +117,7 @@ def main() -> None:
                 f"{per_request['collect_refused10'][name] / whole[name]:>16.1%}" for name in names
             )
         )
+    print(f"callgrind's files, for callgrind_annotate: {workdir}")
 
 
 if __name__ == "__main__":

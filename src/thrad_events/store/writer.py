@@ -275,13 +275,15 @@ class ThreadedWriter(GroupCommitWriter[Op, Sink[Op]]):
                 turn.append(item)
                 return
             self._turn = [item]
-        for earlier in turn or ():  # another loop's turn, not handed over yet: first, in order
-            self._queue.put(earlier)
+        self._put(turn)  # another loop's turn, not handed over yet: first, in order
         loop.call_soon(self._hand_over)
 
     def _hand_over(self) -> None:
         with self._turn_lock:
             turn, self._turn = self._turn, None
+        self._put(turn)
+
+    def _put(self, turn: list[_Item] | None) -> None:
         for item in turn or ():
             self._queue.put(item)
 
