@@ -1,8 +1,11 @@
 -- wrk script: POSTs a ~400-byte event or conversion with a unique id per request, so every
 -- request is a new row (no dedupe shortcut), and prints a JSON summary at the end.
 -- collect_refused10 is collect with every tenth body refused (422), kept as a rejection;
--- collect_refused refuses every body (the refusal path alone).
--- Environment: BENCH_KIND=collect|collect_refused10|collect_refused|conversion|collect_batch, BENCH_BATCH=<items per batch>, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
+-- collect_refused refuses every body (the refusal path alone); collect_checked10 is its
+-- control: every tenth request the same valid event with ?validate_only=true, answered (200)
+-- without a write, and neither refused nor kept.
+-- Environment: BENCH_KIND=collect|collect_refused10|collect_refused|collect_checked10|
+--   conversion|collect_batch, BENCH_BATCH=<items per batch>, BENCH_KEY=<api key>, BENCH_CLICK=<click id>.
 local kind = os.getenv("BENCH_KIND") or "collect"
 local key = os.getenv("BENCH_KEY")
 local click = os.getenv("BENCH_CLICK") or ""
@@ -57,6 +60,9 @@ function request()
   if kind == "collect_refused" or (kind == "collect_refused10" and counter % 10 == 0) then
     local body = '{"tag_id":"adv_001","event_name":5,"event_id":"' .. id .. '"}'
     return wrk.format("POST", "/v1/api/collect", headers, body)
+  end
+  if kind == "collect_checked10" and counter % 10 == 0 then
+    return wrk.format("POST", "/v1/api/collect?validate_only=true", headers, event_json(id))
   end
   return wrk.format("POST", "/v1/api/collect", headers, event_json(id))
 end

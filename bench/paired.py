@@ -1,11 +1,13 @@
-"""Two loads compared in alternating short runs on one server: a ratio that survives the machine.
+"""Loads compared in alternating short runs on one server: ratios that survive the machine.
 
 Two 15 s scenarios measured one after the other differ by 20-40% on this kind of machine even at
-the same code, because its speed drifts within a minute. Here one server takes both loads in
-turn, `pairs` times, in the order A B, B A, A B, ... (so a drift favours neither), and each pair
-gives one ratio B / A from runs seconds apart; the median of those ratios is the figure.
+the same code, because its speed drifts within a minute. Here one server takes the loads in
+turn, `rounds` times, in the order A B C, C B A, A B C, ... (so a drift favours none), and each
+round gives one ratio per load against the first from runs seconds apart; the median of those
+ratios is the figure. The ratios are taken on each run's rate per unstolen CPU (bench/wrk.py),
+and the raw rates' medians are printed beside them.
 
-    python bench/paired.py [--pairs 10] [--seconds 3] [--store sqlite] [A B]
+    python bench/paired.py [--rounds 10] [--seconds 3] [--store sqlite] [A B ...]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,69 +30,85 @@ from wrk import run_wrk  # noqa: E402
 
 @dataclass(frozen=True)
 class Paired:
-    first: str
-    second: str
-    first_rps: list[float]  # one per pair
-    second_rps: list[float]
+    kinds: tuple[str, ...]
+    # Per load, one entry per round: req/s, req/s per unstolen CPU, the stolen share.
+    rps: dict[str, list[float]] = field(default_factory=dict)
+    unstolen: dict[str, list[float]] = field(default_factory=dict)
+    steal: dict[str, list[float]] = field(default_factory=dict)
 
-    @property
-    def ratios(self) -> list[float]:
-        """second / first, one per pair."""
-        return [b / a for a, b in zip(self.first_rps, self.second_rps, strict=True)]
+    def ratios(self, kind: str, against: str | None = None) -> list[float]:
+        """`kind` / `against` (the first load), one per round, per unstolen CPU."""
+        base = self.unstolen[against or self.kinds[0]]
+        return [b / a for a, b in zip(base, self.unstolen[kind], strict=True)]
 
-    def line(self) -> str:
-        low, _, high = statistics.quantiles(self.ratios, n=4)
+    def line(self, kind: str, against: str | None = None) -> str:
+        against = against or self.kinds[0]
+        ratios = self.ratios(kind, against)
+        low, _, high = statistics.quantiles(ratios, n=4)
         return (
-            f"{self.second} / {self.first}, {len(self.ratios)} alternating pairs on one server: "
-            f"median {statistics.median(self.ratios):.1%} (quartiles {low:.1%} to {high:.1%}; "
-            f"median req/s {statistics.median(self.first_rps):,.0f} and "
-            f"{statistics.median(self.second_rps):,.0f})"
+            f"{kind} / {against}, {len(ratios)} alternating rounds on one server: median "
+            f"{statistics.median(ratios):.1%} (quartiles {low:.1%} to {high:.1%}) per unstolen "
+            f"CPU; median req/s {statistics.median(self.rps[against]):,.0f} and "
+            f"{statistics.median(self.rps[kind]):,.0f}, CPU stolen "
+            f"{statistics.median(self.steal[against]):.0%} and "
+            f"{statistics.median(self.steal[kind]):.0%}"
         )
 
 
 def paired(
     database_url: str,
     log: Path,
-    first: str,
-    second: str,
+    kinds: tuple[str, ...],
     *,
-    pairs: int,
+    rounds: int,
     seconds: int,
     connections: int = 64,
     workers: int = 2,
 ) -> Paired:
     server = ServerProcess(database_url, log, workers=workers)
-    rates: dict[str, list[float]] = {first: [], second: []}
+    result = Paired(kinds)
+    for kind in kinds:
+        result.rps[kind], result.unstolen[kind], result.steal[kind] = [], [], []
     try:
         key = create_key(database_url, "bench", "paired", "--rate-limit", "100000000")["api_key"]
-        run_wrk(server.base_url, first, key, "", 2, connections, 0)  # warm-up
-        for n in range(pairs):
-            for kind in (first, second) if n % 2 == 0 else (second, first):
-                result = run_wrk(server.base_url, kind, key, "", seconds, connections, 0)
-                rates[kind].append(result["rps"])
+        run_wrk(server.base_url, kinds[0], key, "", 2, connections, 0)  # warm-up
+        for n in range(rounds):
+            for kind in kinds if n % 2 == 0 else kinds[::-1]:
+                run = run_wrk(server.base_url, kind, key, "", seconds, connections, 0)
+                result.rps[kind].append(run["rps"])
+                result.unstolen[kind].append(run["rps_unstolen"])
+                result.steal[kind].append(run["steal"])
     finally:
         server.stop()
-    return Paired(first, second, rates[first], rates[second])
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--rounds", "--pairs", dest="rounds", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     add_store_option(parser)
     parser.add_argument("kinds", nargs="*", default=["collect", "collect_refused10"])
     args = parser.parse_args()
-    first, second = args.kinds
+    if len(args.kinds) < 2:
+        parser.error("two loads or more")
+    kinds = tuple(args.kinds)
     workdir = Path(tempfile.mkdtemp(prefix="thrad-paired-"))
     with fresh_database(args.store, workdir, "paired") as database_url:
         result = paired(
-            database_url, workdir / "server.log", first, second,
-            pairs=args.pairs, seconds=args.seconds, workers=args.workers,
+            database_url, workdir / "server.log", kinds,
+            rounds=args.rounds, seconds=args.seconds, workers=args.workers,
         )  # fmt: skip
-    for n, ratio in enumerate(result.ratios):
-        print(f"pair {n:2}: {result.first_rps[n]:8,.0f} {result.second_rps[n]:8,.0f}  {ratio:.3f}")
-    print(result.line())
+    for n in range(args.rounds):
+        runs = "  ".join(
+            f"{result.rps[kind][n]:7,.0f} req/s ({result.steal[kind][n]:3.0%} stolen)"
+            for kind in kinds
+        )
+        ratios = " ".join(f"{result.ratios(kind)[n]:.3f}" for kind in kinds[1:])
+        print(f"round {n:2}: {runs}  {ratios}")
+    for kind in kinds[1:]:
+        print(result.line(kind))
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,4 +1,5 @@
-"""A server process tree as /proc shows it: its workers, their CPU time and memory."""
+"""A server process tree as /proc shows it: its workers, their CPU time and memory; and the
+machine's CPU time that its hypervisor took for other guests (steal)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,17 @@ def worker_rss_mb(pid: int) -> list[float]:
         except FileNotFoundError:
             continue
     return out
+
+
+def machine_cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, in ticks, by kind: the first line of /proc/stat (user,
+    nice, system, idle, iowait, irq, softirq, steal, ...)."""
+    return [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def stolen_share(before: list[int], after: list[int]) -> float:
+    """The share of the machine's CPU time between two readings that the hypervisor gave to
+    other guests: time this machine's processes could not run, whatever they needed."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent[:8])  # guest time (fields 9, 10) is already counted in user and nice
+    return spent[7] / total if total > 0 else 0.0

@@ -42,6 +42,10 @@ from thrad_events.store.sqlite_file import sqlite_path  # noqa: E402
 KINDS = ("collect", "collect_refused10", "conversion", "collect_batch")
 # The route a scenario's requests take, where it is not the scenario's name.
 ROUTES = {"collect_refused10": "collect"}
+# The loads that take turns on one server after the scenarios (bench/paired.py): plain collect,
+# one request in ten refused and kept, and the control, one request in ten answered without a
+# write but neither refused nor kept (validate_only).
+ROUNDS = ("collect", "collect_refused10", "collect_checked10")
 
 
 def server_side(base_url: str, kind: str) -> dict[str, float]:
@@ -165,8 +169,8 @@ def main() -> None:
         "--pairs",
         type=int,
         default=10,
-        help="alternating short runs of collect and collect_refused10 on one server, for their "
-        "ratio (bench/paired.py); 0: none",
+        help="rounds of alternating short runs of collect, collect_refused10 and "
+        "collect_checked10 on one server, for their ratios (bench/paired.py); 0: none",
     )
     parser.add_argument("--pair-seconds", type=int, default=3)
     args = parser.parse_args()
@@ -186,14 +190,14 @@ def main() -> None:
         with fresh_database(args.store, workdir, kind) as database_url:
             results.append(scenario(kind, database_url, workdir, args))
         time.sleep(1)
-    # The refused share's cost: both loads in turn on one server (bench/paired.py).
+    # The refused share's cost: the loads in turn on one server (bench/paired.py).
     pair: Paired | None = None
     ran = {r["kind"] for r in results}
     if args.pairs > 0 and {"collect", "collect_refused10"} <= ran:
         with fresh_database(args.store, workdir, "paired") as database_url:
             pair = paired(
-                database_url, workdir / "paired.log", "collect", "collect_refused10",
-                pairs=args.pairs, seconds=args.pair_seconds,
+                database_url, workdir / "paired.log", ROUNDS,
+                rounds=args.pairs, seconds=args.pair_seconds,
                 connections=args.connections, workers=args.workers,
             )  # fmt: skip
     # SQLite alone writing the batch scenario's rows, right after it: its yardstick.
@@ -207,23 +211,27 @@ def main() -> None:
         f"wrk -t1 -d{args.duration}s on the same cores\n"
     )
     header = f"{'scenario':<15}{'conns':>6}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
-    header += f"{'non-2xx':>8}{'acked':>9}{'stored':>9}{'durable':>8}{'RSS MB':>7}"
+    header += f"{'non-2xx':>8}{'acked':>9}{'stored':>9}{'durable':>8}{'RSS MB':>7}{'stolen':>7}"
     print(header)
     for r in results:
         print(
             f"{r['kind']:<15}{r['connections']:>6}{r['rps']:>9.0f}{r['events_per_s']:>10.0f}"
             f"{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}{r['non_2xx']:>8}"
             f"{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>8}{r['worker_rss_mb'] or 0:>7.0f}"
+            f"{r['steal']:>7.0%}"
         )
     print(
         f"\nfloor (bare ASGI app decoding the same body, same server and wrk): "
         f"{floor['rps']:,.0f} req/s, p50 {floor['p50_us'] / 1000:.2f} ms, "
         f"p99 {floor['p99_us'] / 1000:.2f} ms, {floor['cpu_us_per_request']:,.0f} µs of server "
-        "CPU a request"
+        f"CPU a request, {floor['steal']:.0%} of the CPU stolen"
     )
     for r in results:
         if r["kind"] != "collect_batch":
-            print(f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s")
+            print(
+                f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s, "
+                f"{r['rps_unstolen'] / floor['rps_unstolen']:6.1%} per unstolen CPU"
+            )
     found = {r["kind"]: r for r in results}
     plain, refused = found.get("collect"), found.get("collect_refused10")
     if plain and "conversion" in found:
@@ -240,14 +248,17 @@ def main() -> None:
         accepted_rps = refused["rps"] * (1 - refused["non_2xx"] / refused["requests"])
         print(
             "\ncollect with 10% refused (422, kept as rejections): "
-            f"{refused['rps'] / plain['rps']:.1%} of plain collect's req/s; "
+            f"{refused['rps'] / plain['rps']:.1%} of plain collect's req/s "
+            f"({refused['rps_unstolen'] / plain['rps_unstolen']:.1%} per unstolen CPU); "
             f"accepted requests {accepted_rps:,.0f}/s = "
             f"{accepted_rps / plain['rps']:.1%} of plain collect's; p99 "
             f"{refused['p99_us'] / plain['p99_us']:.2f}x; {refused['rejections_kept']} rejections "
             f"kept of {refused['non_2xx']} refused (the two runs above)"
         )
     if pair is not None:
-        print(f"  {pair.line()}")
+        print(f"  {pair.line('collect_refused10')}")
+        print(f"  {pair.line('collect_checked10')}")
+        print(f"  {pair.line('collect_refused10', 'collect_checked10')}")
     print("\nserver side (its /metrics, warm-up included):")
     for r in results:
         print(
