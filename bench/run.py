@@ -210,12 +210,12 @@ def main() -> None:
         f"{platform.python_version()}; store {args.store}; {args.workers} workers; "
         f"wrk -t1 -d{args.duration}s on the same cores\n"
     )
-    header = f"{'scenario':<15}{'conns':>6}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
+    header = f"{'scenario':<18}{'conns':>6}{'req/s':>9}{'events/s':>10}{'p50 ms':>8}{'p99 ms':>8}"
     header += f"{'non-2xx':>8}{'acked':>9}{'stored':>9}{'durable':>8}{'RSS MB':>7}{'stolen':>7}"
     print(header)
     for r in results:
         print(
-            f"{r['kind']:<15}{r['connections']:>6}{r['rps']:>9.0f}{r['events_per_s']:>10.0f}"
+            f"{r['kind']:<18}{r['connections']:>6}{r['rps']:>9.0f}{r['events_per_s']:>10.0f}"
             f"{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}{r['non_2xx']:>8}"
             f"{r['acked']:>9}{r['stored']:>9}{r['durable']!s:>8}{r['worker_rss_mb'] or 0:>7.0f}"
             f"{r['steal']:>7.0%}"
@@ -229,18 +229,19 @@ def main() -> None:
     for r in results:
         if r["kind"] != "collect_batch":
             print(
-                f"  {r['kind']:<15}{r['rps'] / floor['rps']:6.1%} of the floor's req/s, "
+                f"  {r['kind']:<18}{r['rps'] / floor['rps']:6.1%} of the floor's req/s, "
                 f"{r['rps_unstolen'] / floor['rps_unstolen']:6.1%} per unstolen CPU"
             )
     found = {r["kind"]: r for r in results}
     plain, refused = found.get("collect"), found.get("collect_refused10")
     if plain and "conversion" in found:
         print(
-            f"  conversion     {found['conversion']['rps'] / plain['rps']:6.1%} of collect's req/s"
+            f"  {'conversion':<18}{found['conversion']['rps'] / plain['rps']:6.1%} "
+            "of collect's req/s"
         )
     if sqlite_floor and "collect_batch" in found:
         print(
-            f"  collect_batch  {found['collect_batch']['events_per_s'] / sqlite_floor:6.1%} of "
+            f"  collect_batch     {found['collect_batch']['events_per_s'] / sqlite_floor:6.1%} of "
             f"SQLite's own floor for the same rows ({sqlite_floor:,.0f} rows/s: one thread, "
             f"commits of {args.batch}, bench/sqlite_floor.py)"
         )
@@ -262,14 +263,14 @@ def main() -> None:
     print("\nserver side (its /metrics, warm-up included):")
     for r in results:
         print(
-            f"  {r['kind']:<15}{r['rows_per_commit']:6.1f} rows a commit, "
+            f"  {r['kind']:<18}{r['rows_per_commit']:6.1f} rows a commit, "
             f"{r['commit_ms']:5.2f} ms a commit (waits included), "
             f"{r['within_25ms']:5.1f}% answered by the endpoint within 25 ms, "
             f"{r['cpu_us_per_request']:,.0f} µs of server CPU a request"
         )
     print("\nworker RSS samples (MB, max of the workers):")
     for r in results:
-        print(f"  {r['kind']:<15}{r['rss_samples']}")
+        print(f"  {r['kind']:<18}{r['rss_samples']}")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
