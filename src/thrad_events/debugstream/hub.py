@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 # An operator's stream (the admin token) watches every partner.
 ALL = "*"
 LEASE_EVERY_S = 1.0
-LEASE_TTL_S = 3 * LEASE_EVERY_S
+# A lease outlives several missed announcements: a watcher's loop or bus held up for a few
+# seconds (a loaded machine, a reconnect) must not hide the partner's requests meanwhile. The
+# price: requests are still noted for this long after the last stream closed.
+LEASE_TTL_S = 10 * LEASE_EVERY_S
 QUEUE_MAX_EVENTS = 1000
 STREAMS_PER_PARTNER = 5
 STREAMS_PER_PROCESS = 50

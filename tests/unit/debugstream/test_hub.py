@@ -44,6 +44,29 @@ def test_nobody_watching_is_the_flag_down_and_a_stream_raises_it() -> None:
     asyncio.run(scenario())
 
 
+def test_a_lease_outlives_missed_announcements_and_then_runs_out() -> None:
+    """A watcher held up for a few rounds (a loaded machine, a bus reconnecting) keeps the
+    partner watched everywhere; silence past the lease's life lowers the flag."""
+
+    async def scenario() -> None:
+        hub = DebugHub(LocalBus())
+        await hub.start()
+        hub.subscribe("ptn_a")
+        await settle()
+        until = hub._leases["ptn_a"]
+        heard_at = until - hubs.LEASE_TTL_S
+        # The next announcement due at heard_at + 1 round; three went missing.
+        hub._expire(heard_at + 4 * hubs.LEASE_EVERY_S)
+        assert hub.active
+        assert hub.wants("ptn_a")
+        hub._expire(until + 0.001)
+        assert not hub.active
+        assert not hub.wants("ptn_a")
+        await hub.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_partner_hears_its_own_requests_and_the_operator_all() -> None:
     async def scenario() -> None:
         hub = DebugHub(LocalBus())
