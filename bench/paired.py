@@ -17,8 +17,9 @@ import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,15 +32,19 @@ from wrk import run_wrk  # noqa: E402
 @dataclass(frozen=True)
 class Paired:
     kinds: tuple[str, ...]
-    # Per load, one entry per round: req/s, req/s per unstolen CPU, the stolen share.
-    rps: dict[str, list[float]] = field(default_factory=dict)
-    unstolen: dict[str, list[float]] = field(default_factory=dict)
-    steal: dict[str, list[float]] = field(default_factory=dict)
+    # Per load, its runs' summaries (bench/wrk.py's), one per round.
+    runs: dict[str, list[dict[str, Any]]]
+
+    def median(self, kind: str, field: str) -> float:
+        return statistics.median(run[field] for run in self.runs[kind])
 
     def ratios(self, kind: str, against: str | None = None) -> list[float]:
         """`kind` / `against` (the first load), one per round, per unstolen CPU."""
-        base = self.unstolen[against or self.kinds[0]]
-        return [b / a for a, b in zip(base, self.unstolen[kind], strict=True)]
+        base = self.runs[against or self.kinds[0]]
+        return [
+            b["rps_unstolen"] / a["rps_unstolen"]
+            for a, b in zip(base, self.runs[kind], strict=True)
+        ]
 
     def line(self, kind: str, against: str | None = None) -> str:
         against = against or self.kinds[0]
@@ -48,10 +53,9 @@ class Paired:
         return (
             f"{kind} / {against}, {len(ratios)} alternating rounds on one server: median "
             f"{statistics.median(ratios):.1%} (quartiles {low:.1%} to {high:.1%}) per unstolen "
-            f"CPU; median req/s {statistics.median(self.rps[against]):,.0f} and "
-            f"{statistics.median(self.rps[kind]):,.0f}, CPU stolen "
-            f"{statistics.median(self.steal[against]):.0%} and "
-            f"{statistics.median(self.steal[kind]):.0%}"
+            f"CPU; median req/s {self.median(against, 'rps'):,.0f} and "
+            f"{self.median(kind, 'rps'):,.0f}, CPU stolen "
+            f"{self.median(against, 'steal'):.0%} and {self.median(kind, 'steal'):.0%}"
         )
 
 
@@ -66,21 +70,16 @@ def paired(
     workers: int = 2,
 ) -> Paired:
     server = ServerProcess(database_url, log, workers=workers)
-    result = Paired(kinds)
-    for kind in kinds:
-        result.rps[kind], result.unstolen[kind], result.steal[kind] = [], [], []
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     try:
         key = create_key(database_url, "bench", "paired", "--rate-limit", "100000000")["api_key"]
         run_wrk(server.base_url, kinds[0], key, "", 2, connections, 0)  # warm-up
         for n in range(rounds):
             for kind in kinds if n % 2 == 0 else kinds[::-1]:
-                run = run_wrk(server.base_url, kind, key, "", seconds, connections, 0)
-                result.rps[kind].append(run["rps"])
-                result.unstolen[kind].append(run["rps_unstolen"])
-                result.steal[kind].append(run["steal"])
+                runs[kind].append(run_wrk(server.base_url, kind, key, "", seconds, connections, 0))
     finally:
         server.stop()
-    return result
+    return Paired(kinds, runs)
 
 
 def main() -> None:
@@ -102,8 +101,8 @@ def main() -> None:
         )  # fmt: skip
     for n in range(args.rounds):
         runs = "  ".join(
-            f"{result.rps[kind][n]:7,.0f} req/s ({result.steal[kind][n]:3.0%} stolen)"
-            for kind in kinds
+            f"{run['rps']:7,.0f} req/s ({run['steal']:3.0%} stolen)"
+            for run in (result.runs[kind][n] for kind in kinds)
         )
         ratios = " ".join(f"{result.ratios(kind)[n]:.3f}" for kind in kinds[1:])
         print(f"round {n:2}: {runs}  {ratios}")

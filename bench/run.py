@@ -241,8 +241,8 @@ def main() -> None:
         )
     if sqlite_floor and "collect_batch" in found:
         print(
-            f"  collect_batch     {found['collect_batch']['events_per_s'] / sqlite_floor:6.1%} of "
-            f"SQLite's own floor for the same rows ({sqlite_floor:,.0f} rows/s: one thread, "
+            f"  {'collect_batch':<18}{found['collect_batch']['events_per_s'] / sqlite_floor:6.1%} "
+            f"of SQLite's own floor for the same rows ({sqlite_floor:,.0f} rows/s: one thread, "
             f"commits of {args.batch}, bench/sqlite_floor.py)"
         )
     if plain and refused:
