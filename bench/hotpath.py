@@ -8,6 +8,11 @@ it is the number to watch while optimising the hot path. --profile adds a cProfi
 
     python bench/hotpath.py [--kind collect|conversion|collect_batch] [--requests 20000]
                             [--repeat 3] [--profile] [--multiprocess-metrics]
+                            [--alternate KIND ...]
+
+--alternate measures kinds against --kind in alternating rounds on one app, as bench/paired.py
+does through HTTP: collect_refused10 (every tenth body refused) and its control
+collect_checked10 (every tenth a valid event sent with validate_only) against collect.
 
 --multiprocess-metrics keeps the metrics as `serve --workers N` does (every value in a file
 shared by the workers), which costs more per write than one process's values.
@@ -24,6 +29,7 @@ import itertools
 import os
 import pstats
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -59,6 +65,14 @@ UA = (
 
 
 BATCH_ITEMS = 500
+KINDS = (
+    "collect",
+    "collect_refused",
+    "collect_refused10",
+    "collect_checked10",
+    "conversion",
+    "collect_batch",
+)
 
 
 def body(kind: str, n: int, click_id: str) -> bytes:
@@ -122,20 +136,24 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
         "collect": "/v1/api/collect",
         "collect_refused": "/v1/api/collect",
         "collect_refused10": "/v1/api/collect",
+        "collect_checked10": "/v1/api/collect",
         "conversion": "/v1/api/conversion",
         "collect_batch": "/v1/api/collect/batch",
     }[kind]
     statuses: dict[int, int] = {}
 
     async def one() -> None:
-        payload = body(kind, next(EVENT_NUMBERS), click_id)
+        n = next(EVENT_NUMBERS)
+        payload = body(kind, n, click_id)
+        # bench/events.lua's control: every tenth a valid event checked, not written.
+        query = b"validate_only=true" if kind == "collect_checked10" and n % 10 == 0 else b""
         headers = [
             (b"authorization", f"Bearer {key}".encode()),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
             (b"user-agent", UA.encode()),
         ]
-        status = (await call(app, "POST", path, headers, payload))[0]["status"]
+        status = (await call(app, "POST", path, headers, payload, query))[0]["status"]
         statuses[status] = statuses.get(status, 0) + 1
 
     async def lane(requests: int) -> None:
@@ -202,6 +220,9 @@ async def main(args: argparse.Namespace) -> None:
             watcher = None
             if args.watch != "none":
                 watcher = await watch(app, key if args.watch == "same" else other_key)
+            if args.alternate:
+                await alternate(app, args, key, click_id)
+                return
             warm = 20 if args.kind == "collect_batch" else 2000
             await drive(app, args.kind, key, click_id, warm, args.inflight)  # warm caches
             best: tuple[float, float, dict[str, float]] | None = None
@@ -240,6 +261,38 @@ async def main(args: argparse.Namespace) -> None:
     if profile is not None:
         stats = pstats.Stats(profile).sort_stats(args.sort)
         stats.print_stats(os.environ.get("PROFILE_FILTER", ""), 35)
+
+
+async def alternate(app: Any, args: argparse.Namespace, key: str, click_id: str) -> None:
+    """--kind and the --alternate kinds take turns on this one app, `repeat` rounds in the order
+    A B C, C B A, ... (bench/paired.py's method without HTTP): each kind's median CPU a request,
+    per thread, and the median of its per-round ratios to --kind."""
+    kinds = [args.kind, *args.alternate]
+    for kind in kinds:
+        await drive(app, kind, key, click_id, 2000, args.inflight)  # warm caches
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for n in range(args.repeat):
+        for kind in kinds if n % 2 == 0 else kinds[::-1]:
+            threads, cpu = thread_cpu(), time.process_time()
+            done = await drive(app, kind, key, click_id, args.requests, args.inflight)
+            run = {"all": time.process_time() - cpu}
+            for name, seconds in thread_cpu().items():
+                run[name] = seconds - threads.get(name, 0.0)
+            runs[kind].append({name: seconds / done * 1e6 for name, seconds in run.items()})
+    print(
+        f"{args.repeat} alternating rounds of {args.requests} requests, {args.inflight} in flight:"
+    )
+    for kind in kinds:
+        ratios = [b["all"] / a["all"] for a, b in zip(runs[args.kind], runs[kind], strict=True)]
+        per_thread = ", ".join(
+            f"{name} {median:.1f}"
+            for name in runs[kind][0]
+            if name != "all" and (median := statistics.median(r[name] for r in runs[kind])) >= 0.5
+        )
+        print(
+            f"  {kind:<18} {statistics.median(r['all'] for r in runs[kind]):6.1f} us CPU a "
+            f"request, {statistics.median(ratios):6.1%} of {args.kind} ({per_thread})"
+        )
 
 
 async def watch(app: Any, key: str) -> tuple[asyncio.Task[None], list[int]]:
@@ -283,8 +336,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--kind",
-        choices=("collect", "collect_refused", "collect_refused10", "conversion", "collect_batch"),
+        choices=KINDS,
         default="collect",
+    )
+    parser.add_argument(
+        "--alternate",
+        choices=KINDS,
+        nargs="+",
+        default=[],
+        help="kinds that take turns with --kind on one app, --repeat rounds (medians, ratios)",
     )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--inflight", type=int, default=32)
