@@ -254,7 +254,8 @@ def main() -> None:
             f"accepted requests {accepted_rps:,.0f}/s = "
             f"{accepted_rps / plain['rps']:.1%} of plain collect's; p99 "
             f"{refused['p99_us'] / plain['p99_us']:.2f}x; {refused['rejections_kept']} rejections "
-            f"kept of {refused['non_2xx']} refused (the two runs above)"
+            f"kept of {refused['non_2xx']} refused (the two runs above, minutes apart: the "
+            "rounds below, where run, are the measure)"
         )
     if pair is not None:
         print(f"  {pair.line('collect_refused10')}")
