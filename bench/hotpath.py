@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -65,14 +66,16 @@ UA = (
 
 
 BATCH_ITEMS = 500
-KINDS = (
-    "collect",
-    "collect_refused",
-    "collect_refused10",
-    "collect_checked10",
-    "conversion",
-    "collect_batch",
-)
+# Each kind of load and the path its requests take.
+PATHS = {
+    "collect": "/v1/api/collect",
+    "collect_refused": "/v1/api/collect",
+    "collect_refused10": "/v1/api/collect",
+    "collect_checked10": "/v1/api/collect",
+    "conversion": "/v1/api/conversion",
+    "collect_batch": "/v1/api/collect/batch",
+}
+KINDS = tuple(PATHS)
 
 
 def body(kind: str, n: int, click_id: str) -> bytes:
@@ -95,6 +98,11 @@ def body(kind: str, n: int, click_id: str) -> bytes:
         f'"timestamp":1771879200,"page_url":"https://shop.example.com/checkout?utm_source=chat",'
         f'"user_agent":"{UA}","session_id":"sess_abc","params":{{"step":"shipping","value":58.0}}}}'
     ).encode()
+
+
+def query(kind: str, n: int) -> bytes:
+    """bench/events.lua's control: every tenth a valid event checked, not written."""
+    return b"validate_only=true" if kind == "collect_checked10" and n % 10 == 0 else b""
 
 
 async def call(
@@ -132,28 +140,19 @@ async def call(
 
 
 async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflight: int) -> int:
-    path = {
-        "collect": "/v1/api/collect",
-        "collect_refused": "/v1/api/collect",
-        "collect_refused10": "/v1/api/collect",
-        "collect_checked10": "/v1/api/collect",
-        "conversion": "/v1/api/conversion",
-        "collect_batch": "/v1/api/collect/batch",
-    }[kind]
+    path = PATHS[kind]
     statuses: dict[int, int] = {}
 
     async def one() -> None:
         n = next(EVENT_NUMBERS)
         payload = body(kind, n, click_id)
-        # bench/events.lua's control: every tenth a valid event checked, not written.
-        query = b"validate_only=true" if kind == "collect_checked10" and n % 10 == 0 else b""
         headers = [
             (b"authorization", f"Bearer {key}".encode()),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
             (b"user-agent", UA.encode()),
         ]
-        status = (await call(app, "POST", path, headers, payload, query))[0]["status"]
+        status = (await call(app, "POST", path, headers, payload, query(kind, n)))[0]["status"]
         statuses[status] = statuses.get(status, 0) + 1
 
     async def lane(requests: int) -> None:
@@ -167,6 +166,42 @@ async def drive(app: Any, kind: str, key: str, click_id: str, count: int, inflig
     if ok != count:
         sys.exit(f"not every request succeeded: {statuses}")
     return ok
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured drive: its requests, the process's CPU and wall seconds, and each
+    thread's CPU seconds by name."""
+
+    done: int
+    cpu: float
+    wall: float
+    threads: dict[str, float]
+
+
+async def measured(
+    app: Any,
+    kind: str,
+    key: str,
+    click_id: str,
+    args: argparse.Namespace,
+    profile: cProfile.Profile | None = None,
+) -> Run:
+    threads = thread_cpu()
+    cpu, wall = time.process_time(), time.perf_counter()
+    if profile is not None:
+        profile.enable()
+    done = await drive(app, kind, key, click_id, args.requests, args.inflight)
+    if profile is not None:
+        profile.disable()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    spent = {name: seconds - threads.get(name, 0.0) for name, seconds in thread_cpu().items()}
+    return Run(done, cpu, wall, spent)
+
+
+async def warm(app: Any, kind: str, key: str, click_id: str, inflight: int) -> None:
+    """Caches warmed before anything is measured."""
+    await drive(app, kind, key, click_id, 20 if kind == "collect_batch" else 2000, inflight)
 
 
 def rows_per_commit(app: Any) -> float:
@@ -223,35 +258,22 @@ async def main(args: argparse.Namespace) -> None:
             if args.alternate:
                 await alternate(app, args, key, click_id)
                 return
-            warm = 20 if args.kind == "collect_batch" else 2000
-            await drive(app, args.kind, key, click_id, warm, args.inflight)  # warm caches
-            best: tuple[float, float, dict[str, float]] | None = None
+            await warm(app, args.kind, key, click_id, args.inflight)
             profile = cProfile.Profile() if args.profile else None
-            for _ in range(args.repeat):
-                threads = thread_cpu()
-                cpu, wall = time.process_time(), time.perf_counter()
-                if profile is not None:
-                    profile.enable()
-                done = await drive(app, args.kind, key, click_id, args.requests, args.inflight)
-                if profile is not None:
-                    profile.disable()
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                threads = {
-                    name: seconds - threads.get(name, 0.0) for name, seconds in thread_cpu().items()
-                }
-                if best is None or cpu < best[0]:
-                    best = (cpu, wall, threads)
+            runs = [
+                await measured(app, args.kind, key, click_id, args, profile)
+                for _ in range(args.repeat)
+            ]
             if watcher is not None:
                 print(f"  debugger stream received {watcher[1][0]:,} bytes")
-    assert best is not None
-    cpu, wall, threads = best
+    best = min(runs, key=lambda run: run.cpu)
+    done, cpu, wall, threads = best.done, best.cpu, best.wall, best.threads
     per = BATCH_ITEMS if args.kind == "collect_batch" else 1
     if per > 1:
         print(f"{args.kind} of {per} events: {cpu / done / per * 1e6:.1f} us CPU per event")
     print(
         f"{args.kind}: {done} requests, {args.inflight} in flight: "
         f"{cpu / done * 1e6:.1f} us CPU per request (all threads), {done / wall:,.0f} req/s "
-        ""
         f"in one process without HTTP (best of {args.repeat})"
     )
     print(f"  rows per commit: {rows_per_commit(app):.1f}")
@@ -269,16 +291,13 @@ async def alternate(app: Any, args: argparse.Namespace, key: str, click_id: str)
     per thread, and the median of its per-round ratios to --kind."""
     kinds = [args.kind, *args.alternate]
     for kind in kinds:
-        await drive(app, kind, key, click_id, 2000, args.inflight)  # warm caches
+        await warm(app, kind, key, click_id, args.inflight)
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for n in range(args.repeat):
         for kind in kinds if n % 2 == 0 else kinds[::-1]:
-            threads, cpu = thread_cpu(), time.process_time()
-            done = await drive(app, kind, key, click_id, args.requests, args.inflight)
-            run = {"all": time.process_time() - cpu}
-            for name, seconds in thread_cpu().items():
-                run[name] = seconds - threads.get(name, 0.0)
-            runs[kind].append({name: seconds / done * 1e6 for name, seconds in run.items()})
+            run = await measured(app, kind, key, click_id, args)
+            spent = {"all": run.cpu, **run.threads}
+            runs[kind].append({name: seconds / run.done * 1e6 for name, seconds in spent.items()})
     print(
         f"{args.repeat} alternating rounds of {args.requests} requests, {args.inflight} in flight:"
     )

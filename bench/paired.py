@@ -99,13 +99,13 @@ def main() -> None:
             database_url, workdir / "server.log", kinds,
             rounds=args.rounds, seconds=args.seconds, workers=args.workers,
         )  # fmt: skip
+    ratios = [result.ratios(kind) for kind in kinds[1:]]
     for n in range(args.rounds):
         runs = "  ".join(
             f"{run['rps']:7,.0f} req/s ({run['steal']:3.0%} stolen)"
             for run in (result.runs[kind][n] for kind in kinds)
         )
-        ratios = " ".join(f"{result.ratios(kind)[n]:.3f}" for kind in kinds[1:])
-        print(f"round {n:2}: {runs}  {ratios}")
+        print(f"round {n:2}: {runs}  " + " ".join(f"{each[n]:.3f}" for each in ratios))
     for kind in kinds[1:]:
         print(result.line(kind))
     shutil.rmtree(workdir, ignore_errors=True)
