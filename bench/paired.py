@@ -28,6 +28,11 @@ from stores import add_store_option, fresh_database  # noqa: E402
 from tests.integration.server import ServerProcess, create_key  # noqa: E402
 from wrk import run_wrk  # noqa: E402
 
+# The loads compared by default, and in `make bench` after its scenarios: plain collect, one
+# request in ten refused and kept, and the control, one request in ten answered without a write
+# but neither refused nor kept (validate_only).
+LOADS = ("collect", "collect_refused10", "collect_checked10")
+
 
 @dataclass(frozen=True)
 class Paired:
@@ -88,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     add_store_option(parser)
-    parser.add_argument("kinds", nargs="*", default=["collect", "collect_refused10"])
+    parser.add_argument("kinds", nargs="*", default=list(LOADS))
     args = parser.parse_args()
     if len(args.kinds) < 2:
         parser.error("two loads or more")

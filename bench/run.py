@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from paired import Paired, paired  # noqa: E402
+from paired import LOADS, Paired, paired  # noqa: E402
 from procs import server_cpu_s, worker_rss_mb  # noqa: E402
 from sqlite_floor import rows_per_second  # noqa: E402
 from stores import add_store_option, fresh_database  # noqa: E402
@@ -42,10 +42,6 @@ from thrad_events.store.sqlite_file import sqlite_path  # noqa: E402
 KINDS = ("collect", "collect_refused10", "conversion", "collect_batch")
 # The route a scenario's requests take, where it is not the scenario's name.
 ROUTES = {"collect_refused10": "collect"}
-# The loads that take turns on one server after the scenarios (bench/paired.py): plain collect,
-# one request in ten refused and kept, and the control, one request in ten answered without a
-# write but neither refused nor kept (validate_only).
-ROUNDS = ("collect", "collect_refused10", "collect_checked10")
 
 
 def server_side(base_url: str, kind: str) -> dict[str, float]:
@@ -196,7 +192,7 @@ def main() -> None:
     if args.pairs > 0 and {"collect", "collect_refused10"} <= ran:
         with fresh_database(args.store, workdir, "paired") as database_url:
             pair = paired(
-                database_url, workdir / "paired.log", ROUNDS,
+                database_url, workdir / "paired.log", LOADS,
                 rounds=args.pairs, seconds=args.pair_seconds,
                 connections=args.connections, workers=args.workers,
             )  # fmt: skip
